@@ -1,0 +1,438 @@
+"""Typed, frozen configuration.
+
+The defaults are the original SeqTrack B256 experiment (SPEC section 2). YAML files in ``configs/``
+hold only the differences; ``key.path=value`` overrides come last. Every error names the key.
+
+    cfg = load_config("configs/seqtrack_b192.yaml", ["train.batch_size=8"])
+    text = dump_config(cfg)                   # resolved YAML, written into each run folder
+    assert config_from_dict(yaml.safe_load(text)) == cfg
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENCODER_NAMES = ("tiny", "small", "base", "large")
+INIT_MODES = ("scratch", "mae", "seqtrack")
+SPLITS = ("train", "test", "all")
+PHASE_INIT_MODES = ("resume", "weights")
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, of the wrong type or impossible. ``key`` is its dotted path."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        self.message = message
+        super().__init__(f"config key '{key}': {message}")
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(key, message)
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    """One crop type (search or template). Sizes in pixels; factor = crop side / sqrt(w*h) of the box."""
+
+    size: int
+    factor: float
+    center_jitter: float = 0.0
+    scale_jitter: float = 0.0
+    number: int = 1
+
+    def __post_init__(self):
+        _require(self.size > 0, "size", f"must be positive, got {self.size}")
+        _require(self.size % 16 == 0, "size", f"must be a multiple of the patch size 16, got {self.size}")
+        _require(self.factor > 0, "factor", f"must be positive, got {self.factor}")
+        _require(self.center_jitter >= 0, "center_jitter", "must be >= 0")
+        _require(self.scale_jitter >= 0, "scale_jitter", "must be >= 0")
+        _require(self.number >= 1, "number", f"must be >= 1, got {self.number}")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """A synthetic LaSOT tree generated at ``data.root`` on first use (demo, tests, benchmarks)."""
+
+    classes: tuple[str, ...] = ("book", "coin")
+    sequences_per_class: int = 6
+    frames: int = 60
+    width: int = 320
+    height: int = 240
+    seed: int = 0
+
+    def __post_init__(self):
+        _require(len(self.classes) > 0, "classes", "must list at least one class")
+        _require(self.sequences_per_class >= 1, "sequences_per_class", "must be >= 1")
+        _require(self.frames >= 1, "frames", "must be >= 1")
+        _require(self.width >= 16 and self.height >= 16, "width", "frames must be at least 16x16 pixels")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = ""  # LaSOT root; empty means $LASOT_ROOT. Relative paths are taken from the working directory.
+    synthetic: SyntheticConfig | None = None  # set: generate a synthetic tree at root when it is missing
+    classes: tuple[str, ...] | None = None  # None: every class found under root
+    split: str = "train"
+    split_file: str = ""  # LaSOT's testing_set.txt, needed for test/train splits of classes not built in
+    samples_per_epoch: int = 60000
+    max_sample_interval: int = 400
+    search: CropConfig = field(default_factory=lambda: CropConfig(256, 4.0, 3.5, 0.5, 1))
+    template: CropConfig = field(default_factory=lambda: CropConfig(256, 4.0, 0.0, 0.0, 2))
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    grayscale_prob: float = 0.05
+    flip_prob: float = 0.5
+    brightness_jitter: float = 0.2
+    num_workers: int = 8
+    max_redraws: int = 100  # bounded re-draws of an invalid sample before the error names the sequences
+    reduced_decode: bool = True  # decode JPEGs at 1/2, 1/4, 1/8 scale where the crop is shrunk that much
+
+    def __post_init__(self):
+        _require(self.classes is None or len(self.classes) > 0, "classes",
+                 "is an empty list; leave it out (null) to use every class, or name at least one")
+        _require(self.split in SPLITS, "split", f"must be one of {SPLITS}, got {self.split!r}")
+        _require(self.samples_per_epoch > 0, "samples_per_epoch", "must be positive")
+        _require(self.max_sample_interval >= 1, "max_sample_interval", "must be >= 1")
+        _require(all(s > 0 for s in self.std), "std", "must be positive")
+        for name in ("grayscale_prob", "flip_prob"):
+            _require(0.0 <= getattr(self, name) <= 1.0, name, "must be a probability in [0, 1]")
+        _require(0.0 <= self.brightness_jitter < 1.0, "brightness_jitter", "must be in [0, 1)")
+        _require(self.num_workers >= 0, "num_workers", "must be >= 0")
+        _require(self.max_redraws >= 1, "max_redraws", "must be >= 1")
+
+    def resolved_root(self) -> Path:
+        """The LaSOT root as an absolute path: ``root``, else ``$LASOT_ROOT``, relative to the cwd."""
+        root = self.root or os.environ.get("LASOT_ROOT", "")
+        if not root:
+            raise ConfigError(
+                "data.root",
+                "no LaSOT root is set: pass data.root=/path/to/LaSOT on the command line, "
+                "set it in the config, or export LASOT_ROOT=/path/to/LaSOT",
+            )
+        return Path(root).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    encoder: str = "base"  # tiny | small | base | large (ViT, patch 16)
+    drop_path: float = 0.0
+    init: str = "mae"  # scratch | mae (timm name or local MAE/timm file) | seqtrack (released checkpoint)
+    init_weights: str = "vit_base_patch16_224.mae"  # timm model name or local file for `init`
+    bins: int = 4000
+    hidden_dim: int = 256
+    decoder_layers: int = 2
+    decoder_heads: int = 8
+    decoder_ffn: int = 1024
+    dropout: float = 0.1
+    end_weight: float = 0.01  # cross-entropy weight of the END and START classes
+    activation_checkpointing: bool = False
+
+    def __post_init__(self):
+        _require(self.encoder in ENCODER_NAMES, "encoder", f"must be one of {ENCODER_NAMES}, got {self.encoder!r}")
+        _require(self.init in INIT_MODES, "init", f"must be one of {INIT_MODES}, got {self.init!r}")
+        _require(self.init == "scratch" or bool(self.init_weights), "init_weights",
+                 f"init={self.init!r} needs a timm model name or a local file")
+        _require(0.0 <= self.drop_path < 1.0, "drop_path", "must be in [0, 1)")
+        _require(self.bins >= 2, "bins", "must be >= 2")
+        _require(self.hidden_dim > 0 and self.hidden_dim % self.decoder_heads == 0, "hidden_dim",
+                 "must be positive and divisible by decoder_heads")
+        _require(self.decoder_layers >= 1, "decoder_layers", "must be >= 1")
+        _require(self.decoder_ffn > 0, "decoder_ffn", "must be positive")
+        _require(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+        _require(self.end_weight >= 0, "end_weight", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 500
+    batch_size: int = 16  # per process
+    lr: float = 1e-4
+    encoder_lr_mult: float = 0.1
+    weight_decay: float = 1e-4
+    lr_drop_epoch: int = 400  # step decay, stepped once per epoch
+    lr_drop_factor: float = 0.1
+    grad_clip_norm: float = 0.1
+    grad_accum_steps: int = 1
+    seed: int = 42
+    print_interval: int = 50  # steps between console / log lines
+    checkpoint_every_steps: int = 0  # 0: only at the end of each epoch
+    keep_last: int = 3  # checkpoints kept per phase (the final one of a phase is never deleted)
+    phase_init: str = "resume"  # a new phase continues the previous one: full state (resume) or weights only
+    compile: bool = False
+    fused_optimizer: bool = True  # fused AdamW on CUDA
+    pin_memory: bool = True
+    prefetch_factor: int = 2
+    log_images: int = 8  # search crops drawn into the TensorBoard image grid each epoch (0: none)
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "grad_accum_steps", "print_interval", "keep_last", "prefetch_factor"):
+            _require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        _require(self.lr > 0, "lr", "must be positive")
+        _require(self.encoder_lr_mult >= 0, "encoder_lr_mult", "must be >= 0")
+        _require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        _require(self.lr_drop_epoch >= 1, "lr_drop_epoch", "must be >= 1")
+        _require(self.lr_drop_factor > 0, "lr_drop_factor", "must be positive")
+        _require(self.grad_clip_norm >= 0, "grad_clip_norm", "must be >= 0 (0 disables clipping)")
+        _require(self.checkpoint_every_steps >= 0, "checkpoint_every_steps", "must be >= 0")
+        _require(self.phase_init in PHASE_INIT_MODES, "phase_init", f"must be one of {PHASE_INIT_MODES}")
+        _require(self.log_images >= 0, "log_images", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    repo_id: str = ""  # ORG/NAME; empty: no mirroring
+    private: bool = True
+    upload_full_state: bool = False  # also optimizer, scheduler and RNG files, so a run can resume from the Hub
+    request_timeout: float = 60.0  # seconds, every request
+    max_retries: int = 8
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    final_wait: float = 600.0  # seconds to wait for pending uploads when training ends
+
+    def __post_init__(self):
+        _require(not self.repo_id or self.repo_id.count("/") == 1, "repo_id", f"must be ORG/NAME, got {self.repo_id!r}")
+        _require(self.request_timeout > 0, "request_timeout", "must be positive")
+        _require(self.max_retries >= 0, "max_retries", "must be >= 0")
+        _require(self.backoff_base >= 0 and self.backoff_max >= self.backoff_base, "backoff_max",
+                 "must be >= backoff_base >= 0")
+        _require(self.final_wait >= 0, "final_wait", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    split: str = "test"
+    classes: tuple[str, ...] | None = None  # None: the training classes (data.classes)
+    template_update_interval: int = 450
+    template_update_threshold: float = 0.6
+    hanning: bool = True
+    validate_every_epochs: int = 0  # 0: no validation during training
+    validate_sequences: tuple[str, ...] = ()  # empty: the whole split
+    max_frames: int = 0  # frames tracked per sequence during validation (0: all)
+
+    def __post_init__(self):
+        _require(self.split in SPLITS, "split", f"must be one of {SPLITS}, got {self.split!r}")
+        _require(self.classes is None or len(self.classes) > 0, "classes", "is an empty list; leave it out or name a class")
+        _require(self.template_update_interval >= 1, "template_update_interval", "must be >= 1")
+        _require(self.validate_every_epochs >= 0, "validate_every_epochs", "must be >= 0")
+        _require(self.max_frames >= 0, "max_frames", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "seqtrack_b256"  # the experiment name; log file is logs/seqtrack-<name>.log
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def eval_classes(self) -> tuple[str, ...] | None:
+        return self.eval.classes if self.eval.classes is not None else self.data.classes
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# building from plain data
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert lists to tuples, dicts to dataclasses."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key)
+            except ConfigError as e:
+                errors.append(e.message)
+        raise ConfigError(key, "; ".join(errors))
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"expected a mapping of {tp.__name__} fields, got {value!r}")
+        return _build(tp, value, key)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(key, f"expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(key, f"expected a list of {len(args)} values, got {len(value)}")
+        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"expected a string, got {value!r}")
+        return value
+    raise ConfigError(key, f"unsupported type {_type_name(tp)}")
+
+
+def _build(cls: type, values: dict, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for k in values:
+        if k not in names:
+            path = f"{prefix}.{k}" if prefix else str(k)
+            raise ConfigError(path, f"unknown key; known keys here: {', '.join(sorted(names))}")
+    kwargs = {}
+    for k, v in values.items():
+        path = f"{prefix}.{k}" if prefix else k
+        tp = hints[k]
+        # A nested dataclass given partially is merged onto its default, so YAML files hold only differences.
+        if dataclasses.is_dataclass(tp) and isinstance(v, dict):
+            f = next(f for f in dataclasses.fields(cls) if f.name == k)
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+            if default is not None:
+                merged = _merge(to_dict(default), v)
+                kwargs[k] = _build(tp, merged, path)
+                continue
+        kwargs[k] = _convert(v, tp, path)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{prefix}.{e.key}" if prefix else e.key, e.message) from None
+    except TypeError as e:  # a required field is missing
+        raise ConfigError(prefix or cls.__name__, str(e)) from None
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def to_dict(cfg: Any) -> Any:
+    """Plain data (dicts, lists, scalars) for YAML / JSON."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, (tuple, list)):
+        return [to_dict(v) for v in cfg]
+    return cfg
+
+
+def config_from_dict(values: dict) -> Config:
+    return _build(Config, values)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.batch_size=8"`` -> (["train", "batch_size"], 8). Values are parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(text, "an override must look like key.path=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(text, "an override must look like key.path=value")
+    return key.split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    values = json.loads(json.dumps(values))  # deep copy of plain data
+    for text in overrides:
+        path, value = parse_override(text)
+        node, cls = values, Config
+        for i, part in enumerate(path[:-1]):
+            hints = typing.get_type_hints(cls)
+            dotted = ".".join(path[: i + 1])
+            if part not in hints:
+                raise ConfigError(dotted, f"unknown key; known keys here: {', '.join(sorted(hints))}")
+            tp = hints[part]
+            inner = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)]
+            tp = inner[0] if inner else tp
+            if not dataclasses.is_dataclass(tp):
+                raise ConfigError(dotted, "is not a section; it has no sub-keys")
+            if not isinstance(node.get(part), dict):
+                node[part] = to_dict(tp()) if _default_constructible(tp) else {}
+            node, cls = node[part], tp
+        node[path[-1]] = value
+    return values
+
+
+def _default_constructible(cls: type) -> bool:
+    return all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+               for f in dataclasses.fields(cls))
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults <- YAML file (differences only) <- ``key.path=value`` overrides.
+
+    The experiment name defaults to the YAML file's stem (``configs/seqtrack_b192.yaml`` -> ``seqtrack_b192``).
+    """
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist; the shipped ones are in configs/")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(str(path), f"is not valid YAML: {e}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(str(path), "must hold a mapping of config sections")
+        values = loaded
+        values.setdefault("name", path.stem)
+    values = _merge(to_dict(Config()), values)
+    values = apply_overrides(values, list(overrides))
+    return config_from_dict(values)
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def model_hash(cfg: Config) -> str:
+    """Hash of everything that fixes the network's shapes, to refuse resuming into a different model."""
+    return hashlib.sha256(json.dumps(model_signature(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def model_signature(cfg: Config) -> dict:
+    """The config keys that fix the network's parameter shapes, flattened to dotted keys."""
+    m = cfg.model
+    return {
+        "model.encoder": m.encoder,
+        "model.bins": m.bins,
+        "model.hidden_dim": m.hidden_dim,
+        "model.decoder_layers": m.decoder_layers,
+        "model.decoder_heads": m.decoder_heads,
+        "model.decoder_ffn": m.decoder_ffn,
+        "data.search.size": cfg.data.search.size,
+        "data.template.size": cfg.data.template.size,
+        "data.template.number": cfg.data.template.number,
+    }

@@ -1,0 +1,6 @@
+"""Entry point: ``accelerate launch train.py --config configs/seqtrack_b192.yaml --phase 1``."""
+
+from seqtrack_accel.cli.train import main
+
+if __name__ == "__main__":
+    main()
