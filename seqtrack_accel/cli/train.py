@@ -1,0 +1,69 @@
+"""``accelerate launch train.py [--config CFG] [--phase N] [--resume_from_checkpoint [PATH|latest|hf://...]] ...``"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ..config import ConfigError, load_config
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "seqtrack_b192.yaml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="seqtrack-train",
+        description="Train SeqTrack with Accelerate. Launch with `accelerate launch train.py ...` for GPUs.",
+        epilog="Trailing key.path=value arguments override the config, e.g. train.batch_size=8 data.root=/data/LaSOT",
+    )
+    p.add_argument("--config", help="experiment YAML (differences from the defaults). Default: the run folder's "
+                   f"config.yaml when it exists, else {DEFAULT_CONFIG.relative_to(DEFAULT_CONFIG.parents[1])}")
+    p.add_argument("--phase", type=int, default=1, help="phase number; phase N > 1 continues the previous phase")
+    p.add_argument("--output_dir", help="run folder (default runs/<config name>)")
+    p.add_argument("--epochs", type=int, help="stop after this epoch (absolute, over all phases)")
+    p.add_argument("--resume_from_checkpoint", nargs="?", const="latest",
+                   help="'latest' (also with no value), a checkpoint folder, or hf://ORG/NAME[/phase_N/checkpoint_E]")
+    p.add_argument("--repo_id", help="mirror the run to this Hugging Face Hub model repo (ORG/NAME)")
+    p.add_argument("--seed", type=int, help="random seed (train.seed)")
+    p.add_argument("overrides", nargs="*", help="key.path=value config overrides")
+    return p
+
+
+def resolve_config(args: argparse.Namespace):
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"train.seed={args.seed}")
+    if args.repo_id is not None:
+        overrides.append(f"hub.repo_id={args.repo_id}")
+    path = args.config
+    if path is None and args.output_dir and (Path(args.output_dir) / "config.yaml").is_file():
+        path = Path(args.output_dir) / "config.yaml"
+    if path is None:
+        path = DEFAULT_CONFIG
+    return load_config(path, overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..training import CheckpointError, Trainer
+
+    try:
+        cfg = resolve_config(args)
+        run_dir = Path(args.output_dir) if args.output_dir else Path("runs") / cfg.name
+        result = Trainer(cfg, run_dir=run_dir, phase=args.phase, epochs=args.epochs,
+                         resume_from=args.resume_from_checkpoint).fit()
+    except (ConfigError, CheckpointError, FileNotFoundError, FloatingPointError) as e:
+        logging.getLogger("seqtrack_accel.train").error("%s", e)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    status = "stopped on request" if result.interrupted else "finished"
+    print(f"{status}: phase {result.phase}, epoch {result.epoch}, global step {result.global_step}, "
+          f"last checkpoint {result.last_checkpoint}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

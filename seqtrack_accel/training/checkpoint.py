@@ -1,0 +1,275 @@
+"""Crash-consistent checkpoint folders.
+
+A checkpoint is Accelerate's ``save_state`` output plus ``training_state.json`` and ``config.yaml``. It is written
+under a temporary name, verified, and only then renamed to ``checkpoint_<epoch>`` (end of an epoch) or
+``checkpoint_<epoch>_step<global step>`` (inside an epoch). A kill at any instant therefore leaves either the
+previous complete checkpoint or the new complete one; temporary folders are ignored and cleaned up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safetensors import safe_open
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+STATE_FILE = "training_state.json"
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.yaml"
+TMP_PREFIX = ".tmp-"
+_NAME = re.compile(r"^checkpoint_(\d+)(?:_step(\d+))?$")
+_PHASE = re.compile(r"^phase_(\d+)$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint folder is missing, incomplete or does not fit this run."""
+
+
+@dataclass
+class History:
+    """Per-epoch statistics over all phases; the plots and the model card are drawn from it."""
+
+    phase: list[int] = field(default_factory=list)
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    iou: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    samples_per_s: list[float] = field(default_factory=list)
+    val_auc: dict[str, float] = field(default_factory=dict)  # epoch (as str, JSON keys) -> success AUC
+
+    def append(self, *, phase: int, epoch: int, loss: float, iou: float, lr: float, samples_per_s: float) -> None:
+        self.phase.append(phase)
+        self.epoch.append(epoch)
+        self.loss.append(loss)
+        self.iou.append(iou)
+        self.lr.append(lr)
+        self.samples_per_s.append(samples_per_s)
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> History:
+        return cls(**{k: values.get(k, getattr(cls(), k)) for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class TrainingState:
+    """What ``training_state.json`` holds besides Accelerate's files."""
+
+    phase: int
+    epoch: int  # completed epochs (end-of-epoch checkpoint) or the epoch in progress (step checkpoint)
+    global_step: int  # batches processed per process, over all phases
+    step_in_epoch: int  # batches of ``epoch`` already done; 0 for an end-of-epoch checkpoint
+    history: History
+    model_signature: dict
+    config_name: str
+    world_size: int
+    versions: dict
+    partial_sums: list[list[float]] = field(default_factory=list)  # per rank [loss_sum, iou_sum, count] mid-epoch
+    config_hash: str = ""
+    saved_at: str = ""
+
+    @property
+    def complete_epoch(self) -> bool:
+        return self.step_in_epoch == 0
+
+    def to_dict(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "phase": self.phase,
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "step_in_epoch": self.step_in_epoch,
+            "complete": True,
+            "history": self.history.to_dict(),
+            "model_signature": self.model_signature,
+            "config_name": self.config_name,
+            "world_size": self.world_size,
+            "versions": self.versions,
+            "partial_sums": self.partial_sums,
+            "config_hash": self.config_hash,
+            "saved_at": self.saved_at,
+        }
+
+    @classmethod
+    def read(cls, folder: Path) -> TrainingState:
+        path = Path(folder) / STATE_FILE
+        if not path.is_file():
+            raise CheckpointError(
+                f"{folder} is not a checkpoint folder: it has no {STATE_FILE}. Pass a folder like "
+                "DIR/phase_1/checkpoints/checkpoint_5, or 'latest'."
+            )
+        try:
+            values = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{path} is not valid JSON ({e}); the checkpoint is damaged, use an earlier one") from None
+        version = values.get("format_version")
+        if version != FORMAT_VERSION:
+            raise CheckpointError(f"{path} has format_version {version!r}; this version of seqtrack-accel reads {FORMAT_VERSION}")
+        try:
+            return cls(
+                phase=int(values["phase"]), epoch=int(values["epoch"]), global_step=int(values["global_step"]),
+                step_in_epoch=int(values["step_in_epoch"]), history=History.from_dict(values["history"]),
+                model_signature=dict(values["model_signature"]), config_name=str(values["config_name"]),
+                world_size=int(values["world_size"]), versions=dict(values["versions"]),
+                partial_sums=list(values.get("partial_sums", [])),
+                config_hash=str(values.get("config_hash", "")), saved_at=str(values.get("saved_at", "")),
+            )
+        except KeyError as e:
+            raise CheckpointError(f"{path} lacks the key {e.args[0]!r}; the checkpoint is damaged, use an earlier one") from None
+
+
+def checkpoint_name(epoch: int, global_step: int, end_of_epoch: bool) -> str:
+    return f"checkpoint_{epoch}" if end_of_epoch else f"checkpoint_{epoch}_step{global_step}"
+
+
+def phase_dir(run_dir: Path, phase: int) -> Path:
+    return Path(run_dir) / f"phase_{phase}"
+
+
+def checkpoints_dir(run_dir: Path, phase: int) -> Path:
+    return phase_dir(run_dir, phase) / "checkpoints"
+
+
+def _order_key(folder: Path) -> tuple[int, int, int]:
+    """(epoch, is end of epoch, global step): an end-of-epoch checkpoint is newer than any step one of its epoch."""
+    m = _NAME.match(folder.name)
+    assert m is not None
+    epoch, step = int(m.group(1)), m.group(2)
+    # checkpoint_<E> is after E epochs; checkpoint_<E>_step<S> is inside epoch E, i.e. after E-1 epochs.
+    return (epoch, 1, 0) if step is None else (epoch - 1, 0, int(step))
+
+
+def list_checkpoints(run_dir: Path, phase: int) -> list[Path]:
+    """Complete checkpoints of one phase, oldest first."""
+    folder = checkpoints_dir(run_dir, phase)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_dir() and _NAME.match(p.name) and (p / STATE_FILE).is_file()]
+    return sorted(found, key=_order_key)
+
+
+def phases(run_dir: Path) -> list[int]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in run_dir.iterdir() if (m := _PHASE.match(p.name)) and p.is_dir())
+
+
+def latest_checkpoint(run_dir: Path, up_to_phase: int) -> Path | None:
+    """The newest complete checkpoint of phase ``up_to_phase``, else of the highest earlier phase that has one."""
+    for phase in sorted((p for p in phases(run_dir) if p <= up_to_phase), reverse=True):
+        found = list_checkpoints(run_dir, phase)
+        if found:
+            return found[-1]
+    return None
+
+
+def verify_checkpoint(folder: Path, world_size: int | None = None) -> TrainingState:
+    """Check that every file a resume needs is present and readable; return the training state."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint folder {folder} does not exist")
+    state = TrainingState.read(folder)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{folder} has no {WEIGHTS_FILE}; the checkpoint is incomplete, use an earlier one")
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            if not list(f.keys()):
+                raise CheckpointError(f"{weights} holds no tensors")
+    except CheckpointError:
+        raise
+    except Exception as e:  # safetensors raises its own error types for truncated headers
+        raise CheckpointError(f"{weights} cannot be read ({e}); the checkpoint is damaged, use an earlier one") from None
+    required = ["optimizer.bin", "scheduler.bin"]
+    required += [f"random_states_{rank}.pkl" for rank in range(world_size if world_size is not None else state.world_size)]
+    for name in required:
+        if not (folder / name).is_file() or (folder / name).stat().st_size == 0:
+            raise CheckpointError(f"{folder} lacks {name}; the checkpoint is incomplete, use an earlier one")
+    return state
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temporary_dir(final: Path) -> Path:
+    return final.parent / f"{TMP_PREFIX}{final.name}"
+
+
+def clean_temporaries(folder: Path) -> None:
+    """Remove temporary folders of writes that were interrupted."""
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if p.name.startswith(TMP_PREFIX) and p.is_dir():
+                logger.info("removing the unfinished checkpoint write %s", p)
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def publish(tmp: Path, final: Path, world_size: int) -> None:
+    """Verify the files in ``tmp``, flush them to disk and rename the folder to ``final`` (main process only)."""
+    verify_checkpoint(tmp, world_size)
+    _fsync_tree(tmp)
+    if final.exists():
+        # Re-training an epoch after resuming from an earlier checkpoint: move the old folder aside first so
+        # that one complete checkpoint exists at every instant.
+        old = final.parent / f"{TMP_PREFIX}old-{final.name}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
+def rotate(run_dir: Path, phase: int, keep_last: int, protect: set[Path] = frozenset()) -> list[Path]:
+    """Delete the oldest checkpoints of ``phase`` beyond ``keep_last``; never the newest or a protected one."""
+    found = list_checkpoints(run_dir, phase)
+    removed = []
+    for folder in found[: max(0, len(found) - keep_last)]:
+        if folder in protect:
+            continue
+        shutil.rmtree(folder)
+        removed.append(folder)
+    return removed
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_json_atomic(path: Path, values: dict) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(values, indent=1))
+    os.replace(tmp, path)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
