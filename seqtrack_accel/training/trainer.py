@@ -213,13 +213,12 @@ class Trainer:
             return
         log_dir = self.run_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        path = log_dir / f"seqtrack-{self.cfg.name}.log"
-        handler = logging.FileHandler(path)
+        # The original's log file name pattern; appended to across resumes and phases.
+        handler = logging.FileHandler(log_dir / f"seqtrack-{self.cfg.name}.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger("seqtrack_accel")
         root.setLevel(logging.INFO)
-        if not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path) for h in root.handlers):
-            root.addHandler(handler)
+        root.addHandler(handler)
         self._log_handler = handler
 
     # ------------------------------------------------------------------------------------------------------------
@@ -278,7 +277,15 @@ class Trainer:
             ckpt.clean_temporaries(ckpt.checkpoints_dir(self.run_dir, self.phase))
         acc.wait_for_everyone()
         self._setup_logging()
+        try:
+            return self._fit()
+        finally:
+            if getattr(self, "_log_handler", None) is not None:
+                logging.getLogger("seqtrack_accel").removeHandler(self._log_handler)
+                self._log_handler.close()
 
+    def _fit(self) -> TrainResult:
+        cfg, acc = self.cfg, self.accelerator
         start, full_state = self._resolve_start()
         state = None
         if start is not None:

@@ -1,0 +1,185 @@
+"""Training-step benchmark: samples/s, step-time breakdown, peak memory, TFLOP/s and model FLOP utilisation.
+
+    python scripts/bench_train.py --config configs/demo.yaml --steps 20
+    accelerate launch --mixed_precision bf16 scripts/bench_train.py --config configs/seqtrack_b192.yaml \\
+        --batch-size 64 --steps 50 data.root=/data/LaSOT
+
+Prints one JSON line per measured setting. The breakdown synchronises the device between the parts of a step
+(only here, never in the trainer), so its total is a little above the plain samples/s figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..config import load_config
+from ..data import EpochSampler, build_train_dataset
+from ..model import build_model
+from ..model.tokens import make_sequences, sequence_loss
+from ..training.trainer import _versions, param_groups
+
+# Dense bf16 peak of common training GPUs, TFLOP/s (vendor data sheets, SXM parts).
+BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0,
+                    "RTX 4090": 165.0, "A6000": 155.0, "V100": 125.0}
+
+
+def peak_tflops(device_name: str) -> float | None:
+    for key, value in BF16_PEAK_TFLOPS.items():
+        if key in device_name:
+            return value
+    return None
+
+
+def step_flops(model, batch, bins: int) -> int:
+    """FLOPs of one forward + backward pass, counted by torch's FLOP counter (matmuls and convolutions)."""
+    inputs, targets = make_sequences(batch["search_anno"], bins)
+    with FlopCounterMode(display=False) as counter:
+        logits = model(batch["template_images"], batch["search_images"], inputs)
+        sequence_loss(logits, targets, bins).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def run(cfg, *, steps: int, warmup: int, mixed_precision: str, compile_model: bool, device: torch.device) -> dict:
+    dataset = build_train_dataset(cfg)
+    workers = cfg.data.num_workers
+    loader = DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=EpochSampler(cfg.data.samples_per_epoch),
+                        num_workers=workers, pin_memory=device.type == "cuda", drop_last=True,
+                        persistent_workers=workers > 0, prefetch_factor=cfg.train.prefetch_factor if workers else None)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg).to(device).train()
+    bins = cfg.model.bins
+    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+                                  fused=(device.type == "cuda" and cfg.train.fused_optimizer) or None)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
+    fwd_model = torch.compile(model) if compile_model else model
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def to_device(batch):
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+    it = iter(_forever(loader))
+    flops = step_flops(model, to_device(next(it)), bins)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    parts = {"data_wait": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    n_samples, t_start = 0, None
+    for i in range(warmup + steps):
+        if i == warmup:
+            sync()
+            t_start = time.perf_counter()
+            parts = dict.fromkeys(parts, 0.0)
+        t0 = time.perf_counter()
+        batch = to_device(next(it))
+        sync()
+        t1 = time.perf_counter()
+        inputs, targets = make_sequences(batch["search_anno"], bins)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            logits = fwd_model(batch["template_images"], batch["search_images"], inputs)
+            loss = sequence_loss(logits, targets, bins, cfg.model.end_weight)
+        sync()
+        t2 = time.perf_counter()
+        loss.backward()
+        sync()
+        t3 = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        sync()
+        t4 = time.perf_counter()
+        parts["data_wait"] += t1 - t0
+        parts["forward"] += t2 - t1
+        parts["backward"] += t3 - t2
+        parts["optimizer"] += t4 - t3
+        n_samples += batch["search_anno"].shape[0] if i >= warmup else 0
+    sync()
+    elapsed = time.perf_counter() - t_start
+    step_s = elapsed / steps
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    result = {
+        "benchmark": "train_step",
+        "config": cfg.name,
+        "encoder": cfg.model.encoder,
+        "search_size": cfg.data.search.size,
+        "template_size": cfg.data.template.size,
+        "batch_size": cfg.train.batch_size,
+        "mixed_precision": mixed_precision,
+        "compile": compile_model,
+        "device": device_name,
+        "workers": workers,
+        "steps": steps,
+        "samples_per_s": n_samples / elapsed,
+        "step_ms": 1000 * step_s,
+        "breakdown_ms": {k: 1000 * v / steps for k, v in parts.items()},
+        "data_wait_fraction": parts["data_wait"] / elapsed,
+        "gflop_per_step": flops / 1e9,
+        "achieved_tflops": flops / step_s / 1e12,
+        "versions": _versions(),
+    }
+    if device.type == "cuda":
+        result["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+        peak = peak_tflops(device_name)
+        if peak:
+            result["peak_bf16_tflops"] = peak
+            result["mfu"] = result["achieved_tflops"] / peak
+    else:
+        import resource
+
+        result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return result
+
+
+def _forever(loader):
+    epoch = 0
+    while True:
+        loader.sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="configs/demo.yaml")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--baseline", action="store_true",
+                   help="also measure the original's setting (fp32, eager, no fused optimizer) in the same run")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("overrides", nargs="*")
+    args = p.parse_args(argv)
+    overrides = list(args.overrides)
+    if args.batch_size:
+        overrides.append(f"train.batch_size={args.batch_size}")
+    if args.workers is not None:
+        overrides.append(f"data.num_workers={args.workers}")
+    cfg = load_config(args.config, overrides)
+    device = torch.device(args.device)
+    fast = run(cfg, steps=args.steps, warmup=args.warmup, mixed_precision=args.mixed_precision,
+               compile_model=args.compile, device=device)
+    print(json.dumps(fast), flush=True)
+    if args.baseline:
+        base_cfg = load_config(args.config, overrides + ["train.fused_optimizer=false"])
+        base = run(base_cfg, steps=args.steps, warmup=args.warmup, mixed_precision="no", compile_model=False,
+                   device=device)
+        base["setting"] = "baseline_fp32_eager"
+        print(json.dumps(base), flush=True)
+        print(json.dumps({"benchmark": "train_speedup", "device": fast["device"],
+                          "speedup": fast["samples_per_s"] / base["samples_per_s"]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The trainer end to end on CPU: layout, TensorBoard, exact resume, phases, errors, NaN."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from train_helpers import sha, tiny_config, train
+
+from seqtrack_accel.config import load_config
+from seqtrack_accel.training import CheckpointError
+
+
+@pytest.fixture(scope="module")
+def straight_run(synthetic_lasot, tmp_path_factory):
+    """Three epochs without interruption, one step checkpoint every 2 steps: the reference for the resume tests."""
+    run_dir = tmp_path_factory.mktemp("straight")
+    cfg = tiny_config(synthetic_lasot, "train.checkpoint_every_steps=2")
+    result = train(cfg, run_dir, epochs=3)
+    return cfg, run_dir, result
+
+
+def ckpt(run_dir, name, phase=1):
+    return run_dir / f"phase_{phase}" / "checkpoints" / name
+
+
+def test_run_writes_the_output_layout(straight_run):
+    cfg, run_dir, _ = straight_run
+    assert (run_dir / "config.yaml").is_file()
+    assert (run_dir / "logs" / f"seqtrack-{cfg.name}.log").is_file()
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    for name in ("model.safetensors", "optimizer.bin", "scheduler.bin", "random_states_0.pkl",
+                 "training_state.json", "config.yaml"):
+        assert (ckpt(run_dir, "checkpoint_3") / name).is_file(), name
+    for plot in ("plots/loss.png", "plots/iou.png", "phase_1/plots/loss.png", "phase_1/plots/iou.png"):
+        assert (run_dir / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
+
+
+def test_log_file_has_the_original_line_format(straight_run):
+    cfg, run_dir, _ = straight_run
+    text = (run_dir / "logs" / f"seqtrack-{cfg.name}.log").read_text()
+    assert "[train: 1, 2 / 4] samples/s" in text and "Loss/total" in text and "IoU" in text
+
+
+def test_tensorboard_holds_loss_iou_lr_and_images(straight_run):
+    _, run_dir, _ = straight_run
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "scalars": 0}).Reload()
+    tags = events.Tags()
+    for tag in ("train/loss", "train/iou", "epoch/loss", "epoch/iou", "lr/encoder", "lr/decoder", "train/samples_per_s"):
+        assert tag in tags["scalars"], tag
+    assert [e.step for e in events.Scalars("epoch/loss")] == [4, 8, 12]
+    assert "train/search_boxes" in tags["images"]
+
+
+def test_history_has_one_entry_per_epoch_and_the_step_decay(straight_run):
+    cfg, _, result = straight_run
+    assert result.history.epoch == [1, 2, 3]
+    assert result.history.lr == [cfg.train.lr, cfg.train.lr, cfg.train.lr * cfg.train.lr_drop_factor]
+
+
+def test_resume_from_an_epoch_checkpoint_is_bit_identical(straight_run, tmp_path):
+    cfg, ref_dir, ref = straight_run
+    train(cfg, tmp_path, epochs=1)
+    result = train(cfg, tmp_path, epochs=3, resume_from="latest")
+    assert sha(ckpt(tmp_path, "checkpoint_3") / "model.safetensors") == sha(ckpt(ref_dir, "checkpoint_3") / "model.safetensors")
+    for key in ("phase", "epoch", "loss", "iou", "lr"):
+        assert getattr(result.history, key) == getattr(ref.history, key), key
+
+
+def test_resume_from_a_mid_epoch_step_checkpoint_is_bit_identical(straight_run, tmp_path):
+    cfg, ref_dir, ref = straight_run
+    step_ckpt = ckpt(ref_dir, "checkpoint_2_step6")
+    assert step_ckpt.is_dir()
+    result = train(cfg, tmp_path, epochs=3, resume_from=str(step_ckpt))
+    assert sha(ckpt(tmp_path, "checkpoint_3") / "model.safetensors") == sha(ckpt(ref_dir, "checkpoint_3") / "model.safetensors")
+    assert result.history.loss == ref.history.loss and result.history.iou == ref.history.iou
+
+
+def test_phase_2_continues_phase_1(synthetic_lasot, tmp_path):
+    cfg = tiny_config(synthetic_lasot)
+    train(cfg, tmp_path, epochs=1)
+    result = train(cfg, tmp_path, phase=2, epochs=2)
+    assert ckpt(tmp_path, "checkpoint_2", phase=2).is_dir()
+    assert result.history.epoch == [1, 2] and result.history.phase == [1, 2]
+    assert (tmp_path / "phase_2" / "plots" / "loss.png").is_file()
+    state = json.loads((ckpt(tmp_path, "checkpoint_2", phase=2) / "training_state.json").read_text())
+    assert state["global_step"] == 8 and state["phase"] == 2
+
+
+def test_phase_with_weights_only_restarts_the_schedule(synthetic_lasot, tmp_path):
+    cfg = tiny_config(synthetic_lasot, "train.lr_drop_epoch=1")
+    train(cfg, tmp_path, epochs=1)
+    cfg2 = tiny_config(synthetic_lasot, "train.lr_drop_epoch=1", "train.phase_init=weights")
+    result = train(cfg2, tmp_path, phase=2, epochs=2)
+    assert result.history.lr == [cfg.train.lr, cfg.train.lr]  # a resumed schedule would have dropped it
+
+
+def test_error_when_the_dataset_root_is_missing(tmp_path):
+    cfg = tiny_config(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        train(cfg, tmp_path / "run", epochs=1)
+
+
+def test_error_when_the_resume_path_is_not_a_checkpoint(synthetic_lasot, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="not a checkpoint folder"):
+        train(tiny_config(synthetic_lasot), tmp_path / "run", epochs=1, resume_from=str(tmp_path / "empty"))
+
+
+def test_error_when_the_checkpoint_model_differs_lists_the_keys(straight_run, tmp_path):
+    cfg, ref_dir, _ = straight_run
+    other = tiny_config(cfg.data.root, "data.search.size=48", "model.decoder_layers=1")
+    with pytest.raises(CheckpointError) as e:
+        train(other, tmp_path, epochs=4, resume_from=str(ckpt(ref_dir, "checkpoint_3")))
+    assert "data.search.size" in str(e.value) and "model.decoder_layers" in str(e.value)
+
+
+def test_error_when_epochs_are_already_reached(straight_run, tmp_path):
+    cfg, ref_dir, _ = straight_run
+    with pytest.raises(CheckpointError, match="nothing to train"):
+        train(cfg, tmp_path, epochs=3, resume_from=str(ckpt(ref_dir, "checkpoint_3")))
+
+
+def test_error_when_phase_1_already_has_checkpoints(straight_run):
+    cfg, ref_dir, _ = straight_run
+    with pytest.raises(CheckpointError, match="--resume_from_checkpoint latest"):
+        train(cfg, ref_dir, epochs=4)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(synthetic_lasot, tmp_path, monkeypatch):
+    import seqtrack_accel.training.trainer as trainer_module
+
+    cfg = tiny_config(synthetic_lasot)
+    train(cfg, tmp_path, epochs=1)
+    good = sha(ckpt(tmp_path, "checkpoint_1") / "model.safetensors")
+    real_loss = trainer_module.sequence_loss
+    monkeypatch.setattr(trainer_module, "sequence_loss", lambda *a, **k: real_loss(*a, **k) * float("nan"))
+    with pytest.raises(FloatingPointError, match="checkpoint_1"):
+        train(cfg, tmp_path, epochs=2, resume_from="latest")
+    assert sha(ckpt(tmp_path, "checkpoint_1") / "model.safetensors") == good
+    assert not ckpt(tmp_path, "checkpoint_2").exists()
+
+
+def test_released_weights_are_not_needed_to_resume(straight_run, tmp_path):
+    """Resuming builds the network without its initialisation source (no MAE download on a fresh machine)."""
+    cfg, ref_dir, _ = straight_run
+    run = tmp_path / "copy"
+    shutil.copytree(ref_dir, run)
+    mae_cfg = load_config(run / "config.yaml", ["model.init=mae", "model.init_weights=/does/not/exist.pth"])
+    result = train(mae_cfg, run, epochs=4, resume_from="latest")
+    assert result.epoch == 4 and torch.isfinite(torch.tensor(result.history.loss)).all()

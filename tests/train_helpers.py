@@ -1,0 +1,54 @@
+"""Shared pieces of the trainer tests: a tiny config on the synthetic tree, and run helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from seqtrack_accel.config import Config, load_config
+from seqtrack_accel.training import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+
+# 4 steps of batch 4 per epoch; a 6-token ViT-tiny; no worker processes (they only cost start-up time here).
+TINY = [
+    "data.synthetic=null",
+    "data.samples_per_epoch=16",
+    "data.max_sample_interval=20",
+    "data.search.size=32",
+    "data.template.size=16",
+    "data.num_workers=0",
+    "train.batch_size=4",
+    "train.print_interval=2",
+    "train.keep_last=10",
+    "train.log_images=2",
+    "train.lr_drop_epoch=2",
+]
+
+
+def tiny_config(root: Path, *extra: str) -> Config:
+    return load_config(REPO / "configs" / "demo.yaml", [f"data.root={root}", *TINY, *extra])
+
+
+def train(cfg: Config, run_dir: Path, **kwargs):
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)  # a new Accelerator per run inside one test process
+    return Trainer(cfg, run_dir=run_dir, **kwargs).fit()
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def cli_args(root: Path, *extra: str) -> list[str]:
+    return ["--config", str(REPO / "configs" / "demo.yaml"), f"data.root={root}", *TINY, *extra]
+
+
+def run_cli(args: list[str], *, timeout: float = 300, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=REPO)
