@@ -140,13 +140,13 @@ def checkpoints_dir(run_dir: Path, phase: int) -> Path:
     return phase_dir(run_dir, phase) / "checkpoints"
 
 
-def _order_key(folder: Path) -> tuple[int, int, int]:
-    """(epoch, is end of epoch, global step): an end-of-epoch checkpoint is newer than any step one of its epoch."""
+def _order_key(folder: Path) -> tuple[int, int]:
+    """(finished epochs, global step inside the next epoch): checkpoint_<E> is after E epochs, while
+    checkpoint_<E>_step<S> is inside epoch E, i.e. after E-1 epochs and S steps."""
     m = _NAME.match(folder.name)
     assert m is not None
     epoch, step = int(m.group(1)), m.group(2)
-    # checkpoint_<E> is after E epochs; checkpoint_<E>_step<S> is inside epoch E, i.e. after E-1 epochs.
-    return (epoch, 1, 0) if step is None else (epoch - 1, 0, int(step))
+    return (epoch, 0) if step is None else (epoch - 1, int(step))
 
 
 def list_checkpoints(run_dir: Path, phase: int) -> list[Path]:

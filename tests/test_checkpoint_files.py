@@ -1,0 +1,79 @@
+"""Checkpoint folders: what counts as complete, ordering, rotation, interrupted writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from seqtrack_accel.training import checkpoint as ckpt
+from seqtrack_accel.training.checkpoint import CheckpointError, History, TrainingState
+
+
+def _state(epoch: int, step_in_epoch: int = 0) -> TrainingState:
+    return TrainingState(phase=1, epoch=epoch, global_step=4 * epoch, step_in_epoch=step_in_epoch, history=History(),
+                         model_signature={}, config_name="t", world_size=1, versions={})
+
+
+def _fake_checkpoint(folder, epoch: int, step_in_epoch: int = 0):
+    folder.mkdir(parents=True)
+    (folder / ckpt.STATE_FILE).write_text(json.dumps(_state(epoch, step_in_epoch).to_dict()))
+    return folder
+
+
+def test_newest_complete_checkpoint_ignores_temporary_folders(tmp_path):
+    root = ckpt.checkpoints_dir(tmp_path, 1)
+    _fake_checkpoint(root / "checkpoint_1", 1)
+    _fake_checkpoint(root / ".tmp-checkpoint_2", 2)
+    assert ckpt.latest_checkpoint(tmp_path, 1) == root / "checkpoint_1"
+
+
+def test_end_of_epoch_checkpoint_is_newer_than_step_checkpoints_of_its_epoch(tmp_path):
+    root = ckpt.checkpoints_dir(tmp_path, 1)
+    _fake_checkpoint(root / "checkpoint_2_step7", 2, 3)
+    _fake_checkpoint(root / "checkpoint_2", 2)
+    _fake_checkpoint(root / "checkpoint_3_step10", 3, 2)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path, 1)] == ["checkpoint_2_step7", "checkpoint_2", "checkpoint_3_step10"]
+
+
+def test_latest_falls_back_to_the_highest_earlier_phase(tmp_path):
+    _fake_checkpoint(ckpt.checkpoints_dir(tmp_path, 1) / "checkpoint_4", 4)
+    (tmp_path / "phase_2").mkdir()
+    assert ckpt.latest_checkpoint(tmp_path, 2).name == "checkpoint_4"
+
+
+def test_rotation_keeps_the_last_k(tmp_path):
+    root = ckpt.checkpoints_dir(tmp_path, 1)
+    for e in range(1, 6):
+        _fake_checkpoint(root / f"checkpoint_{e}", e)
+    ckpt.rotate(tmp_path, 1, keep_last=2)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path, 1)] == ["checkpoint_4", "checkpoint_5"]
+
+
+def test_rotation_of_one_phase_leaves_the_final_checkpoint_of_earlier_phases(tmp_path):
+    _fake_checkpoint(ckpt.checkpoints_dir(tmp_path, 1) / "checkpoint_2", 2)
+    for e in range(3, 6):
+        _fake_checkpoint(ckpt.checkpoints_dir(tmp_path, 2) / f"checkpoint_{e}", e)
+    ckpt.rotate(tmp_path, 2, keep_last=1)
+    assert (ckpt.checkpoints_dir(tmp_path, 1) / "checkpoint_2").is_dir()
+
+
+def test_interrupted_writes_are_cleaned_up(tmp_path):
+    root = ckpt.checkpoints_dir(tmp_path, 1)
+    _fake_checkpoint(root / ".tmp-checkpoint_3", 3)
+    ckpt.clean_temporaries(root)
+    assert not (root / ".tmp-checkpoint_3").exists()
+
+
+def test_incomplete_checkpoint_fails_verification_naming_the_missing_file(tmp_path):
+    folder = _fake_checkpoint(tmp_path / "checkpoint_1", 1)
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        ckpt.verify_checkpoint(folder)
+
+
+def test_state_file_of_another_format_version_is_refused(tmp_path):
+    folder = _fake_checkpoint(tmp_path / "checkpoint_1", 1)
+    values = json.loads((folder / ckpt.STATE_FILE).read_text())
+    (folder / ckpt.STATE_FILE).write_text(json.dumps({**values, "format_version": 99}))
+    with pytest.raises(CheckpointError, match="format_version"):
+        TrainingState.read(folder)
