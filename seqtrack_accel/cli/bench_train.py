@@ -1,8 +1,8 @@
 """Training-step benchmark: samples/s, step-time breakdown, peak memory, TFLOP/s and model FLOP utilisation.
 
     python scripts/bench_train.py --config configs/demo.yaml --steps 20
-    accelerate launch --mixed_precision bf16 scripts/bench_train.py --config configs/seqtrack_b192.yaml \\
-        --batch-size 64 --steps 50 data.root=/data/LaSOT
+    python scripts/bench_train.py --config configs/seqtrack_b192.yaml --mixed-precision bf16 \\
+        --batch-size 64 --steps 50 --baseline data.root=/data/LaSOT
 
 Prints one JSON line per measured setting. The breakdown synchronises the device between the parts of a step
 (only here, never in the trainer), so its total is a little above the plain samples/s figure.
