@@ -1,0 +1,128 @@
+"""seqtrack-evaluate: track LaSOT test sequences with a checkpoint and/or score result folders.
+
+    seqtrack-evaluate --checkpoint runs/demo/checkpoints/... --output eval/demo
+    seqtrack-evaluate --results eval/demo/seqtrack other_tracker/lasot --names SeqTrack Other --root /data/LaSOT
+    seqtrack-evaluate --config configs/demo.yaml --baseline first-box --output eval/demo
+
+Trackers run here write their raw results to ``OUTPUT/<name>/`` (resumable); every tracker's scores go to
+``OUTPUT/summary.json``, ``OUTPUT/per_sequence.csv`` and the plots ``OUTPUT/{success,precision,norm_precision}.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from ..config import Config, apply_overrides, config_from_dict, load_config, to_dict
+from ..tracking.evaluate import eval_sequences, evaluate_results, format_table, run_tracker_on_sequences, write_summary
+from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_model
+
+BASELINES = ("first-box",)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seqtrack-evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="training checkpoint folder, save_pretrained folder, Hub repo id, "
+                                             "or an original SEQTRACK_ep0500.pth.tar (with --config)")
+    parser.add_argument("--name", help="tracker name for --checkpoint results (default: the config's name)")
+    parser.add_argument("--baseline", choices=BASELINES, help="also run a baseline tracker")
+    parser.add_argument("--results", nargs="+", default=[], metavar="DIR",
+                        help="existing result folders (<sequence>.txt, from any tool) to score")
+    parser.add_argument("--names", nargs="+", default=[], metavar="NAME", help="names of the --results folders")
+    parser.add_argument("--config", help="config YAML (default: the checkpoint's own config.yaml, else defaults)")
+    parser.add_argument("--root", help="LaSOT root (sets data.root)")
+    parser.add_argument("--output", help="output folder (default: evaluation/<config name>)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16 runs under autocast")
+    parser.add_argument("--classes", nargs="+", help="evaluate only these classes (sets eval.classes)")
+    parser.add_argument("--max-frames", type=int, default=0, help="frames tracked and scored per sequence (0: all)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if args.root:
+        overrides.append(f"data.root={json.dumps(args.root)}")
+    if args.classes:
+        overrides.append(f"eval.classes={json.dumps(args.classes)}")
+    return overrides
+
+
+def _resolve_config(args: argparse.Namespace, checkpoint_cfg: Config | None) -> Config:
+    if args.config:
+        return load_config(args.config, _overrides(args))
+    base = checkpoint_cfg if checkpoint_cfg is not None else Config()
+    return config_from_dict(apply_overrides(to_dict(base), _overrides(args)))
+
+
+def _device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not (args.checkpoint or args.baseline or args.results):
+        parser.error("nothing to evaluate: give --checkpoint, --baseline and/or --results")
+    if args.names and len(args.names) != len(args.results):
+        parser.error(f"--names gives {len(args.names)} names for {len(args.results)} --results folders")
+    if args.max_frames < 0:
+        parser.error("--max-frames must be >= 0")
+
+    model = None
+    if args.checkpoint:
+        given = load_config(args.config, _overrides(args)) if args.config else None
+        model, checkpoint_cfg = load_tracker_model(args.checkpoint, given)
+        cfg = given if given is not None else _resolve_config(args, checkpoint_cfg)
+    else:
+        cfg = _resolve_config(args, None)
+    output = Path(args.output or Path("evaluation") / cfg.name)
+    device = torch.device(args.device)
+    sequences = eval_sequences(cfg)
+    print(f"{len(sequences)} {cfg.eval.split} sequences of classes "
+          f"{sorted({s.class_name for s in sequences})}; output in {output}")
+
+    folders: dict[str, Path] = {}
+    speeds = []
+    if model is not None:
+        name = args.name or cfg.name
+        folders[name] = output / name
+        dtype = DTYPES[args.dtype]
+        run = run_tracker_on_sequences(lambda: SeqTrackTracker(model, cfg, device=device, dtype=dtype), cfg,
+                                       sequences, folders[name], args.max_frames)
+        speeds.append({"tracker": name, "fps": run.fps, "frames": run.frames, "skipped_sequences": len(run.skipped),
+                       "device": _device_description(device), "dtype": args.dtype})
+    if args.baseline:
+        folders[args.baseline] = output / args.baseline
+        run_tracker_on_sequences(FirstBoxTracker, cfg, sequences, folders[args.baseline], args.max_frames)
+    names = args.names or [Path(d).resolve().name for d in args.results]
+    for name, folder in zip(names, args.results):
+        if name in folders:
+            parser.error(f"tracker name {name!r} is used twice; give distinct --names")
+        folders[name] = Path(folder)
+
+    trackers = {name: evaluate_results(folder, sequences, args.max_frames) for name, folder in folders.items()}
+    versions = {"torch": torch.__version__, "python": sys.version.split()[0]}
+    extra = {"device": _device_description(device), "dtype": args.dtype, "versions": versions,
+             "max_frames": args.max_frames, "result_folders": {n: str(f) for n, f in folders.items()},
+             "config": to_dict(cfg)}
+    paths = write_summary(output, trackers, extra, plots=not args.no_plots)
+    print(format_table(trackers))
+    for speed in speeds:
+        print(json.dumps({"metric": "tracking_speed", **speed, **versions, "config": cfg.name,
+                          "search_size": cfg.data.search.size, "encoder": cfg.model.encoder}))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0

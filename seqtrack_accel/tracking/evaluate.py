@@ -1,0 +1,362 @@
+"""Run a tracker over LaSOT sequences, write result files, and score result folders (SPEC 5).
+
+Result folder layout, compatible with the original toolkit and other trackers' raw results:
+``<sequence>.txt`` holds one ``x,y,w,h`` line per frame (pixels; comma, tab or space separated when read),
+``<sequence>_time.txt`` one line of seconds per frame. A sequence whose ``<sequence>.txt`` exists is done:
+runs are resumable, and the box file is written last and atomically, so it only exists once complete.
+
+    run = run_tracker_on_sequences(model, cfg, sequences, Path("out/seqtrack"))
+    summary = evaluate_results(Path("out/seqtrack"), sequences)   # == evaluate_predictions(run.predictions, ...)
+    write_summary(Path("out"), {"seqtrack": summary})
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ..config import Config
+from .metrics import SequenceResult, sequence_errors, summarize
+from .plots import save_plots
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FORMAT_VERSION = 1
+SCORE_KEYS = ("auc", "op50", "op75", "precision", "norm_precision")
+
+
+class LasotSequence(Protocol):
+    """What evaluation needs of a ``seqtrack_accel.data.lasot.Sequence``."""
+
+    name: str
+    class_name: str
+    boxes: np.ndarray  # (N, 4) float32 x,y,w,h pixels
+    visible: np.ndarray  # (N,) bool
+
+    def frame_path(self, index: int) -> Path: ...
+
+    def __len__(self) -> int: ...
+
+
+class Tracker(Protocol):
+    def initialize(self, frame: np.ndarray, box_xywh: np.ndarray) -> None: ...
+
+    def track(self, frame: np.ndarray) -> tuple[np.ndarray, float]: ...
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# result files
+
+
+def results_file(results_dir: Path, name: str) -> Path:
+    return Path(results_dir) / f"{name}.txt"
+
+
+def times_file(results_dir: Path, name: str) -> Path:
+    return Path(results_dir) / f"{name}_time.txt"
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_boxes(path: Path, boxes: np.ndarray) -> None:
+    """One ``x,y,w,h`` line per frame. Python's shortest round-trip float text: reading gives the same floats."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{path}: boxes must be an (N, 4) x,y,w,h array, got shape {boxes.shape}")
+    _write_text_atomic(Path(path), "".join(",".join(repr(float(v)) for v in row) + "\n" for row in boxes))
+
+
+def write_times(path: Path, seconds: np.ndarray) -> None:
+    """One line of seconds per frame."""
+    _write_text_atomic(Path(path), "".join(f"{float(s)!r}\n" for s in np.asarray(seconds).reshape(-1)))
+
+
+_SEPARATORS = re.compile(r"[,;\s]+")
+
+
+def _read_rows(path: Path, columns: int) -> np.ndarray:
+    rows = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = _SEPARATORS.split(line.strip())
+        if len(fields) != columns:
+            raise ValueError(f"{path}, line {number}: expected {columns} values separated by commas, tabs or "
+                             f"spaces, got {line!r}")
+        try:
+            rows.append([float(v) for v in fields])
+        except ValueError:
+            raise ValueError(f"{path}, line {number}: not a number in {line!r}") from None
+    return np.array(rows, dtype=np.float64).reshape(-1, columns)
+
+
+def read_boxes(path: Path) -> np.ndarray:
+    """``x,y,w,h`` lines (comma, tab or space separated, as other trackers write them) -> (N, 4) float64."""
+    return _read_rows(path, 4)
+
+
+def read_times(path: Path) -> np.ndarray:
+    """Seconds per frame -> (N,) float64."""
+    return _read_rows(path, 1)[:, 0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tracking
+
+
+def _read_frame(path: Path) -> np.ndarray:
+    from ..data.image import read_image
+
+    return read_image(path)
+
+
+def track_sequence(tracker: Tracker, sequence: LasotSequence, max_frames: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Track one sequence from its first ground-truth box.
+
+    Returns:
+        boxes: (n, 4) float64 x,y,w,h pixels, frame 0 is the initial box; n = len(sequence), or max_frames if
+            smaller and > 0.
+        seconds: (n,) time spent in ``initialize`` (frame 0) and ``track`` (other frames), image reading excluded.
+    """
+    frames = len(sequence) if max_frames <= 0 else min(len(sequence), max_frames)
+    init_box = np.asarray(sequence.boxes[0], dtype=np.float64)
+    if not (init_box[2] > 0 and init_box[3] > 0):
+        raise ValueError(f"sequence {sequence.name}: the first ground-truth box {init_box.tolist()} has no area, "
+                         "so there is nothing to initialise the tracker on; check its groundtruth.txt")
+    boxes = np.empty((frames, 4), dtype=np.float64)
+    seconds = np.empty(frames, dtype=np.float64)
+    for index in range(frames):
+        image = _read_frame(sequence.frame_path(index))
+        start = time.perf_counter()
+        if index == 0:
+            tracker.initialize(image, init_box)
+            boxes[0] = init_box
+        else:
+            boxes[index], _ = tracker.track(image)
+        seconds[index] = time.perf_counter() - start
+    return boxes, seconds
+
+
+@dataclass
+class TrackingRun:
+    """What ``run_tracker_on_sequences`` did: boxes and seconds of the sequences it tracked, names it skipped."""
+
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (n, 4) x,y,w,h pixels
+    seconds: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (n,)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def frames(self) -> int:
+        return int(sum(len(s) for s in self.seconds.values()))
+
+    @property
+    def fps(self) -> float:
+        """Frames per second over the sequences tracked in this run (NaN if none was)."""
+        total = float(sum(s.sum() for s in self.seconds.values()))
+        return self.frames / total if total > 0 else float("nan")
+
+
+def _tracker_factory(tracker: torch.nn.Module | Callable[[], Tracker], cfg: Config) -> Callable[[], Tracker]:
+    if isinstance(tracker, torch.nn.Module):
+        from .tracker import SeqTrackTracker
+
+        model = tracker
+        device = next(model.parameters()).device
+        return lambda: SeqTrackTracker(model, cfg, device=device)
+    return tracker
+
+
+def run_tracker_on_sequences(
+    tracker: torch.nn.Module | Callable[[], Tracker],
+    cfg: Config,
+    sequences: Sequence[LasotSequence],
+    results_dir: Path,
+    max_frames: int = 0,
+) -> TrackingRun:
+    """Track every sequence whose result file is missing and write ``<name>.txt`` and ``<name>_time.txt``.
+
+    Args:
+        tracker: a SeqTrack model (tracked with ``SeqTrackTracker`` on the model's device, fp32), or a callable
+            returning a fresh object with ``initialize(frame, box)`` and ``track(frame) -> (box, confidence)``.
+        cfg: crops and tracking settings (``data.search``, ``data.template``, ``eval``).
+        sequences: LaSOT sequences (``seqtrack_accel.data.lasot.Sequence``).
+        results_dir: created if missing; sequences with an existing ``<name>.txt`` are skipped (resume).
+        max_frames: frames per sequence (0: all).
+    """
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    make_tracker = _tracker_factory(tracker, cfg)
+    run = TrackingRun()
+    for number, sequence in enumerate(sequences, start=1):
+        if results_file(results_dir, sequence.name).exists():
+            run.skipped.append(sequence.name)
+            logger.info("[%d/%d] %s: result file exists, skipped", number, len(sequences), sequence.name)
+            continue
+        boxes, seconds = track_sequence(make_tracker(), sequence, max_frames)
+        # Times first, boxes last: the box file marks the sequence as done.
+        write_times(times_file(results_dir, sequence.name), seconds)
+        write_boxes(results_file(results_dir, sequence.name), boxes)
+        run.predictions[sequence.name] = boxes
+        run.seconds[sequence.name] = seconds
+        logger.info("[%d/%d] %s: %d frames, %.1f frames/s", number, len(sequences), sequence.name, len(boxes),
+                    len(boxes) / max(seconds.sum(), 1e-12))
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# scoring
+
+
+def evaluate_predictions(predictions: Mapping[str, np.ndarray], sequences: Sequence[LasotSequence],
+                         max_frames: int = 0) -> dict:
+    """Score in-memory predictions ``{name: (n, 4) x,y,w,h}`` of ``sequences`` (see ``metrics.summarize``).
+
+    With ``max_frames > 0`` only the first ``max_frames`` ground-truth frames of each sequence are scored.
+    """
+    results = []
+    for sequence in sequences:
+        if sequence.name not in predictions:
+            raise KeyError(f"sequence {sequence.name}: no predictions; track it first")
+        stop = len(sequence) if max_frames <= 0 else min(len(sequence), max_frames)
+        errors = sequence_errors(predictions[sequence.name], np.asarray(sequence.boxes[:stop], np.float64),
+                                 np.asarray(sequence.visible[:stop], bool), sequence.name)
+        results.append(SequenceResult.from_errors(errors, sequence.class_name))
+    return summarize(results)
+
+
+def evaluate_results(results_dir: Path, sequences: Sequence[LasotSequence], max_frames: int = 0) -> dict:
+    """Score a result folder (this package's or any tool's ``<sequence>.txt`` files).
+
+    Returns ``{"overall", "per_class", "per_sequence"}`` (scores x100, see ``metrics.summarize``) plus
+    ``"speed"`` (frames, seconds, fps) when every sequence has a ``<sequence>_time.txt``.
+    """
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"result folder {results_dir} does not exist; run the tracker first "
+                                "(seqtrack-evaluate --checkpoint ...) or check the --results path")
+    predictions = {}
+    for sequence in sequences:
+        path = results_file(results_dir, sequence.name)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: sequence {sequence.name} has no results in {results_dir}; "
+                                    "track it (seqtrack-evaluate --checkpoint ... resumes) or leave its class out "
+                                    "with --classes")
+        predictions[sequence.name] = read_boxes(path)
+    summary = evaluate_predictions(predictions, sequences, max_frames)
+    time_paths = [times_file(results_dir, s.name) for s in sequences]
+    if all(p.is_file() for p in time_paths):
+        seconds = np.concatenate([read_times(p) for p in time_paths])
+        total = float(seconds.sum())
+        summary["speed"] = {"frames": int(seconds.size), "seconds": total,
+                            "fps": seconds.size / total if total > 0 else float("nan")}
+    return summary
+
+
+def eval_sequences(cfg: Config, names: Sequence[str] = ()) -> list:
+    """The evaluation split of ``cfg`` (``eval.split`` of ``eval.classes`` or ``data.classes``), optionally only
+    the sequences in ``names``. A synthetic tree is generated first when ``data.synthetic`` is set."""
+    from ..data.lasot import load_lasot
+    from ..data.synthetic import ensure_dataset_root
+
+    root = ensure_dataset_root(cfg.data)
+    classes = list(cfg.eval_classes) if cfg.eval_classes is not None else None
+    sequences = load_lasot(root, classes=classes, split=cfg.eval.split, split_file=cfg.data.split_file)
+    if names:
+        by_name = {s.name: s for s in sequences}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise KeyError(f"sequences {unknown} are not in the {cfg.eval.split} split of {root} "
+                           f"(classes {classes or 'all'}); check eval.validate_sequences")
+        sequences = [by_name[n] for n in names]
+    if not sequences:
+        raise ValueError(f"no {cfg.eval.split} sequences under {root} for classes {classes or 'all'}; "
+                         "check data.root, eval.split and eval.classes")
+    return sequences
+
+
+def validate(model: torch.nn.Module, cfg: Config, sequences: Sequence[LasotSequence] | None = None,
+             max_frames: int | None = None) -> dict[str, float]:
+    """Track ``sequences`` in memory with ``model`` (unwrapped, on its device, fp32) and score them.
+
+    Used during training: ``sequences`` defaults to ``eval_sequences(cfg, cfg.eval.validate_sequences)`` and
+    ``max_frames`` to ``cfg.eval.max_frames``. The model's train/eval mode is restored afterwards.
+    Returns ``auc``, ``op50``, ``op75``, ``precision``, ``norm_precision`` (x100) and ``fps``.
+    """
+    from .tracker import SeqTrackTracker
+
+    if sequences is None:
+        sequences = eval_sequences(cfg, cfg.eval.validate_sequences)
+    max_frames = cfg.eval.max_frames if max_frames is None else max_frames
+    was_training = model.training
+    device = next(model.parameters()).device
+    predictions, frames, seconds = {}, 0, 0.0
+    try:
+        for sequence in sequences:
+            boxes, times = track_sequence(SeqTrackTracker(model, cfg, device=device), sequence, max_frames)
+            predictions[sequence.name] = boxes
+            frames += len(times)
+            seconds += float(times.sum())
+    finally:
+        model.train(was_training)
+    overall = evaluate_predictions(predictions, sequences, max_frames)["overall"]
+    return {**{k: overall[k] for k in SCORE_KEYS}, "fps": frames / seconds if seconds > 0 else float("nan")}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reports
+
+
+def write_summary(out_dir: Path, trackers: Mapping[str, dict], extra: Mapping[str, Any] | None = None,
+                  plots: bool = True) -> dict[str, Path]:
+    """Write ``summary.json``, ``per_sequence.csv`` and (``plots``) the three PNG plots of ``trackers``.
+
+    Args:
+        trackers: ``{tracker name: evaluate_results(...) output}``.
+        extra: added to the JSON (device, versions, config, ...).
+    Returns the written paths by kind.
+    """
+    out_dir = Path(out_dir)
+    document = {"format_version": SUMMARY_FORMAT_VERSION, **(extra or {}), "trackers": dict(trackers)}
+    _write_text_atomic(out_dir / "summary.json", json.dumps(document, indent=1) + "\n")
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["tracker", "sequence", "class", "frames", *SCORE_KEYS])
+    for tracker_name, summary in trackers.items():
+        for name, row in summary["per_sequence"].items():
+            writer.writerow([tracker_name, name, row["class"], row["frames"], *(f"{row[k]:.4f}" for k in SCORE_KEYS)])
+    _write_text_atomic(out_dir / "per_sequence.csv", text.getvalue())
+    paths = {"summary": out_dir / "summary.json", "per_sequence": out_dir / "per_sequence.csv"}
+    if plots:
+        overall = {name: summary["overall"] for name, summary in trackers.items()}
+        success, precision, norm_precision = save_plots(overall, out_dir)
+        paths.update(success=success, precision=precision, norm_precision=norm_precision)
+    return paths
+
+
+def format_table(trackers: Mapping[str, dict]) -> str:
+    """A plain-text table of the overall and per-class scores of each tracker."""
+    header = f"{'tracker':<16} {'subset':<12} {'seqs':>4} " + " ".join(f"{k:>14}" for k in SCORE_KEYS)
+    lines = [header, "-" * len(header)]
+    for tracker_name, summary in trackers.items():
+        rows = [("all", summary["overall"]), *summary["per_class"].items()]
+        for subset, scores in rows:
+            lines.append(f"{tracker_name:<16} {subset:<12} {scores['sequences']:>4} "
+                         + " ".join(f"{scores[k]:>14.2f}" for k in SCORE_KEYS))
+    return "\n".join(lines)

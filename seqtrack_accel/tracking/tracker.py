@@ -1,0 +1,258 @@
+"""SeqTrack inference on a video, one frame at a time (SPEC 5), and loading a model to track with.
+
+    model, cfg = load_tracker_model("runs/demo/checkpoints/phase0/epoch_0006")
+    tracker = SeqTrackTracker(model, cfg, device="cuda", dtype=torch.bfloat16)
+    tracker.initialize(first_frame, first_box_xywh)
+    for frame in frames:
+        box_xywh, confidence = tracker.track(frame)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import Config, ConfigError, load_config, model_signature
+
+logger = logging.getLogger(__name__)
+
+CLIP_MARGIN = 10.0  # pixels of the box kept inside the image, as in the original
+
+
+def map_box_back(box_cxcywh: np.ndarray, previous_xywh: np.ndarray, crop_side: float) -> np.ndarray:
+    """A box in search-crop pixels (cx, cy, w, h; crop scale undone) -> x,y,w,h in image pixels.
+
+    The crop is centred on the previous box, so its top-left corner is the previous center minus half the side.
+    """
+    cx_prev = previous_xywh[0] + 0.5 * previous_xywh[2]
+    cy_prev = previous_xywh[1] + 0.5 * previous_xywh[3]
+    cx = box_cxcywh[0] + cx_prev - 0.5 * crop_side
+    cy = box_cxcywh[1] + cy_prev - 0.5 * crop_side
+    w, h = box_cxcywh[2], box_cxcywh[3]
+    return np.array([cx - 0.5 * w, cy - 0.5 * h, w, h], dtype=np.float64)
+
+
+def clip_box(box_xywh: np.ndarray, height: int, width: int, margin: float = CLIP_MARGIN) -> np.ndarray:
+    """Clip an x,y,w,h box to a ``width`` x ``height`` image so at least ``margin`` px of it stays inside."""
+    x1, y1, w, h = (float(v) for v in box_xywh)
+    x2, y2 = x1 + w, y1 + h
+    x1 = min(max(0.0, x1), width - margin)
+    x2 = min(max(margin, x2), width)
+    y1 = min(max(0.0, y1), height - margin)
+    y2 = min(max(margin, y2), height)
+    return np.array([x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)], dtype=np.float64)
+
+
+def _model_setting(model_config, name: str):
+    # SeqTrackConfig is a dataclass; PyTorchModelHubMixin may hand configs around as plain dicts.
+    return model_config[name] if isinstance(model_config, dict) else getattr(model_config, name)
+
+
+class SeqTrackTracker:
+    """Tracks one target: ``initialize`` on the first frame, then ``track`` every following frame.
+
+    Args:
+        model: a SeqTrack model; it is put in eval mode and moved to ``device``.
+        cfg: ``data.template`` / ``data.search`` (factor, size), ``data.mean`` / ``data.std`` and ``eval``
+            (hanning, template_update_interval, template_update_threshold).
+        device: where the model runs.
+        dtype: torch.float32, or torch.bfloat16 to run under autocast.
+    """
+
+    def __init__(self, model: torch.nn.Module, cfg: Config, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32):
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.model = model.to(self.device).eval()
+        self.cfg = cfg
+        self._check_model_matches(cfg)
+        self.templates: list[torch.Tensor] = []  # each (3, Hz, Wz), normalised
+        self.state = np.zeros(4)  # x,y,w,h of the last box, image pixels
+        self.frame_index = 0
+
+    def _check_model_matches(self, cfg: Config) -> None:
+        model_config = getattr(self.model, "config", None)
+        if model_config is None:
+            return
+        expected = {"search_size": cfg.data.search.size, "template_size": cfg.data.template.size,
+                    "num_templates": cfg.data.template.number}
+        keys = {"search_size": "data.search.size", "template_size": "data.template.size",
+                "num_templates": "data.template.number"}
+        for name, value in expected.items():
+            actual = _model_setting(model_config, name)
+            if actual != value:
+                raise ConfigError(keys[name], f"is {value} but the model was built with {name}={actual}; "
+                                              "track with the config the model was trained with")
+
+    def _crop(self, frame: np.ndarray, box_xywh: np.ndarray, factor: float, size: int) -> tuple[torch.Tensor, float]:
+        from ..data.processing import crop_around, to_normalized_tensor
+
+        crop, resize_factor = crop_around(frame, box_xywh, factor, size)
+        tensor = to_normalized_tensor(crop, self.cfg.data.mean, self.cfg.data.std)
+        return tensor.to(self.device), float(resize_factor)
+
+    def _template(self, frame: np.ndarray, box_xywh: np.ndarray) -> torch.Tensor:
+        template_cfg = self.cfg.data.template
+        return self._crop(frame, box_xywh, template_cfg.factor, template_cfg.size)[0]
+
+    def initialize(self, frame: np.ndarray, box_xywh: np.ndarray) -> None:
+        """Start tracking the target at ``box_xywh`` (pixels) in ``frame`` (H, W, 3) RGB uint8."""
+        box = np.asarray(box_xywh, dtype=np.float64).reshape(4)
+        if not (box[2] > 0 and box[3] > 0):
+            raise ValueError(f"the initial box {box.tolist()} has no area; give x,y,w,h with w > 0 and h > 0")
+        template = self._template(frame, box)
+        # The same first-frame template fills every template slot until an update replaces the later ones.
+        self.templates = [template] * self.cfg.data.template.number
+        self.state = box
+        self.frame_index = 0
+
+    @torch.inference_mode()
+    def track(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """The target's box in ``frame`` (H, W, 3) RGB uint8.
+
+        Returns:
+            box: (4,) float64 x,y,w,h pixels, clipped to the image with a 10 px margin.
+            confidence: sum of the 4 chosen token probabilities x 10 (SPEC 5), in [0, 40].
+        """
+        if not self.templates:
+            raise RuntimeError("track() called before initialize(); initialise on the first frame's box")
+        height, width = frame.shape[:2]
+        self.frame_index += 1
+        search_cfg = self.cfg.data.search
+        search, resize_factor = self._crop(frame, self.state, search_cfg.factor, search_cfg.size)
+        templates = torch.stack(self.templates)[None]  # (1, T, 3, Hz, Wz)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16):
+            out = self.model.generate(templates, search[None], window=self.cfg.eval.hanning, use_cache=True)
+        # One host transfer per frame: the normalised (cx, cy, w, h) and the confidence together.
+        values = torch.cat([out["boxes"][0].float(), out["confidence"][:1].float()]).cpu().numpy().astype(np.float64)
+        box_in_crop = values[:4] * search_cfg.size / resize_factor
+        confidence = float(values[4])
+        self.state = clip_box(map_box_back(box_in_crop, self.state, search_cfg.size / resize_factor), height, width)
+        self._maybe_update_template(frame, confidence)
+        return self.state.copy(), confidence
+
+    def _maybe_update_template(self, frame: np.ndarray, confidence: float) -> None:
+        eval_cfg = self.cfg.eval
+        if len(self.templates) < 2 or self.frame_index % eval_cfg.template_update_interval:
+            return
+        if confidence > eval_cfg.template_update_threshold:
+            # As the original: drop the oldest updatable template (index 1) and append the new one; the first
+            # frame's template is always kept. With the usual 2 templates this replaces the last one.
+            self.templates = [self.templates[0], *self.templates[2:], self._template(frame, self.state)]
+
+
+class FirstBoxTracker:
+    """A baseline that reports the first frame's box on every frame (the floor any tracker must beat)."""
+
+    def initialize(self, frame: np.ndarray, box_xywh: np.ndarray) -> None:
+        self.box = np.asarray(box_xywh, dtype=np.float64).reshape(4).copy()
+
+    def track(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """Returns the first box and a confidence of 0 (this baseline has none)."""
+        return self.box.copy(), 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# loading
+
+
+def _scratch(cfg: Config) -> Config:
+    # Weights come from the checkpoint: building must not fetch MAE weights first.
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init="scratch"))
+
+
+def _check_same_model(cfg: Config, checkpoint_cfg: Config, source: Path) -> None:
+    wanted, stored = model_signature(cfg), model_signature(checkpoint_cfg)
+    different = {k: (wanted[k], stored[k]) for k in wanted if wanted[k] != stored[k]}
+    if different:
+        key = next(iter(different))
+        raise ConfigError(key, f"the given config and {source / 'config.yaml'} build different models "
+                               f"(given, checkpoint): {different}; drop --config to use the checkpoint's config")
+
+
+def _load_training_checkpoint(folder: Path, cfg: Config | None) -> tuple[torch.nn.Module, Config]:
+    from safetensors.torch import load_file
+
+    from ..model import build_model
+
+    checkpoint_cfg = load_config(folder / "config.yaml")
+    if cfg is None:
+        cfg = checkpoint_cfg
+    else:
+        _check_same_model(cfg, checkpoint_cfg, folder)
+    model = build_model(_scratch(cfg))
+    state = load_file(str(folder / "model.safetensors"), device="cpu")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise KeyError(f"{folder / 'model.safetensors'} does not fit the model built from its config.yaml; "
+                       f"is it a SeqTrack checkpoint of this package? {e}") from e
+    return model, cfg
+
+
+def _load_pretrained(source: str, cfg: Config | None) -> tuple[torch.nn.Module, Config]:
+    from ..model import SeqTrack
+
+    model = SeqTrack.from_pretrained(source)
+    if cfg is None:
+        local = Path(source) / "config.yaml"
+        if local.is_file():
+            cfg = load_config(local)
+        elif not Path(source).exists():
+            from huggingface_hub import hf_hub_download
+            from huggingface_hub.errors import EntryNotFoundError
+
+            try:
+                cfg = load_config(hf_hub_download(source, "config.yaml"))
+            except EntryNotFoundError:
+                raise FileNotFoundError(f"Hub repo {source} has no config.yaml with the crop settings; "
+                                        "pass the training config with --config") from None
+        else:
+            raise FileNotFoundError(f"{source} has no config.yaml with the crop settings; "
+                                    "pass the training config with --config")
+    return model, cfg
+
+
+def load_tracker_model(source: str, cfg: Config | None = None) -> tuple[torch.nn.Module, Config]:
+    """A SeqTrack model and the config to track with, from any of:
+
+    - a training checkpoint folder (``config.yaml`` + ``model.safetensors``): ``cfg`` defaults to its config, and
+      a given ``cfg`` must build the same network;
+    - a ``save_pretrained`` folder or a Hub repo id (``ORG/NAME``), loaded with ``SeqTrack.from_pretrained``;
+      ``cfg`` defaults to the ``config.yaml`` stored next to the weights;
+    - a released original checkpoint file (``SEQTRACK_ep0500.pth.tar``), which needs ``cfg``.
+
+    The model is returned in eval mode on the CPU.
+    """
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if (path / "model.safetensors").is_file() and (path / "config.yaml").is_file() \
+                and not (path / "config.json").is_file():
+            model, cfg = _load_training_checkpoint(path, cfg)
+        elif (path / "config.json").is_file():
+            model, cfg = _load_pretrained(str(path), cfg)
+        else:
+            raise FileNotFoundError(f"{path} holds neither a training checkpoint (config.yaml + model.safetensors) "
+                                    "nor a save_pretrained folder (config.json + model.safetensors)")
+    elif path.is_file():
+        if not path.name.endswith((".pth.tar", ".pth")):
+            raise ValueError(f"{path}: checkpoint files must be original SeqTrack .pth.tar files; for this "
+                             "package's checkpoints pass the folder that holds model.safetensors")
+        if cfg is None:
+            raise ValueError(f"{path} is an original SeqTrack checkpoint, which carries no crop settings; "
+                             "pass the matching config, e.g. --config configs/seqtrack_b256.yaml")
+        from ..model import load_original_checkpoint
+
+        model = load_original_checkpoint(path, cfg)
+    elif source.count("/") == 1 and not source.startswith((".", "/", "~")):
+        model, cfg = _load_pretrained(source, cfg)
+    else:
+        raise FileNotFoundError(f"checkpoint {source} does not exist: pass a training checkpoint folder, a "
+                                "save_pretrained folder, a Hub repo id ORG/NAME or a .pth.tar file")
+    return model.eval(), cfg

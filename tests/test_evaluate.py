@@ -1,0 +1,171 @@
+"""Result files, resumable tracking runs, scoring of result folders, plots and the evaluate CLI."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from seqtrack_accel.cli.evaluate import main as evaluate_main
+from seqtrack_accel.config import Config
+from seqtrack_accel.data.lasot import load_lasot
+from seqtrack_accel.data.synthetic import make_synthetic_lasot
+from seqtrack_accel.tracking.evaluate import (
+    evaluate_predictions,
+    evaluate_results,
+    read_boxes,
+    read_times,
+    results_file,
+    run_tracker_on_sequences,
+    write_boxes,
+    write_summary,
+)
+from seqtrack_accel.tracking.plots import precision_figure, save_figure, success_figure
+from seqtrack_accel.tracking.tracker import FirstBoxTracker
+
+
+@pytest.fixture(scope="module")
+def tiny_lasot(tmp_path_factory):
+    """book-1..4 and coin-1..4, 6 frames of 64x48: the test split is book-3 and coin-3."""
+    return make_synthetic_lasot(tmp_path_factory.mktemp("lasot") / "lasot", ("book", "coin"), 4, 6, (64, 48), 0)
+
+
+@pytest.fixture(scope="module")
+def test_split(tiny_lasot):
+    return load_lasot(tiny_lasot, split="test")
+
+
+class DriftingTracker:
+    """Moves the first box by a third of a pixel per frame: predictions with non-trivial floats."""
+
+    def initialize(self, frame, box_xywh):
+        self.box = np.asarray(box_xywh, dtype=np.float64).copy()
+
+    def track(self, frame):
+        self.box[0] += 1.0 / 3.0
+        return self.box.copy(), 1.0
+
+
+def test_result_file_round_trip_keeps_every_float(tmp_path):
+    boxes = np.array([[1.0 / 3.0, 2.5, 10.125, 7.0], [1e-7, 123456.789, 0.1, 0.2]])
+    write_boxes(tmp_path / "book-3.txt", boxes)
+    assert (tmp_path / "book-3.txt").read_text().splitlines()[0] == "0.3333333333333333,2.5,10.125,7.0"
+    np.testing.assert_array_equal(read_boxes(tmp_path / "book-3.txt"), boxes)
+
+
+def test_reads_tab_and_space_separated_results_of_other_tools(tmp_path):
+    (tmp_path / "tab.txt").write_text("1\t2\t3\t4\n5\t6\t7\t8\n")
+    (tmp_path / "space.txt").write_text("1 2  3 4\n\n5.5 6 7 8\n")
+    np.testing.assert_array_equal(read_boxes(tmp_path / "tab.txt"), [[1, 2, 3, 4], [5, 6, 7, 8]])
+    np.testing.assert_array_equal(read_boxes(tmp_path / "space.txt"), [[1, 2, 3, 4], [5.5, 6, 7, 8]])
+
+
+def test_malformed_result_line_is_an_error_naming_file_and_line(tmp_path):
+    (tmp_path / "book-3.txt").write_text("1,2,3,4\n1,2,3\n")
+    with pytest.raises(ValueError, match=r"book-3.txt, line 2"):
+        read_boxes(tmp_path / "book-3.txt")
+
+
+def test_tracking_run_writes_boxes_and_per_frame_times(tmp_path, test_split):
+    run_tracker_on_sequences(DriftingTracker, Config(), test_split, tmp_path)
+    for sequence in test_split:
+        boxes = read_boxes(results_file(tmp_path, sequence.name))
+        assert boxes.shape == (len(sequence), 4)
+        np.testing.assert_array_equal(boxes[0], sequence.boxes[0])
+        assert read_times(tmp_path / f"{sequence.name}_time.txt").shape == (len(sequence),)
+
+
+def test_evaluating_the_results_folder_reproduces_the_tracking_run(tmp_path, test_split):
+    run = run_tracker_on_sequences(DriftingTracker, Config(), test_split, tmp_path)
+    from_run = evaluate_predictions(run.predictions, test_split)
+    from_folder = evaluate_results(tmp_path, test_split)
+    assert from_folder["overall"]["auc"] < 95.0  # the drift costs overlap: the scores are not trivially perfect
+    assert {k: from_folder[k] for k in from_run} == from_run
+    assert from_folder["speed"]["frames"] == sum(len(s) for s in test_split)
+
+
+def test_resume_skips_sequences_whose_result_file_exists(tmp_path, test_split):
+    first, second = test_split
+    run_tracker_on_sequences(FirstBoxTracker, Config(), [first], tmp_path)
+    done_text = results_file(tmp_path, first.name).read_text()
+    initialised = []
+
+    class RecordingTracker(DriftingTracker):
+        def initialize(self, frame, box_xywh):
+            initialised.append(box_xywh.tolist())
+            super().initialize(frame, box_xywh)
+
+    run = run_tracker_on_sequences(RecordingTracker, Config(), test_split, tmp_path)
+    assert run.skipped == [first.name] and list(run.predictions) == [second.name]
+    assert initialised == [second.boxes[0].tolist()]
+    assert results_file(tmp_path, first.name).read_text() == done_text
+
+
+def test_max_frames_limits_tracking_and_scoring(tmp_path, test_split):
+    run_tracker_on_sequences(FirstBoxTracker, Config(), test_split, tmp_path, max_frames=3)
+    assert read_boxes(results_file(tmp_path, test_split[0].name)).shape == (3, 4)
+    summary = evaluate_results(tmp_path, test_split, max_frames=3)
+    assert summary["overall"]["frames"] == 6
+    with pytest.raises(ValueError, match=f"{test_split[0].name}: 3 predicted boxes"):
+        evaluate_results(tmp_path, test_split)
+
+
+def test_missing_result_file_is_an_error_naming_the_sequence(tmp_path, test_split):
+    run_tracker_on_sequences(FirstBoxTracker, Config(), test_split[:1], tmp_path)
+    with pytest.raises(FileNotFoundError, match=test_split[1].name):
+        evaluate_results(tmp_path, test_split)
+
+
+def _overall(auc_success: float, precision: float) -> dict:
+    # A hand-made overall summary: flat curves at the given levels.
+    return {"auc": auc_success, "precision": precision, "norm_precision": precision,
+            "success_curve": [auc_success] * 21, "precision_curve": [precision] * 51,
+            "norm_precision_curve": [precision] * 51}
+
+
+def test_success_plot_legend_gives_each_trackers_auc_best_first():
+    fig = success_figure({"first-box": _overall(12.34, 5.0), "SeqTrack": _overall(69.87, 80.0)})
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["SeqTrack [69.9]", "first-box [12.3]"]
+
+
+def test_precision_plot_legend_gives_precision_at_20_pixels():
+    fig = precision_figure({"SeqTrack": _overall(69.87, 80.04)})
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["SeqTrack [80.0]"]
+
+
+def test_saved_plot_is_a_png_image(tmp_path):
+    path = save_figure(success_figure({"SeqTrack": _overall(50.0, 50.0)}), tmp_path / "success.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_summary_files_hold_every_tracker_and_sequence(tmp_path, test_split):
+    run_tracker_on_sequences(FirstBoxTracker, Config(), test_split, tmp_path / "first-box")
+    summary = evaluate_results(tmp_path / "first-box", test_split)
+    paths = write_summary(tmp_path, {"first-box": summary}, {"device": "cpu"})
+    document = json.loads(paths["summary"].read_text())
+    assert document["device"] == "cpu"
+    assert document["trackers"]["first-box"]["overall"]["auc"] == summary["overall"]["auc"]
+    rows = paths["per_sequence"].read_text().splitlines()
+    assert rows[0].startswith("tracker,sequence,class,frames,auc")
+    assert [r.split(",")[1] for r in rows[1:]] == [s.name for s in test_split]
+    assert matplotlib.image.imread(paths["success"]).ndim == 3
+
+
+def test_cli_runs_the_baseline_and_scores_other_tools_folders(tmp_path, tiny_lasot, test_split, capsys):
+    other = tmp_path / "pytracking_raw"
+    other.mkdir()
+    for sequence in test_split:  # another tool's tab-separated integer results
+        np.savetxt(other / f"{sequence.name}.txt", sequence.boxes, delimiter="\t", fmt="%d")
+    out = tmp_path / "out"
+    evaluate_main(["--baseline", "first-box", "--results", str(other), "--names", "other", "--root", str(tiny_lasot),
+                   "--output", str(out), "--no-plots", "data.classes=[book, coin]"])
+    document = json.loads((out / "summary.json").read_text())
+    assert set(document["trackers"]) == {"first-box", "other"}
+    assert document["trackers"]["other"] == evaluate_results(other, test_split)
+    assert (out / "first-box" / f"{test_split[0].name}.txt").is_file()
+    assert "first-box" in capsys.readouterr().out
