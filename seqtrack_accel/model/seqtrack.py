@@ -1,0 +1,311 @@
+"""SeqTrack: ViT encoder + bottleneck + box-token decoder, with the Hugging Face Hub format.
+
+    model = SeqTrack(SeqTrackConfig.from_config(cfg))
+    logits = model(templates, search, input_tokens)            # (B, 5, bins + 2), teacher forcing
+    out = model.eval().generate(templates, search)             # greedy, KV-cached, 4 tokens
+    model.save_pretrained("run/export")                        # config.json + model.safetensors
+    model = SeqTrack.from_pretrained("run/export")             # or an ORG/NAME Hub repo
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import safetensors
+import safetensors.torch
+import torch
+from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from torch import Tensor, nn
+
+from seqtrack_accel.config import Config, ConfigError
+from seqtrack_accel.model.decoder import Decoder, DecoderConfig
+from seqtrack_accel.model.encoder import VIT_SIZES, Encoder, EncoderConfig
+from seqtrack_accel.model.tokens import NUM_COORDINATES, start_token, tokens_to_boxes
+
+logger = logging.getLogger(__name__)
+
+# Written into the safetensors metadata; bump when the parameter names or layout change.
+HUB_FORMAT_VERSION = 1
+_FORMAT_KEY = "seqtrack_accel_format_version"
+# Download arguments that huggingface_hub < 1.0 passes to ``_from_pretrained`` and newer versions do not.
+_LEGACY_DOWNLOAD_KWARGS = ("proxies", "resume_download")
+
+
+@dataclass(frozen=True)
+class SeqTrackConfig:
+    """Everything that defines the network (the Hub ``config.json``). Defaults are SeqTrack-B256.
+
+    Args:
+        encoder: ViT size, one of tiny | small | base | large.
+        drop_path: encoder stochastic depth rate.
+        bins: coordinate tokens (vocabulary ``bins + 2``).
+        hidden_dim: decoder width (the bottleneck's output).
+        decoder_layers, decoder_heads, decoder_ffn: decoder shape.
+        dropout: decoder dropout.
+        activation_checkpointing: recompute encoder blocks in the backward pass.
+        search_size, template_size: crop sides in pixels.
+        num_templates: templates per sample.
+        patch_size: ViT patch side in pixels.
+    """
+
+    encoder: str = "base"
+    drop_path: float = 0.0
+    bins: int = 4000
+    hidden_dim: int = 256
+    decoder_layers: int = 2
+    decoder_heads: int = 8
+    decoder_ffn: int = 1024
+    dropout: float = 0.1
+    activation_checkpointing: bool = False
+    search_size: int = 256
+    template_size: int = 256
+    num_templates: int = 2
+    patch_size: int = 16
+
+    def __post_init__(self):
+        def require(condition: bool, key: str, message: str) -> None:
+            if not condition:
+                raise ConfigError(key, message)
+
+        require(self.encoder in VIT_SIZES, "encoder", f"must be one of {sorted(VIT_SIZES)}, got {self.encoder!r}")
+        require(self.bins >= 2, "bins", "must be >= 2")
+        require(self.hidden_dim > 0 and self.hidden_dim % self.decoder_heads == 0, "hidden_dim",
+                "must be positive and divisible by decoder_heads")
+        require(self.decoder_layers >= 1, "decoder_layers", "must be >= 1")
+        require(self.patch_size > 0, "patch_size", "must be positive")
+        for key in ("search_size", "template_size"):
+            value = getattr(self, key)
+            require(value > 0 and value % self.patch_size == 0, key,
+                    f"must be a positive multiple of patch_size={self.patch_size}, got {value}")
+        require(self.num_templates >= 1, "num_templates", "must be >= 1")
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> SeqTrackConfig:
+        """The network fields of ``cfg.model`` plus the crop sizes and template number of ``cfg.data``."""
+        m = cfg.model
+        return cls(
+            encoder=m.encoder,
+            drop_path=m.drop_path,
+            bins=m.bins,
+            hidden_dim=m.hidden_dim,
+            decoder_layers=m.decoder_layers,
+            decoder_heads=m.decoder_heads,
+            decoder_ffn=m.decoder_ffn,
+            dropout=m.dropout,
+            activation_checkpointing=m.activation_checkpointing,
+            search_size=cfg.data.search.size,
+            template_size=cfg.data.template.size,
+            num_templates=cfg.data.template.number,
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> SeqTrackConfig:
+        """From plain data (a ``config.json``); unknown keys are an error naming ``source``."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(unknown[0], f"{source} has keys SeqTrackConfig does not know: {unknown}; "
+                                          "was it written by a newer seqtrack-accel?")
+        return cls(**values)
+
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig(
+            size=self.encoder,
+            search_size=self.search_size,
+            template_size=self.template_size,
+            num_templates=self.num_templates,
+            patch_size=self.patch_size,
+            drop_path=self.drop_path,
+            activation_checkpointing=self.activation_checkpointing,
+        )
+
+    def decoder_config(self) -> DecoderConfig:
+        return DecoderConfig(
+            bins=self.bins,
+            memory_len=(self.search_size // self.patch_size) ** 2,
+            hidden_dim=self.hidden_dim,
+            layers=self.decoder_layers,
+            heads=self.decoder_heads,
+            ffn_dim=self.decoder_ffn,
+            dropout=self.dropout,
+        )
+
+
+class SeqTrack(nn.Module, PyTorchModelHubMixin, library_name="seqtrack-accel", tags=["object-tracking", "seqtrack"]):
+    """The tracker network. ``state_dict`` names: ``encoder.*``, ``bottleneck.*``, ``decoder.*``."""
+
+    def __init__(self, config: SeqTrackConfig):
+        super().__init__()
+        if not isinstance(config, SeqTrackConfig):
+            raise TypeError(f"SeqTrack needs a SeqTrackConfig, got {type(config).__name__}; "
+                            "use SeqTrackConfig.from_config(cfg) or SeqTrackConfig.from_dict(values)")
+        self.config = config
+        self.encoder = Encoder(config.encoder_config())
+        self.num_search_tokens = self.encoder.config.num_search_tokens
+        self.bottleneck = nn.Linear(self.encoder.width, config.hidden_dim)
+        self.decoder = Decoder(config.decoder_config())
+
+    def encode(self, template_images: Tensor, search_images: Tensor) -> Tensor:
+        """Decoder memory: the encoded search tokens through the bottleneck.
+
+        Args:
+            template_images: (B, T, 3, Hz, Wz). search_images: (B, 3, Hx, Wx). Normalised crops.
+
+        Returns:
+            (B, Ns, hidden_dim).
+        """
+        tokens = self.encoder(template_images, search_images)
+        return self.bottleneck(tokens[:, : self.num_search_tokens])
+
+    def forward(self, template_images: Tensor, search_images: Tensor, input_tokens: Tensor) -> Tensor:
+        """Teacher-forced logits.
+
+        Args:
+            template_images: (B, T, 3, Hz, Wz). search_images: (B, 3, Hx, Wx).
+            input_tokens: (B, L) long, L <= 5, normally ``[START, cx, cy, w, h]``.
+
+        Returns:
+            (B, L, bins + 2) logits.
+        """
+        return self.decoder(self.encode(template_images, search_images), input_tokens)
+
+    @torch.no_grad()
+    def generate(
+        self, template_images: Tensor, search_images: Tensor, window: bool = True, use_cache: bool = True
+    ) -> dict[str, Tensor]:
+        """Greedy decoding of one box per sample (SPEC 5), as the original tracker does it.
+
+        Each step takes the softmax over the whole vocabulary, keeps the first ``bins`` classes (coordinates
+        only, not renormalised), multiplies cx and cy by a Hanning window of length ``bins`` when ``window``,
+        and picks the largest value; that (windowed) value is the token's probability, as in the original.
+
+        Args:
+            template_images: (B, T, 3, Hz, Wz). search_images: (B, 3, Hx, Wx). Normalised crops.
+            window: apply the Hanning window to cx and cy.
+            use_cache: decode one token per step with the KV cache; False recomputes the whole prefix each step
+                (same result, slower; for tests and benchmarks).
+
+        Returns:
+            dict with ``boxes`` (B, 4) float cxcywh normalised to the search crop, ``tokens`` (B, 4) long,
+            ``probs`` (B, 4) float32 chosen-token probabilities, ``confidence`` (B,) = 10 x sum of ``probs``.
+        """
+        if self.training:
+            raise RuntimeError("SeqTrack.generate() runs with dropout active; call model.eval() first")
+        bins = self.config.bins
+        memory = self.encode(template_images, search_images)
+        tokens = torch.full((memory.shape[0], 1), start_token(bins), dtype=torch.long, device=memory.device)
+        hann = torch.hann_window(bins, periodic=False, dtype=torch.float32, device=memory.device)
+        cache = self.decoder.start_cache(memory) if use_cache else None
+        chosen_probs = []
+        for step in range(NUM_COORDINATES):
+            if cache is not None:
+                logits = self.decoder.step(tokens[:, -1:], cache)
+            else:
+                logits = self.decoder(memory, tokens)[:, -1]
+            probs = logits.float().softmax(dim=-1)[:, :bins]
+            if window and step < 2:  # cx, cy
+                probs = probs * hann
+            prob, token = probs.max(dim=-1)
+            chosen_probs.append(prob)
+            tokens = torch.cat([tokens, token[:, None]], dim=1)
+        box_tokens = tokens[:, 1:]
+        probs = torch.stack(chosen_probs, dim=1)
+        return {
+            "boxes": tokens_to_boxes(box_tokens, bins),
+            "tokens": box_tokens,
+            "probs": probs,
+            "confidence": probs.sum(dim=1) * 10.0,
+        }
+
+    # ---------------------------------------------------------------------------------------------------------
+    # Hub format. The mixin's defaults load with strict=False and cannot rebuild a dataclass config from a
+    # string annotation (this module uses ``from __future__ import annotations``), so both ends are ours.
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        save_directory = Path(save_directory)
+        weights = {name: tensor.detach().contiguous() for name, tensor in self.state_dict().items()}
+        _atomic_write(
+            save_directory / constants.SAFETENSORS_SINGLE_FILE,
+            lambda path: safetensors.torch.save_file(
+                weights, str(path), metadata={"format": "pt", _FORMAT_KEY: str(HUB_FORMAT_VERSION)}
+            ),
+        )
+        text = json.dumps(dataclasses.asdict(self.config), sort_keys=True, indent=2)
+        _atomic_write(save_directory / constants.CONFIG_NAME, lambda path: path.write_text(text))
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        config: SeqTrackConfig | dict | None = None,
+        map_location: str | torch.device = "cpu",
+        strict: bool = True,
+        **download_kwargs,
+    ) -> SeqTrack:
+        unexpected = sorted(set(download_kwargs) - set(_LEGACY_DOWNLOAD_KWARGS))
+        if unexpected:
+            raise TypeError(f"SeqTrack.from_pretrained got unexpected arguments {unexpected}")
+        if config is None:
+            raise FileNotFoundError(
+                f"{model_id} has no {constants.CONFIG_NAME}; it was not written by SeqTrack.save_pretrained"
+            )
+        if isinstance(config, dict):
+            config = SeqTrackConfig.from_dict(config, source=f"{model_id}/{constants.CONFIG_NAME}")
+        if os.path.isdir(model_id):
+            weights_file = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE)
+            if not os.path.isfile(weights_file):
+                raise FileNotFoundError(f"{weights_file} is missing; save the model with SeqTrack.save_pretrained")
+        else:
+            weights_file = hf_hub_download(
+                repo_id=model_id,
+                filename=constants.SAFETENSORS_SINGLE_FILE,
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                local_files_only=local_files_only,
+                token=token,
+                **download_kwargs,
+            )
+        with safetensors.safe_open(weights_file, framework="pt") as f:
+            version = (f.metadata() or {}).get(_FORMAT_KEY)
+        if version is None or int(version) > HUB_FORMAT_VERSION:
+            raise ValueError(
+                f"{weights_file} has {_FORMAT_KEY}={version!r}; this seqtrack-accel reads versions 1.."
+                f"{HUB_FORMAT_VERSION}. Upgrade seqtrack-accel or re-export the model with save_pretrained"
+            )
+        model = cls(config)
+        state = safetensors.torch.load_file(weights_file)
+        result = model.load_state_dict(state, strict=False)
+        if strict and (result.missing_keys or result.unexpected_keys):
+            raise KeyError(
+                f"{weights_file} does not match SeqTrack({config}): missing keys {result.missing_keys}, "
+                f"unexpected keys {result.unexpected_keys}"
+            )
+        model.to(map_location)
+        model.eval()
+        return model
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through ``write(tmp_path)`` into a temporary file next to ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
