@@ -1,0 +1,24 @@
+"""LaSOT data: a synthetic tree generator, the reader, JPEG decoding, crops and augmentation, the training dataset."""
+
+from .dataset import EpochSampler, TrackingDataset, build_train_dataset
+from .image import ImageDecodeError, read_image, read_image_reduced
+from .lasot import BUILTIN_TEST_SEQUENCES, Sequence, load_lasot, read_split_file
+from .processing import crop_around, to_normalized_tensor
+from .synthetic import ensure_dataset_root, make_synthetic_lasot
+
+__all__ = [
+    "BUILTIN_TEST_SEQUENCES",
+    "EpochSampler",
+    "ImageDecodeError",
+    "Sequence",
+    "TrackingDataset",
+    "build_train_dataset",
+    "crop_around",
+    "ensure_dataset_root",
+    "load_lasot",
+    "make_synthetic_lasot",
+    "read_image",
+    "read_image_reduced",
+    "read_split_file",
+    "to_normalized_tensor",
+]

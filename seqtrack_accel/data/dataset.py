@@ -1,0 +1,237 @@
+"""Training samples: the original "order" frame sampler over LaSOT sequences, then the crops and augmentation.
+
+Every sample is a pure function of ``(seed, epoch, i)``: ``__getitem__`` takes the global index
+``epoch * samples_per_epoch + i`` (``EpochSampler`` yields them), seeds ``numpy.random.default_rng((seed, epoch,
+i))`` and draws everything of that sample from it, re-draws included. The bytes of a sample are therefore the same
+for any number of DataLoader workers or processes, with persistent workers, and after a resume.
+
+    dataset = build_train_dataset(cfg)
+    sampler = EpochSampler(cfg.data.samples_per_epoch)
+    loader = DataLoader(dataset, batch_size=16, sampler=sampler, num_workers=8, persistent_workers=True)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        for batch in loader:  # template_images (B, T, 3, Hz, Wz), search_images (B, 3, Hx, Wx), search_anno (B, 4)
+            ...
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler, get_worker_info
+
+from ..config import Config, DataConfig
+from .image import ImageDecodeError, decode_bgr
+from .lasot import Sequence, load_lasot
+from .processing import CropPlan, decode_scale, plan_crop, render_crop, to_normalized_tensor, window_hits_image
+from .synthetic import ensure_dataset_root
+
+logger = logging.getLogger(__name__)
+
+MIN_SEQUENCE_FRAMES = 20  # the original sampler skips shorter sequences
+GAP_INCREASE_STEP = 5
+_COUNTER_SLOTS = 257  # one row per DataLoader worker (+ the main process), so no two processes write one cell
+_DECODE_ERRORS, _REDRAWS = 0, 1
+
+
+class EpochSampler(Sampler[int]):
+    """Yields the global indices ``epoch * samples_per_epoch + i`` for i in range(samples_per_epoch).
+
+    The epoch travels inside the index, so workers (persistent or not) never need to be told the epoch.
+    """
+
+    def __init__(self, samples_per_epoch: int, epoch: int = 0):
+        if samples_per_epoch < 1:
+            raise ValueError(f"samples_per_epoch must be >= 1, got {samples_per_epoch}")
+        self.samples_per_epoch = samples_per_epoch
+        self.epoch = epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self.epoch = epoch
+
+    def __iter__(self):
+        start = self.epoch * self.samples_per_epoch
+        return iter(range(start, start + self.samples_per_epoch))
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+
+class TrackingDataset(Dataset):
+    """Template/search crops of LaSOT sequences, one sample per global index.
+
+    Args:
+        data_cfg: sampler, crop and augmentation settings.
+        sequences: the sequences to draw from (``load_lasot``).
+        seed: the run's seed; samples are a function of (seed, epoch, i).
+
+    A sample is a dict of
+        ``template_images``: float32 (T, 3, Hz, Wz), normalised;
+        ``search_images``: float32 (3, Hx, Wx) (or (S, 3, Hx, Wx) when ``data.search.number`` > 1);
+        ``search_anno``: float32 (4,) (or (S, 4)): the object box ``x, y, w, h`` in the search crop, normalised
+        by the crop size (it may reach outside [0, 1] when the jitter pushes the object out of the crop).
+
+    Undecodable frames are logged (naming the file), counted in ``stats`` and the sample is re-drawn; an invalid
+    sample (window side < 1 pixel, window entirely outside the frame) is re-drawn; after ``data_cfg.max_redraws``
+    draws without a valid sample, RuntimeError names the sequences tried.
+    """
+
+    def __init__(self, data_cfg: DataConfig, sequences: list[Sequence], seed: int):
+        if not sequences:
+            raise ValueError("TrackingDataset needs at least one sequence; check data.classes and data.split")
+        self.cfg = data_cfg
+        self.seed = int(seed)
+        self.samples_per_epoch = data_cfg.samples_per_epoch
+        self.num_templates = data_cfg.template.number
+        self.num_searches = data_cfg.search.number
+        frames_per_sample = self.num_templates + self.num_searches
+        # The original picks a sequence uniformly and keeps it only if it has enough frames; picking uniformly
+        # among the eligible ones is the same distribution without the rejection loop.
+        self.sequences = [s for s in sequences
+                          if int(s.visible.sum()) > 2 * frames_per_sample and len(s) >= MIN_SEQUENCE_FRAMES]
+        if not self.sequences:
+            raise ValueError(
+                f"none of the {len(sequences)} sequences ({_names(sequences)}) has more than "
+                f"{2 * frames_per_sample} visible frames and at least {MIN_SEQUENCE_FRAMES} frames; "
+                "use longer sequences or more classes"
+            )
+        skipped = len(sequences) - len(self.sequences)
+        if skipped:
+            logger.info("sampler skips %d of %d sequences with too few (visible) frames", skipped, len(sequences))
+        self._visible_ids = [np.flatnonzero(s.visible) for s in self.sequences]
+        # Shared memory, so the counts of DataLoader workers are readable from the main process.
+        self._counters = torch.zeros((_COUNTER_SLOTS, 2), dtype=torch.int64).share_memory_()
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counts over every process using this dataset object: undecodable frames met, re-drawn samples."""
+        totals = self._counters.sum(dim=0).tolist()
+        return {"decode_errors": int(totals[_DECODE_ERRORS]), "redraws": int(totals[_REDRAWS])}
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        epoch, i = self._split_index(index)
+        rng = np.random.default_rng((self.seed, epoch, i))
+        tried: list[str] = []
+        for _ in range(self.cfg.max_redraws):
+            sequence, frame_ids = self._sample_frames(rng)
+            tried.append(sequence.name)
+            sample = self._make_sample(sequence, frame_ids, rng)
+            if sample is not None:
+                return sample
+            self._count(_REDRAWS)
+        raise RuntimeError(
+            f"sample {index} (epoch {epoch}, item {i}): no valid sample in {self.cfg.max_redraws} draws "
+            f"(data.max_redraws) from sequences {', '.join(sorted(set(tried)))}; the warnings above name "
+            "undecodable frames, otherwise check the groundtruth boxes of these sequences"
+        )
+
+    def first_draw(self, index: int) -> tuple[Sequence, list[int], list[CropPlan | None]]:
+        """The first draw of sample ``index``: its sequence, frame ids (templates, then searches) and crop plans.
+
+        For benchmarks and inspection; ``__getitem__`` re-draws when this draw turns out invalid.
+        """
+        epoch, i = self._split_index(index)
+        rng = np.random.default_rng((self.seed, epoch, i))
+        sequence, frame_ids = self._sample_frames(rng)
+        return sequence, frame_ids, self._plan_crops(sequence, frame_ids, rng)
+
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _split_index(self, index: int) -> tuple[int, int]:
+        index = int(index)
+        if index < 0:
+            raise IndexError(f"sample index must be >= 0 (epoch * samples_per_epoch + i), got {index}")
+        return divmod(index, self.samples_per_epoch)
+
+    def _sample_frames(self, rng: np.random.Generator) -> tuple[Sequence, list[int]]:
+        """The original "order" mode: a sequence, then templates + searches around a visible base frame."""
+        k = int(rng.integers(len(self.sequences)))
+        sequence, visible_ids = self.sequences[k], self._visible_ids[k]
+        count = self.num_templates + self.num_searches
+        base = int(visible_ids[rng.integers(len(visible_ids))])
+        gap = self.cfg.max_sample_interval
+        while True:
+            # [base - gap, base + gap) always holds the visible base frame, so this succeeds on the first pass;
+            # the widening of the original is kept so the window rule reads as in the original.
+            low, high = np.searchsorted(visible_ids, [base - gap, base + gap])
+            if high > low:
+                break
+            gap += GAP_INCREASE_STEP
+        frame_ids = np.sort(visible_ids[low + rng.integers(high - low, size=count)])
+        if rng.random() < 0.5:
+            frame_ids = frame_ids[::-1]
+        return sequence, [int(f) for f in frame_ids]
+
+    def _plan_crops(self, sequence: Sequence, frame_ids: list[int],
+                    rng: np.random.Generator) -> list[CropPlan | None]:
+        cfg = self.cfg
+        grayscale = bool(rng.random() < cfg.grayscale_prob)  # one roll for every frame of the sample
+        frame_flip = bool(rng.random() < cfg.flip_prob)
+        crop_cfgs = [cfg.template] * self.num_templates + [cfg.search] * self.num_searches
+        return [
+            plan_crop(sequence.boxes[f], crop_cfg, rng, frame_flip=frame_flip, grayscale=grayscale,
+                      flip_prob=cfg.flip_prob, brightness_jitter=cfg.brightness_jitter)
+            for f, crop_cfg in zip(frame_ids, crop_cfgs)
+        ]
+
+    def _make_sample(self, sequence: Sequence, frame_ids: list[int],
+                     rng: np.random.Generator) -> dict[str, torch.Tensor] | None:
+        cfg = self.cfg
+        plans = self._plan_crops(sequence, frame_ids, rng)
+        if any(p is None for p in plans):
+            return None
+
+        # Decode each frame once, at the smallest reduction any of its crops allows.
+        scales: dict[int, int] = {}
+        for f, plan in zip(frame_ids, plans):
+            scale = decode_scale(plan.side, plan.out_size) if cfg.reduced_decode else 1
+            scales[f] = min(scale, scales.get(f, scale))
+        images: dict[int, np.ndarray] = {}
+        for f, scale in scales.items():
+            path = sequence.frame_path(f)
+            try:
+                images[f] = decode_bgr(path, scale)
+            except ImageDecodeError:
+                self._count(_DECODE_ERRORS)
+                logger.warning("skipping undecodable frame %s (sequence %s); the sample is re-drawn",
+                               path, sequence.name)
+                return None
+
+        tensors, boxes = [], []
+        for f, plan in zip(frame_ids, plans):
+            if not window_hits_image(plan, images[f].shape, scales[f]):
+                return None
+            crop = render_crop(images[f], scales[f], plan)
+            tensors.append(to_normalized_tensor(crop[..., ::-1], cfg.mean, cfg.std, plan.brightness))  # BGR -> RGB
+            boxes.append(plan.box)
+        t = self.num_templates
+        search_images = torch.stack(tensors[t:])
+        search_anno = torch.tensor(boxes[t:], dtype=torch.float32)
+        if self.num_searches == 1:
+            search_images, search_anno = search_images[0], search_anno[0]
+        return {"template_images": torch.stack(tensors[:t]), "search_images": search_images,
+                "search_anno": search_anno}
+
+    def _count(self, which: int) -> None:
+        info = get_worker_info()
+        slot = 0 if info is None else (info.id + 1) % _COUNTER_SLOTS
+        self._counters[slot, which] += 1
+
+
+def build_train_dataset(cfg: Config) -> TrackingDataset:
+    """The training dataset of a run: LaSOT root (generated if synthetic), split and classes of ``cfg.data``."""
+    root = ensure_dataset_root(cfg.data)
+    sequences = load_lasot(root, classes=cfg.data.classes, split=cfg.data.split, split_file=cfg.data.split_file)
+    return TrackingDataset(cfg.data, sequences, seed=cfg.train.seed)
+
+
+def _names(sequences: list[Sequence], limit: int = 12) -> str:
+    names = [s.name for s in sequences[:limit]]
+    return ", ".join(names) + (f", ... ({len(sequences)} in all)" if len(sequences) > limit else "")

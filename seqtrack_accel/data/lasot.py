@@ -1,0 +1,228 @@
+"""The LaSOT reader: sequences with their boxes and visibility, the protocol split, loud checks of every file.
+
+Layout (SPEC section 3)::
+
+    root/<class>/<class>-<idx>/img/00000001.jpg ...   1-based, 8 digits
+    root/<class>/<class>-<idx>/groundtruth.txt         one "x,y,w,h" line per frame (pixels, top-left origin)
+    root/<class>/<class>-<idx>/full_occlusion.txt      one comma-separated line of 0/1, one value per frame
+    root/<class>/<class>-<idx>/out_of_view.txt         same
+    root/<class>/<class>-<idx>/nlp.txt                 unused
+
+    sequences = load_lasot("/data/LaSOT", classes=("book", "coin"), split="train")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# The protocol's test sequences of the classes whose split is built in (SPEC section 3).
+BUILTIN_TEST_SEQUENCES: dict[str, frozenset[str]] = {
+    "book": frozenset({"book-3", "book-10", "book-11", "book-19"}),
+    "coin": frozenset({"coin-3", "coin-6", "coin-7", "coin-18"}),
+}
+LASOT_SPLITS = ("train", "test", "all")
+
+
+@dataclass(frozen=True, eq=False)
+class Sequence:
+    """One LaSOT sequence.
+
+    Attributes:
+        name: e.g. ``"book-3"``.
+        class_name: e.g. ``"book"``.
+        frames_dir: the ``img`` folder.
+        boxes: float32 (N, 4) ``x, y, w, h`` in pixels, top-left origin; read-only.
+        visible: bool (N,): ``w > 0 and h > 0 and not occluded and not out of view``; read-only.
+    """
+
+    name: str
+    class_name: str
+    frames_dir: Path
+    boxes: np.ndarray
+    visible: np.ndarray
+
+    def __post_init__(self):
+        if self.boxes.ndim != 2 or self.boxes.shape[1] != 4 or self.visible.shape != (self.boxes.shape[0],):
+            raise ValueError(
+                f"sequence {self.name}: boxes must be (N, 4) and visible (N,), got {self.boxes.shape} and "
+                f"{self.visible.shape}"
+            )
+
+    def frame_path(self, i: int) -> Path:
+        """Path of frame ``i`` (0-based; files are numbered from 1)."""
+        return self.frames_dir / f"{i + 1:08d}.jpg"
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+
+def read_split_file(path: str | os.PathLike) -> frozenset[str]:
+    """Sequence names listed in LaSOT's ``testing_set.txt`` (one per line; blank lines ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"split file {path} does not exist; data.split_file must point at LaSOT's "
+                                "testing_set.txt (one test sequence name per line)")
+    names = frozenset(line.strip() for line in path.read_text().splitlines() if line.strip())
+    if not names:
+        raise ValueError(f"split file {path} lists no sequences; it should hold one test sequence name per line")
+    return names
+
+
+def load_lasot(
+    root: str | os.PathLike,
+    classes: tuple[str, ...] | list[str] | None = None,
+    split: str = "train",
+    split_file: str | os.PathLike = "",
+) -> list[Sequence]:
+    """Read every sequence of ``classes`` (None: all classes found) in ``split`` under ``root``.
+
+    Args:
+        root: the LaSOT root folder (the one holding one folder per class).
+        classes: class names to keep; every one must exist under ``root``.
+        split: ``"train"`` / ``"test"`` (the protocol split) or ``"all"``.
+        split_file: LaSOT's ``testing_set.txt``; needed for train / test of classes other than book and coin.
+            When given, it decides the split of every class.
+    Returns:
+        Sequences sorted by class, then by sequence number.
+    Raises:
+        FileNotFoundError: root, a sequence file or a frame is missing.
+        ValueError: a file is malformed (the message names the file and line), a class is unknown, or the split
+            of a class is not known.
+    """
+    if split not in LASOT_SPLITS:
+        raise ValueError(f"split must be one of {LASOT_SPLITS}, got {split!r}")
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"LaSOT root {root.resolve()} does not exist or is not a folder")
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if classes is None:
+        wanted = found
+    else:
+        missing = [c for c in classes if c not in found]
+        if missing:
+            raise ValueError(
+                f"class(es) {', '.join(missing)} not found under {root}; classes found: "
+                f"{', '.join(found) if found else '(none)'}"
+            )
+        wanted = list(dict.fromkeys(classes))
+    test_names = read_split_file(split_file) if split_file and split != "all" else None
+
+    sequences: list[Sequence] = []
+    for class_name in wanted:
+        names = _sequence_names(root / class_name, class_name)
+        if split != "all":
+            if test_names is not None:
+                tests = test_names
+            elif class_name in BUILTIN_TEST_SEQUENCES:
+                tests = BUILTIN_TEST_SEQUENCES[class_name]
+            else:
+                raise ValueError(
+                    f"the {split} split of class {class_name!r} is not built in (only "
+                    f"{', '.join(sorted(BUILTIN_TEST_SEQUENCES))} are); pass data.split_file=/path/to/"
+                    "testing_set.txt (LaSOT's list of test sequences), or use data.split=all"
+                )
+            names = [n for n in names if (n in tests) == (split == "test")]
+        class_sequences = [_read_sequence(root / class_name / n, n, class_name) for n in names]
+        logger.info("LaSOT %s: class %s contributes %d sequences, %d frames", split, class_name,
+                    len(class_sequences), sum(len(s) for s in class_sequences))
+        sequences.extend(class_sequences)
+    return sequences
+
+
+def _sequence_names(class_dir: Path, class_name: str) -> list[str]:
+    pattern = re.compile(rf"{re.escape(class_name)}-(\d+)")
+    numbered = []
+    for entry in os.scandir(class_dir):
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_dir():
+            numbered.append((int(match.group(1)), entry.name))
+        elif not entry.name.startswith("."):
+            logger.warning("ignoring %s: not a sequence folder named %s-<number>", entry.path, class_name)
+    return [name for _, name in sorted(numbered)]
+
+
+def _read_sequence(seq_dir: Path, name: str, class_name: str) -> Sequence:
+    boxes = _read_groundtruth(seq_dir / "groundtruth.txt")
+    n = boxes.shape[0]
+    occluded = _read_flags(seq_dir / "full_occlusion.txt", n)
+    out_of_view = _read_flags(seq_dir / "out_of_view.txt", n)
+    frames_dir = seq_dir / "img"
+    _check_frames(frames_dir, n)
+    visible = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & ~occluded & ~out_of_view
+    boxes.setflags(write=False)
+    visible.setflags(write=False)
+    return Sequence(name=name, class_name=class_name, frames_dir=frames_dir, boxes=boxes, visible=visible)
+
+
+def _read_groundtruth(path: Path) -> np.ndarray:
+    """float32 (N, 4) boxes; errors name the file and the 1-based line."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; every LaSOT sequence needs one x,y,w,h line per frame")
+    lines = path.read_text().splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise ValueError(f"{path} is empty; it needs one x,y,w,h line per frame")
+    fields = ",".join(lines).split(",")
+    values = None
+    if len(fields) == 4 * len(lines):
+        try:
+            values = np.array(fields, dtype=np.float64).reshape(-1, 4)
+        except ValueError:
+            values = None
+    if values is None:  # slow path, only taken for a malformed file: find and name the offending line
+        rows = []
+        for number, line in enumerate(lines, start=1):
+            parts = line.split(",")
+            if len(parts) != 4:
+                raise ValueError(f"{path} line {number}: expected 4 comma-separated values x,y,w,h, got "
+                                 f"{len(parts)}: {line!r}")
+            try:
+                rows.append([float(p) for p in parts])
+            except ValueError:
+                raise ValueError(f"{path} line {number}: values must be numbers, got {line!r}") from None
+        values = np.array(rows, dtype=np.float64)
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        number = int(np.flatnonzero(bad)[0]) + 1
+        raise ValueError(f"{path} line {number}: NaN or infinite value in {lines[number - 1]!r}; fix the annotation")
+    return values.astype(np.float32)
+
+
+def _read_flags(path: Path, n: int) -> np.ndarray:
+    """bool (n,) from a one-line comma-separated 0/1 file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; it needs one comma-separated line of 0/1, one per frame")
+    text = path.read_text().strip()
+    fields = text.split(",") if text else []
+    if len(fields) != n:
+        raise ValueError(f"{path} holds {len(fields)} values but groundtruth.txt has {n} lines; "
+                         "they must match one to one")
+    stripped = [f.strip() for f in fields]
+    if not all(f in ("0", "1") for f in stripped):
+        index = next(i for i, f in enumerate(stripped) if f not in ("0", "1"))
+        raise ValueError(f"{path} line 1, value {index + 1}: expected 0 or 1, got {fields[index]!r}")
+    return np.array(stripped) == "1"
+
+
+def _check_frames(frames_dir: Path, n: int) -> None:
+    """The img folder holds exactly frames 00000001.jpg .. n (one listdir)."""
+    if not frames_dir.is_dir():
+        raise FileNotFoundError(f"{frames_dir} is missing; it must hold the sequence's frames 00000001.jpg ...")
+    present = {e for e in os.listdir(frames_dir) if e.endswith(".jpg")}
+    expected = [f"{i:08d}.jpg" for i in range(1, n + 1)]
+    missing = [e for e in expected if e not in present]
+    if missing:
+        raise FileNotFoundError(f"{frames_dir / missing[0]} is missing ({len(missing)} of the {n} frames named by "
+                                f"groundtruth.txt are); re-extract the sequence")
+    if len(present) > n:
+        raise ValueError(f"{frames_dir.parent / 'groundtruth.txt'} is short: it has {n} lines but {frames_dir} "
+                         f"holds {len(present)} frames (line {n + 1} onwards missing)")

@@ -1,0 +1,308 @@
+"""A synthetic LaSOT tree: same layout and file formats, textured moving objects, flagged occlusions.
+
+Used by the demo config, the tests and the benchmarks, where the real dataset cannot be downloaded.
+
+    root = make_synthetic_lasot("data/synthetic_lasot", classes=("book", "coin"), sequences_per_class=6,
+                                frames=60, size=(320, 240), seed=0)
+
+Each sequence is one object of a per-class look (book: a striped rectangle, coin: a ringed disc, other classes:
+a checkerboard, diamond, triangle or ringed square chosen from the class name) that moves smoothly, scales and
+slowly changes colour and texture over a panning textured background. Some frames are fully occluded (a grey
+block is drawn over the object) or out of view (the object is not drawn, its box is ``0,0,0,0``); both are
+flagged in ``full_occlusion.txt`` / ``out_of_view.txt``.
+
+Guarantees the tests rely on:
+- the groundtruth box is the tight box of the drawn object's pixels (integer pixels, top-left origin);
+- the background is dark (every channel <= 90), occluders grey (95..125), objects bright (luminance >= 170),
+  so a luminance threshold of 130 separates an object from everything else in a frame or a crop;
+- same arguments and seed: the same bytes (one numpy Generator, JPEG at a fixed quality via ``cv2.imencode``);
+- the tree appears at ``out`` only when complete (generated in a hidden temporary folder, then renamed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..config import DataConfig
+
+logger = logging.getLogger(__name__)
+
+JPEG_QUALITY = 90
+_BACKGROUND_MAX = 90  # every background channel value is <= this
+_OCCLUDER_RANGE = (95, 125)
+_OBJECT_MIN_LUMA = 200  # base colours; texture modulation keeps every object pixel's luminance >= 170
+
+# Looks beyond the two built-in classes are picked from the class name, so a class always looks the same.
+_NAMED_LOOKS = {"book": "stripes", "coin": "disc"}
+_OTHER_LOOKS = ("checker", "diamond", "triangle", "rings")
+_LOOK_WORDS = {
+    "stripes": "a striped",
+    "disc": "a ringed round",
+    "checker": "a checkered",
+    "diamond": "a diamond-shaped",
+    "triangle": "a triangular",
+    "rings": "a square ringed",
+}
+
+
+def class_look(class_name: str) -> str:
+    """The drawing style of a class: book -> stripes, coin -> disc, others by a stable hash of the name."""
+    return _NAMED_LOOKS.get(class_name, _OTHER_LOOKS[zlib.crc32(class_name.encode()) % len(_OTHER_LOOKS)])
+
+
+def make_synthetic_lasot(
+    out: str | os.PathLike,
+    classes: tuple[str, ...] | list[str] = ("book", "coin"),
+    sequences_per_class: int = 6,
+    frames: int = 60,
+    size: tuple[int, int] = (320, 240),
+    seed: int = 0,
+) -> Path:
+    """Write a synthetic LaSOT tree at ``out`` and return its absolute path.
+
+    Args:
+        out: the tree's root folder; it must not exist yet.
+        classes: class names; sequences are ``<class>/<class>-1 .. <class>-<sequences_per_class>``.
+        sequences_per_class: sequences per class (>= 4 to have a train and a test part of book / coin).
+        frames: frames per sequence.
+        size: frame (width, height) in pixels.
+        seed: seeds the one numpy Generator every random draw comes from.
+    Raises:
+        FileExistsError: ``out`` already exists.
+        ValueError: an argument is out of range.
+    """
+    width, height = size
+    if width < 16 or height < 16:
+        raise ValueError(f"frames must be at least 16x16 pixels, got size {width}x{height}")
+    if frames < 1 or sequences_per_class < 1 or not classes:
+        raise ValueError("make_synthetic_lasot needs at least one class, one sequence and one frame")
+    for name in classes:
+        if not name or "/" in name or "-" in name or name.startswith("."):
+            raise ValueError(f"class name {name!r} must be a plain folder name without '-' or '/'")
+    out = Path(out).expanduser().resolve()
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; delete it or choose another --out folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # A hidden sibling folder, renamed into place at the end: a crash never leaves a tree that looks complete.
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        rng = np.random.default_rng(seed)
+        for class_name in classes:
+            for index in range(1, sequences_per_class + 1):
+                _write_sequence(tmp / class_name / f"{class_name}-{index}", class_name, frames, width, height, rng)
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if not out.is_dir():
+                raise
+            # Another process (e.g. a second Accelerate rank) finished the same tree first; same seed, same bytes.
+            logger.info("%s was generated by another process meanwhile; keeping that copy", out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+def ensure_dataset_root(data_cfg: DataConfig) -> Path:
+    """The LaSOT root of ``data_cfg`` as an absolute path, generating a synthetic tree there if configured.
+
+    Raises:
+        FileNotFoundError: the root does not exist and ``data.synthetic`` is not set.
+        ConfigError: neither ``data.root`` nor ``$LASOT_ROOT`` is set.
+    """
+    root = data_cfg.resolved_root()
+    if root.is_dir():
+        return root
+    if root.exists():
+        raise NotADirectoryError(f"LaSOT root {root} is a file, not a folder; point data.root at the LaSOT folder")
+    syn = data_cfg.synthetic
+    if syn is None:
+        source = "data.root" if data_cfg.root else "$LASOT_ROOT"
+        raise FileNotFoundError(
+            f"LaSOT root {root} does not exist (taken from {source}). Pass data.root=/path/to/LaSOT on the "
+            "command line, set data.root in the config, or export LASOT_ROOT=/path/to/LaSOT; "
+            "or set data.synthetic to generate a synthetic tree there"
+        )
+    logger.info(
+        "generating a synthetic LaSOT tree at %s: classes %s, %d sequences x %d frames of %dx%d, seed %d",
+        root, ",".join(syn.classes), syn.sequences_per_class, syn.frames, syn.width, syn.height, syn.seed,
+    )
+    return make_synthetic_lasot(root, syn.classes, syn.sequences_per_class, syn.frames, (syn.width, syn.height),
+                                syn.seed)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one sequence
+
+
+def _write_sequence(seq_dir: Path, class_name: str, frames: int, width: int, height: int,
+                    rng: np.random.Generator) -> None:
+    img_dir = seq_dir / "img"
+    img_dir.mkdir(parents=True)
+    look = class_look(class_name)
+    pad = max(8, min(width, height) // 8)  # the camera pans inside a background this much larger on each side
+    background = _background(width + 2 * pad, height + 2 * pad, rng)
+    occluded, out_of_view = _invisible_frames(frames, rng)
+
+    # Object: base size, aspect, smooth random motion bouncing off the frame borders, periodic scale change.
+    short = min(width, height)
+    base = short * rng.uniform(0.12, 0.3)
+    aspect = {"stripes": rng.uniform(0.6, 0.8), "disc": 1.0}.get(look, rng.uniform(0.7, 1.4))  # w / h
+    base_w, base_h = base * np.sqrt(aspect), base / np.sqrt(aspect)
+    scale_amp, scale_period, scale_phase = rng.uniform(0.1, 0.35), rng.uniform(20, 60), rng.uniform(0, 2 * np.pi)
+    center = np.array([rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height])
+    max_speed = 0.02 * short + 1.0
+    velocity = rng.uniform(-1, 1, size=2) * max_speed
+    camera = np.array([pad, pad], dtype=np.float64)
+    camera_velocity = rng.uniform(-0.5, 0.5, size=2)
+    colors = _bright_colors(4, rng)  # colour pairs drift from (0, 1) at the first frame to (2, 3) at the last
+    frequency, phase_speed = rng.uniform(2.5, 5.0), rng.uniform(0.02, 0.08)
+
+    boxes = np.zeros((frames, 4), dtype=np.int64)
+    for t in range(frames):
+        s = np.exp(scale_amp * np.sin(2 * np.pi * t / scale_period + scale_phase))
+        w = int(np.clip(round(base_w * s), 4, width - 2))
+        h = int(np.clip(round(base_h * s), 4, height - 2))
+        velocity = np.clip(velocity + rng.normal(0.0, 0.15 * max_speed, size=2), -max_speed, max_speed)
+        center += velocity
+        for axis, (extent, limit) in enumerate(((w, width), (h, height))):
+            low, high = extent / 2, limit - extent / 2
+            if center[axis] < low or center[axis] > high:
+                velocity[axis] = -velocity[axis]
+                center[axis] = float(np.clip(center[axis], low, high))
+        camera_velocity = np.clip(camera_velocity + rng.normal(0.0, 0.1, size=2), -1.0, 1.0)
+        camera = np.clip(camera + camera_velocity, 0, 2 * pad)
+        cx, cy = int(camera[0]), int(camera[1])
+        frame = background[cy:cy + height, cx:cx + width].copy()
+
+        if not out_of_view[t]:
+            mix = t / max(frames - 1, 1)
+            color_a = (1 - mix) * colors[0] + mix * colors[2]
+            color_b = (1 - mix) * colors[1] + mix * colors[3]
+            mask, sprite = _sprite(look, w, h, color_a, color_b, frequency, phase_speed * t)
+            x0 = int(np.clip(round(center[0] - w / 2), 0, width - w))
+            y0 = int(np.clip(round(center[1] - h / 2), 0, height - h))
+            region = frame[y0:y0 + h, x0:x0 + w]
+            region[mask] = sprite[mask]
+            rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+            boxes[t] = (x0 + cols[0], y0 + rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1)
+            if occluded[t]:
+                _draw_occluder(frame, boxes[t], rng)
+
+        ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise RuntimeError(f"OpenCV could not encode frame {t + 1} of {seq_dir} as JPEG")
+        (img_dir / f"{t + 1:08d}.jpg").write_bytes(encoded.tobytes())
+
+    (seq_dir / "groundtruth.txt").write_text("".join(f"{x},{y},{w},{h}\n" for x, y, w, h in boxes.tolist()))
+    (seq_dir / "full_occlusion.txt").write_text(",".join(str(int(v)) for v in occluded))
+    (seq_dir / "out_of_view.txt").write_text(",".join(str(int(v)) for v in out_of_view))
+    (seq_dir / "nlp.txt").write_text(f"{_LOOK_WORDS[look]} {class_name} moving over a textured background\n")
+
+
+def _invisible_frames(frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (frames,) masks of fully occluded and out-of-view frames, in short runs after the first frames.
+
+    At most about a third of a sequence is invisible, and the first 5 frames are always visible (a tracker is
+    initialised on the first frame).
+    """
+    occluded = np.zeros(frames, dtype=bool)
+    out_of_view = np.zeros(frames, dtype=bool)
+    budget = frames // 3
+    if frames < 12:
+        return occluded, out_of_view
+    for flags, runs in ((occluded, int(rng.integers(1, 3))), (out_of_view, int(rng.integers(0, 2)))):
+        for _ in range(runs):
+            length = int(rng.integers(2, 5))
+            start = int(rng.integers(5, frames - length + 1))
+            if budget >= length:
+                flags[start:start + length] = True
+                budget -= length
+    out_of_view &= ~occluded
+    return occluded, out_of_view
+
+
+def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A dark textured BGR image: smooth colour blobs + fine noise + a few lines and boxes, all channels <= 90."""
+    coarse = rng.uniform(0, 55, size=(max(2, height // 24), max(2, width // 24), 3)).astype(np.float32)
+    image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+    image += rng.uniform(0, 20, size=(height, width, 3)).astype(np.float32)
+    image = np.clip(image, 0, 75).astype(np.uint8)
+    for _ in range(int(rng.integers(6, 14))):
+        p1 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        p2 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        color = tuple(int(c) for c in rng.integers(0, _BACKGROUND_MAX + 1, size=3))
+        if rng.random() < 0.5:
+            cv2.line(image, p1, p2, color, int(rng.integers(1, 4)))
+        else:
+            cv2.rectangle(image, p1, p2, color, int(rng.integers(1, 3)))
+    return image
+
+
+def _bright_colors(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 3) float BGR colours of luminance >= _OBJECT_MIN_LUMA."""
+    out = np.empty((n, 3))
+    weights = np.array([0.114, 0.587, 0.299])  # BGR luminance weights
+    for i in range(n):
+        color = rng.uniform(60, 255, size=3)
+        luma = float(color @ weights)
+        if luma < _OBJECT_MIN_LUMA:  # lift towards white until bright enough
+            lift = (_OBJECT_MIN_LUMA - luma) / (255 - luma)
+            color = color + lift * (255 - color)
+        out[i] = color
+    return out
+
+
+def _sprite(look: str, w: int, h: int, color_a: np.ndarray, color_b: np.ndarray, frequency: float,
+            phase: float) -> tuple[np.ndarray, np.ndarray]:
+    """The object at w x h pixels: a bool (h, w) mask of its pixels and a uint8 (h, w, 3) BGR texture."""
+    xs = (np.arange(w) + 0.5) / w
+    ys = (np.arange(h) + 0.5) / h
+    x, y = np.meshgrid(xs, ys)
+    dx, dy = x - 0.5, y - 0.5
+    if look == "stripes":
+        mask = np.ones((h, w), dtype=bool)
+        pattern = np.sin(2 * np.pi * (frequency * y + phase)) > 0
+    elif look == "disc":
+        r = np.sqrt(dx * dx + dy * dy)
+        mask = r <= 0.5
+        pattern = np.sin(2 * np.pi * (frequency * r - phase)) > 0
+    elif look == "checker":
+        mask = np.ones((h, w), dtype=bool)
+        pattern = (np.sin(2 * np.pi * (0.5 * frequency * x + phase)) > 0) ^ (np.sin(np.pi * frequency * y) > 0)
+    elif look == "diamond":
+        mask = np.abs(dx) + np.abs(dy) <= 0.5
+        pattern = np.sin(2 * np.pi * (frequency * (x + y) + phase)) > 0
+    elif look == "triangle":
+        mask = y >= np.abs(2 * dx)
+        pattern = np.sin(2 * np.pi * (frequency * x - phase)) > 0
+    elif look == "rings":
+        mask = np.ones((h, w), dtype=bool)
+        pattern = np.sin(2 * np.pi * (frequency * np.maximum(np.abs(dx), np.abs(dy)) - phase)) > 0
+    else:
+        raise ValueError(f"unknown look {look!r}; known: stripes, disc, {', '.join(_OTHER_LOOKS)}")
+    if not mask.any():  # a 1-2 pixel shape can miss every pixel centre; keep its middle pixel
+        mask[h // 2, w // 2] = True
+    # Both colours are bright; the texture alternates between them at 85-100 % intensity.
+    texture = np.where(pattern[..., None], color_a, 0.85 * color_b)
+    return mask, np.clip(texture, 0, 255).astype(np.uint8)
+
+
+def _draw_occluder(frame: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> None:
+    """Cover the object box (plus a margin) with a grey noisy block, in place."""
+    height, width = frame.shape[:2]
+    x, y, w, h = (int(v) for v in box)
+    mx, my = int(rng.integers(2, max(3, w // 3))), int(rng.integers(2, max(3, h // 3)))
+    x0, y0 = max(0, x - mx), max(0, y - my)
+    x1, y1 = min(width, x + w + mx), min(height, y + h + my)
+    low, high = _OCCLUDER_RANGE
+    frame[y0:y1, x0:x1] = rng.integers(low, high + 1, size=(y1 - y0, x1 - x0, 1), dtype=np.uint8)

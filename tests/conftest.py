@@ -1,0 +1,25 @@
+"""Shared fixtures. ``synthetic_lasot`` is a tiny LaSOT tree generated once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seqtrack_accel.data.synthetic import make_synthetic_lasot
+
+# 4 sequences per class so the built-in protocol split has both parts: book-3 / coin-3 are test, the rest train.
+SYNTHETIC_CLASSES = ("book", "coin")
+SYNTHETIC_SEQUENCES_PER_CLASS = 4
+SYNTHETIC_FRAMES = 25
+SYNTHETIC_SIZE = (160, 120)
+
+
+@pytest.fixture(scope="session")
+def synthetic_lasot(tmp_path_factory) -> Path:
+    """Root of a synthetic LaSOT tree: classes book and coin, 4 sequences each, 25 frames of 160x120.
+
+    Shared by the whole session: tests must not modify it (copy a sequence to tmp_path to break it).
+    """
+    return make_synthetic_lasot(tmp_path_factory.mktemp("lasot") / "LaSOT", SYNTHETIC_CLASSES,
+                                SYNTHETIC_SEQUENCES_PER_CLASS, SYNTHETIC_FRAMES, SYNTHETIC_SIZE, seed=0)
