@@ -152,10 +152,10 @@ def _sequence_names(class_dir: Path, class_name: str) -> list[str]:
 def _read_sequence(seq_dir: Path, name: str, class_name: str) -> Sequence:
     boxes = _read_groundtruth(seq_dir / "groundtruth.txt")
     n = boxes.shape[0]
+    frames_dir = seq_dir / "img"
+    _check_frames(frames_dir, n)  # before the flags, so a short groundtruth is reported as such
     occluded = _read_flags(seq_dir / "full_occlusion.txt", n)
     out_of_view = _read_flags(seq_dir / "out_of_view.txt", n)
-    frames_dir = seq_dir / "img"
-    _check_frames(frames_dir, n)
     visible = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & ~occluded & ~out_of_view
     boxes.setflags(write=False)
     visible.setflags(write=False)

@@ -1,0 +1,98 @@
+"""The synthetic LaSOT generator and ``ensure_dataset_root``."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from seqtrack_accel.config import DataConfig, SyntheticConfig
+from seqtrack_accel.data.image import read_image
+from seqtrack_accel.data.synthetic import ensure_dataset_root, make_synthetic_lasot
+
+
+def _tree_bytes(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_tree_has_the_lasot_layout(synthetic_lasot):
+    seq = synthetic_lasot / "book" / "book-2"
+    frames = sorted(p.name for p in (seq / "img").iterdir())
+    assert frames == [f"{i:08d}.jpg" for i in range(1, 26)]
+    gt_lines = (seq / "groundtruth.txt").read_text().splitlines()
+    assert len(gt_lines) == 25 and all(len(line.split(",")) == 4 for line in gt_lines)
+    assert all(v.lstrip("-").isdigit() for line in gt_lines for v in line.split(","))
+    for flag_file in ("full_occlusion.txt", "out_of_view.txt"):
+        lines = (seq / flag_file).read_text().splitlines()
+        assert len(lines) == 1 and len(lines[0].split(",")) == 25 and set(lines[0].split(",")) <= {"0", "1"}
+    assert (seq / "nlp.txt").read_text().strip()
+    assert sorted(p.name for p in synthetic_lasot.iterdir()) == ["book", "coin"]
+
+
+def test_groundtruth_box_is_where_the_bright_object_was_drawn(synthetic_lasot):
+    seq = synthetic_lasot / "coin" / "coin-1"
+    x, y, w, h = (int(v) for v in (seq / "groundtruth.txt").read_text().splitlines()[0].split(","))
+    image = read_image(seq / "img" / "00000001.jpg").astype(np.float32)
+    luma = image @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    rows, cols = np.nonzero(luma > 130)
+    assert (cols.min(), rows.min(), cols.max() + 1 - cols.min(), rows.max() + 1 - rows.min()) == (x, y, w, h)
+
+
+def test_some_frames_are_flagged_occluded_or_out_of_view(synthetic_lasot):
+    flags = []
+    for seq in sorted(synthetic_lasot.glob("*/*-*")):
+        for name in ("full_occlusion.txt", "out_of_view.txt"):
+            flags.append(np.array((seq / name).read_text().split(","), dtype=int))
+    assert np.concatenate(flags).any()
+
+
+def test_same_seed_writes_the_same_bytes(tmp_path):
+    a = make_synthetic_lasot(tmp_path / "a", ("book",), 1, 14, (48, 32), seed=3)
+    b = make_synthetic_lasot(tmp_path / "b", ("book",), 1, 14, (48, 32), seed=3)
+    assert _tree_bytes(a) == _tree_bytes(b)
+
+
+def test_different_seeds_write_different_frames(tmp_path):
+    a = make_synthetic_lasot(tmp_path / "a", ("book",), 1, 3, (48, 32), seed=3)
+    b = make_synthetic_lasot(tmp_path / "b", ("book",), 1, 3, (48, 32), seed=4)
+    assert _tree_bytes(a) != _tree_bytes(b)
+
+
+def test_existing_output_folder_is_refused(tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(FileExistsError, match="out"):
+        make_synthetic_lasot(tmp_path / "out", ("book",), 1, 2, (32, 32))
+
+
+def test_generation_leaves_no_temporary_folder(tmp_path):
+    make_synthetic_lasot(tmp_path / "out", ("book",), 1, 2, (32, 32))
+    assert os.listdir(tmp_path) == ["out"]
+
+
+def test_missing_synthetic_root_is_generated(tmp_path):
+    cfg = DataConfig(root=str(tmp_path / "gen"),
+                     synthetic=SyntheticConfig(classes=("coin",), sequences_per_class=1, frames=3, width=32,
+                                               height=32))
+    root = ensure_dataset_root(cfg)
+    assert root == (tmp_path / "gen").resolve()
+    assert len(list((root / "coin" / "coin-1" / "img").iterdir())) == 3
+
+
+def test_missing_real_root_error_says_where_it_looked_and_how_to_set_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as info:
+        ensure_dataset_root(DataConfig(root="nowhere/LaSOT"))
+    message = str(info.value)
+    assert str(tmp_path.resolve() / "nowhere" / "LaSOT") in message
+    assert "data.root=" in message and "LASOT_ROOT" in message
+
+
+def test_cli_writes_the_requested_tree(tmp_path, capsys):
+    from seqtrack_accel.cli.make_synthetic_lasot import main
+
+    main(["--out", str(tmp_path / "tree"), "--classes", "cat", "--sequences-per-class", "2", "--frames", "3",
+          "--size", "40x30", "--seed", "1"])
+    assert sorted(p.name for p in (tmp_path / "tree" / "cat").iterdir()) == ["cat-1", "cat-2"]
+    assert read_image(tmp_path / "tree" / "cat" / "cat-2" / "img" / "00000003.jpg").shape == (30, 40, 3)
+    assert str(tmp_path / "tree") in capsys.readouterr().out
