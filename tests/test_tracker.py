@@ -203,6 +203,14 @@ def test_a_missing_checkpoint_is_an_error_naming_it(tmp_path):
         load_tracker_model(str(tmp_path / "nowhere"))
 
 
+def test_an_unreachable_hub_repo_id_is_an_error_naming_it(monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network in tests
+    with pytest.raises(FileNotFoundError, match="runs/missing is neither a local checkpoint nor"):
+        load_tracker_model("runs/missing")
+
+
 def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, capsys):
     cfg = tiny_config("name=tiny_run", "eval.classes=[book]")
     folder = _training_checkpoint(tmp_path / "ckpt", cfg, tiny_model(cfg))

@@ -199,7 +199,16 @@ def _load_training_checkpoint(folder: Path, cfg: Config | None) -> tuple[torch.n
 def _load_pretrained(source: str, cfg: Config | None) -> tuple[torch.nn.Module, Config]:
     from ..model import SeqTrack
 
-    model = SeqTrack.from_pretrained(source)
+    if Path(source).exists():
+        model = SeqTrack.from_pretrained(source)
+    else:
+        from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+
+        try:
+            model = SeqTrack.from_pretrained(source)
+        except (RepositoryNotFoundError, LocalEntryNotFoundError) as e:
+            raise FileNotFoundError(f"{source} is neither a local checkpoint nor a reachable Hub repo "
+                                    f"({type(e).__name__}); check the path, or the repo id and the network") from e
     if cfg is None:
         local = Path(source) / "config.yaml"
         if local.is_file():
