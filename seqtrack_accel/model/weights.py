@@ -30,18 +30,19 @@ logger = logging.getLogger(__name__)
 IGNORED_PRETRAIN_KEYS = ("cls_token",)
 IGNORED_PRETRAIN_PREFIXES = ("head.", "fc_norm.", "decoder_", "mask_token")
 
-# Released SeqTrack checkpoints (SPEC 1 "Original parameter names") -> this package's names, as prefix renames.
-# Within decoder layers the cross-attention is called ``multihead_attn`` there and ``cross_attn`` here.
-_ORIGINAL_EXACT = {"pos_embed": "decoder.memory_pos"}
-_ORIGINAL_PREFIXES = (
-    ("encoder.body.", "encoder."),
+# This package's names -> the released SeqTrack checkpoints' names (SPEC 1 "Original parameter names"), as prefix
+# renames; the first matching rule applies. Inside decoder layers the cross-attention is called
+# ``cross_attn`` here and ``multihead_attn`` there.
+_TO_ORIGINAL_PREFIXES = (
+    ("decoder.memory_pos", "pos_embed"),
+    ("encoder.", "encoder.body."),
     ("bottleneck.", "bottleneck."),
-    ("decoder.embedding.word_embeddings.", "decoder.token_embed."),
-    ("decoder.embedding.position_embeddings.", "decoder.query_pos."),
-    ("decoder.embedding.LayerNorm.", "decoder.token_norm."),
-    ("decoder.body.layers.", "decoder.layers."),
-    ("decoder.body.norm.", "decoder.norm."),
-    ("vocab_embed.layers.", "decoder.vocab_head.layers."),
+    ("decoder.token_embed.", "decoder.embedding.word_embeddings."),
+    ("decoder.query_pos.", "decoder.embedding.position_embeddings."),
+    ("decoder.token_norm.", "decoder.embedding.LayerNorm."),
+    ("decoder.layers.", "decoder.body.layers."),
+    ("decoder.norm.", "decoder.body.norm."),
+    ("decoder.vocab_head.", "vocab_embed."),
 )
 
 _MISSING_WEIGHTS_HINT = (
@@ -102,7 +103,7 @@ def load_encoder_pretrained(model: SeqTrack, source: str) -> None:
             encoder_state[key] = value
     if ignored:
         logger.info("%s: ignored %d keys the tracker has no use for: %s", source, len(ignored), _preview(ignored))
-    _load_strict(model.encoder, encoder_state, source, {k: k for k in encoder_state})
+    _load_strict(model.encoder, encoder_state, source)
     logger.info("initialised the encoder from %s", source)
 
 
@@ -131,9 +132,11 @@ def _read_pretrained(source: str) -> dict[str, Tensor]:
             raise ValueError(f"{path} is not a ViT state dict (nor {{'model': state_dict}}); "
                              f"top-level keys: {_preview(list(obj) if isinstance(obj, dict) else [type(obj).__name__])}")
         return obj
-    if path.suffix in (".pth", ".pt", ".bin", ".tar", ".safetensors") or "/" in source or "\\" in source:
+    hub_name = source.startswith(("hf-hub:", "hf_hub:"))  # timm's names for Hub-hosted models, e.g. hf-hub:timm/...
+    if not hub_name and (path.suffix in (".pth", ".pt", ".bin", ".tar", ".safetensors") or "/" in source
+                         or "\\" in source):
         raise FileNotFoundError(f"pretrained weights file {path} does not exist; check model.init_weights")
-    if not timm.is_model(source):
+    if not hub_name and not timm.is_model(source):
         raise ValueError(f"model.init_weights={source!r} is neither an existing file nor a timm model name; "
                          f"{_MISSING_WEIGHTS_HINT}")
     try:
@@ -148,15 +151,14 @@ def _read_pretrained(source: str) -> dict[str, Tensor]:
 # released SeqTrack checkpoints
 
 
-def original_to_local_name(key: str) -> str | None:
-    """The name in this package of a released checkpoint's key, or None when there is no rule for it."""
-    if key in _ORIGINAL_EXACT:
-        return _ORIGINAL_EXACT[key]
-    for old, new in _ORIGINAL_PREFIXES:
-        if key.startswith(old):
-            name = new + key[len(old):]
-            return name.replace(".multihead_attn.", ".cross_attn.") if old == "decoder.body.layers." else name
-    return None
+def original_name(name: str) -> str:
+    """The released checkpoint's name of this package's parameter ``name`` (e.g. ``encoder.blocks.0.attn.qkv.weight``
+    -> ``encoder.body.blocks.0.attn.qkv.weight``)."""
+    for ours, theirs in _TO_ORIGINAL_PREFIXES:
+        if name.startswith(ours):
+            renamed = theirs + name[len(ours):]
+            return renamed.replace(".cross_attn.", ".multihead_attn.") if ours == "decoder.layers." else renamed
+    raise KeyError(f"parameter {name!r} has no rule in _TO_ORIGINAL_PREFIXES; add one when adding parameters")
 
 
 def load_original_checkpoint(path: str | Path, config: Config | SeqTrackConfig) -> SeqTrack:
@@ -181,18 +183,16 @@ def load_original_checkpoint(path: str | Path, config: Config | SeqTrackConfig) 
     seq_config = SeqTrackConfig.from_config(config) if isinstance(config, Config) else config
     net = _read_original(path)
     model = SeqTrack(seq_config)
-    local_names = set(model.state_dict())
+    to_local = {original_name(name): name for name in model.state_dict()}
     mapped: dict[str, Tensor] = {}
-    original_name: dict[str, str] = {}
     for key, value in net.items():
-        name = original_to_local_name(key)
-        if name is None or name not in local_names:
-            raise ValueError(f"{path}: key {key!r} has no counterpart in SeqTrack({seq_config.encoder}); "
-                             "is this a SeqTrack checkpoint of the released architecture?")
-        mapped[name] = value
-        original_name[name] = key
+        if key not in to_local:
+            raise ValueError(f"{path}: key {key!r} has no counterpart in SeqTrack (encoder {seq_config.encoder}, "
+                             f"{seq_config.decoder_layers} decoder layers); is it a released SeqTrack checkpoint of "
+                             "that size?")
+        mapped[to_local[key]] = value
     _resize_original_grids(mapped, model, path)
-    _load_strict(model, mapped, str(path), original_name)
+    _load_strict(model, mapped, str(path), {local: key for key, local in to_local.items()})
     logger.info("loaded the released SeqTrack checkpoint %s", path)
     return model
 
@@ -241,21 +241,25 @@ def _torch_load(path: Path) -> object:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _load_strict(module: nn.Module, state: dict[str, Tensor], source: str, source_names: dict[str, str]) -> None:
-    """``module.load_state_dict(state, strict=True)`` with errors that name the source file and its keys."""
+def _load_strict(
+    module: nn.Module, state: dict[str, Tensor], source: str, source_names: dict[str, str] | None = None
+) -> None:
+    """``module.load_state_dict(state, strict=True)`` with errors that name the source file and its keys
+    (``source_names``: the file's name of each of our keys, where they differ)."""
+    source_names = source_names or {}
     expected = module.state_dict()
     unexpected = [source_names.get(k, k) for k in state if k not in expected]
     if unexpected:
         raise ValueError(f"{source}: keys with no counterpart in the model: {_preview(unexpected)}")
-    missing = [k for k in expected if k not in state]
+    missing = [source_names.get(k, k) for k in expected if k not in state]
     if missing:
-        raise ValueError(f"{source}: the model needs keys the file lacks: {_preview(missing)} "
-                         f"(names of this package; the file has {len(state)} usable keys)")
-    for key, value in state.items():
-        if value.shape != expected[key].shape:
+        raise ValueError(f"{source}: the file lacks keys the model needs: {_preview(missing)}")
+    for key, target in expected.items():  # in the model's order, so the first reported key is the earliest one
+        value = state[key]
+        if value.shape != target.shape:
             raise ValueError(
-                f"{source}: {source_names.get(key, key)} has shape {tuple(value.shape)} but the model needs "
-                f"{tuple(expected[key].shape)}; check model.encoder, model.bins and the decoder sizes"
+                f"{source}: {source_names.get(key, key)!r} has shape {tuple(value.shape)} but the model needs "
+                f"{tuple(target.shape)}; check model.encoder, model.bins and the decoder sizes"
             )
     module.load_state_dict(state, strict=True)
 
