@@ -33,6 +33,13 @@ def tiny_model(cfg: Config) -> SeqTrack:
 
 
 @pytest.fixture(scope="module")
+def tiny() -> tuple[Config, SeqTrack]:
+    """A tiny random network (built once: building the ViT takes most of a test's time)."""
+    cfg = tiny_config()
+    return cfg, tiny_model(cfg)
+
+
+@pytest.fixture(scope="module")
 def tiny_lasot(tmp_path_factory):
     """book-1..4 and coin-1..4, 8 frames of 80x60: the test split is book-3 and coin-3."""
     return make_synthetic_lasot(tmp_path_factory.mktemp("lasot") / "lasot", ("book", "coin"), 4, 8, (80, 60), 1)
@@ -134,9 +141,9 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
     pytest.param("cuda", torch.float32, marks=CUDA),
     pytest.param("cuda", torch.bfloat16, marks=CUDA),
 ], ids=["cpu-fp32", "cpu-bf16-autocast", "cuda-fp32", "cuda-bf16-autocast"])
-def test_tracker_boxes_stay_inside_the_image(book_3, device, dtype):
-    cfg = tiny_config()
-    boxes, confidences = _track(book_3, cfg, tiny_model(cfg), dtype, device)
+def test_tracker_boxes_stay_inside_the_image(book_3, tiny, device, dtype):
+    cfg, model = tiny
+    boxes, confidences = _track(book_3, cfg, model, dtype, device)
     height, width = read_image(book_3.frame_path(0)).shape[:2]
     assert boxes.shape == (len(book_3) - 1, 4) and np.isfinite(boxes).all()
     assert (boxes[:, :2] >= 0).all() and (boxes[:, 2:] >= 10).all()
@@ -144,9 +151,9 @@ def test_tracker_boxes_stay_inside_the_image(book_3, device, dtype):
     assert all(0.0 <= c <= 40.0 for c in confidences)
 
 
-def test_validate_scores_the_sequences_and_restores_train_mode(book_3):
-    cfg = tiny_config()
-    model = tiny_model(cfg).train()
+def test_validate_scores_the_sequences_and_restores_train_mode(book_3, tiny):
+    cfg, model = tiny
+    model.cpu().train()
     result = validate(model, cfg, [book_3], max_frames=4)
     assert set(result) >= {"auc", "op50", "op75", "precision", "norm_precision", "fps"}
     assert 0.0 <= result["auc"] <= 100.0 and result["fps"] > 0
@@ -159,34 +166,33 @@ def test_validate_scores_the_sequences_and_restores_train_mode(book_3):
 
 def _training_checkpoint(folder, cfg: Config, model: SeqTrack):
     folder.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
     (folder / "config.yaml").write_text(dump_config(cfg))
     return folder
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k].cpu(), sb[k].cpu()) for k in sa)
 
 
-def test_loads_a_training_checkpoint_folder_with_its_config(tmp_path):
+def test_loads_a_training_checkpoint_folder_with_its_config(tmp_path, tiny):
+    _, model = tiny
     cfg = tiny_config("name=tiny_run")
-    model = tiny_model(cfg)
     loaded, loaded_cfg = load_tracker_model(str(_training_checkpoint(tmp_path / "ckpt", cfg, model)))
     assert loaded_cfg == cfg and _same_weights(loaded, model) and not loaded.training
 
 
-def test_loads_a_save_pretrained_folder_with_the_given_config(tmp_path):
-    cfg = tiny_config()
-    model = tiny_model(cfg)
+def test_loads_a_save_pretrained_folder_with_the_given_config(tmp_path, tiny):
+    cfg, model = tiny
     model.save_pretrained(tmp_path / "export")
     loaded, loaded_cfg = load_tracker_model(str(tmp_path / "export"), cfg)
     assert loaded_cfg == cfg and _same_weights(loaded, model)
 
 
-def test_a_config_that_builds_another_network_is_refused(tmp_path):
-    cfg = tiny_config()
-    folder = _training_checkpoint(tmp_path / "ckpt", cfg, tiny_model(cfg))
+def test_a_config_that_builds_another_network_is_refused(tmp_path, tiny):
+    cfg, model = tiny
+    folder = _training_checkpoint(tmp_path / "ckpt", cfg, model)
     with pytest.raises(ValueError, match="data.search.size"):
         load_tracker_model(str(folder), tiny_config("data.search.size=48"))
 
@@ -211,9 +217,9 @@ def test_an_unreachable_hub_repo_id_is_an_error_naming_it(monkeypatch):
         load_tracker_model("runs/missing")
 
 
-def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, capsys):
+def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, tiny, capsys):
     cfg = tiny_config("name=tiny_run", "eval.classes=[book]")
-    folder = _training_checkpoint(tmp_path / "ckpt", cfg, tiny_model(cfg))
+    folder = _training_checkpoint(tmp_path / "ckpt", cfg, tiny[1])
     out = tmp_path / "out"
     evaluate_main(["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(out), "--device", "cpu",
                    "--max-frames", "4", "--no-plots"])
