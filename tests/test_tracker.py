@@ -220,11 +220,24 @@ def test_an_unreachable_hub_repo_id_is_an_error_naming_it(monkeypatch):
 def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, tiny, capsys):
     cfg = tiny_config("name=tiny_run", "eval.classes=[book]")
     folder = _training_checkpoint(tmp_path / "ckpt", cfg, tiny[1])
-    out = tmp_path / "out"
-    evaluate_main(["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(out), "--device", "cpu",
-                   "--max-frames", "4", "--no-plots"])
-    document = json.loads((out / "summary.json").read_text())
+    argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(tmp_path / "out"),
+            "--device", "cpu", "--max-frames", "4", "--no-plots"]
+    evaluate_main(argv)
+    document = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert list(document["trackers"]) == ["tiny_run"]
     assert document["trackers"]["tiny_run"]["overall"]["frames"] == 4
     speed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert speed[0]["metric"] == "tracking_speed" and speed[0]["frames"] == 4 and speed[0]["fps"] > 0
+    assert len(speed) == 1 and speed[0]["metric"] == "tracking_speed"
+    assert speed[0]["frames"] == 4 and speed[0]["tracked_frames"] == 4 and speed[0]["fps"] > 0
+
+
+def test_cli_run_again_resumes_and_reports_the_speed_from_the_result_files(tmp_path, tiny_lasot, tiny, capsys):
+    folder = _training_checkpoint(tmp_path / "ckpt", tiny_config("name=tiny_run", "eval.classes=[book]"), tiny[1])
+    argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(tmp_path / "out"),
+            "--device", "cpu", "--max-frames", "4", "--no-plots"]
+    evaluate_main(argv)
+    first = json.loads(capsys.readouterr().out.splitlines()[-2])
+    evaluate_main(argv)
+    again = json.loads(capsys.readouterr().out.splitlines()[-2])
+    assert again["tracked_frames"] == 0 and again["skipped_sequences"] == 1
+    assert again["fps"] == first["fps"] and again["frames"] == 4

@@ -96,15 +96,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{sorted({s.class_name for s in sequences})}; output in {output}")
 
     folders: dict[str, Path] = {}
-    speeds = []
+    timed: dict[str, dict] = {}  # trackers run here: how this run went
     if model is not None:
         name = args.name or cfg.name
         folders[name] = output / name
         dtype = DTYPES[args.dtype]
         run = run_tracker_on_sequences(lambda: SeqTrackTracker(model, cfg, device=device, dtype=dtype), cfg,
                                        sequences, folders[name], args.max_frames)
-        speeds.append({"tracker": name, "fps": run.fps, "frames": run.frames, "skipped_sequences": len(run.skipped),
-                       "device": _device_description(device), "dtype": args.dtype})
+        timed[name] = {"tracked_frames": run.frames, "skipped_sequences": len(run.skipped)}
     if args.baseline:
         folders[args.baseline] = output / args.baseline
         run_tracker_on_sequences(FirstBoxTracker, cfg, sequences, folders[args.baseline], args.max_frames)
@@ -121,8 +120,14 @@ def main(argv: list[str] | None = None) -> int:
              "config": to_dict(cfg)}
     paths = write_summary(output, trackers, extra, plots=not args.no_plots)
     print(format_table(trackers))
-    for speed in speeds:
-        print(json.dumps({"metric": "tracking_speed", **speed, **versions, "config": cfg.name,
-                          "search_size": cfg.data.search.size, "encoder": cfg.model.encoder}))
+    for name, counts in timed.items():
+        # Over every frame of the result folder, so a resumed run still reports its whole speed; the per-frame
+        # times of sequences done by an earlier run were measured there.
+        speed = trackers[name].get("speed", {})
+        print(json.dumps({"metric": "tracking_speed", "tracker": name, "fps": speed.get("fps"),
+                          "frames": speed.get("frames"), "seconds": speed.get("seconds"), **counts,
+                          "device": _device_description(device), "dtype": args.dtype, **versions,
+                          "config": cfg.name, "encoder": cfg.model.encoder, "search_size": cfg.data.search.size},
+                         allow_nan=False))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

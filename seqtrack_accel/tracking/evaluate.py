@@ -265,7 +265,7 @@ def evaluate_results(results_dir: Path, sequences: Sequence[LasotSequence], max_
         seconds = np.concatenate([read_times(p) for p in time_paths])
         total = float(seconds.sum())
         summary["speed"] = {"frames": int(seconds.size), "seconds": total,
-                            "fps": seconds.size / total if total > 0 else float("nan")}
+                            "fps": seconds.size / total if total > 0 else None}
     return summary
 
 
