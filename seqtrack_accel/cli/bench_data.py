@@ -129,22 +129,28 @@ def main(argv: list[str] | None = None) -> None:
                 per_frame[f] = min(s, per_frame.get(f, s))
         scales.update(per_frame.values())
 
-    start = time.perf_counter()
-    for sample in paths:
-        for path in sample:
+    # The three in-process measurements are interleaved sample by sample, in rotating order, so a change of
+    # load on the machine (or of CPU clock) during the run affects them alike.
+    def decode_only(i: int) -> None:
+        for path in paths[i]:
             cv2.imread(str(path), cv2.IMREAD_COLOR)
-    decode_ms = (time.perf_counter() - start) * 1000 / n
 
-    start = time.perf_counter()
-    for sample_paths, (_, _, plans) in zip(paths, draws):
-        if all(p is not None for p in plans):
-            _straightforward_sample(sample_paths, plans, cfg.data.mean, cfg.data.std)
-    straightforward_ms = (time.perf_counter() - start) * 1000 / n
+    def straightforward(i: int) -> None:
+        _straightforward_sample(paths[i], draws[i][2], cfg.data.mean, cfg.data.std)
 
-    start = time.perf_counter()
-    for i in range(n):
+    def ours(i: int) -> None:
         dataset[i]
-    inprocess_ms = (time.perf_counter() - start) * 1000 / n
+
+    valid = [i for i in range(n) if all(p is not None for p in draws[i][2])]
+    methods = (decode_only, straightforward, ours)
+    totals = [0.0, 0.0, 0.0]
+    for i in valid:
+        for k in range(3):
+            m = (i + k) % 3
+            start = time.perf_counter()
+            methods[m](i)
+            totals[m] += time.perf_counter() - start
+    decode_ms, straightforward_ms, inprocess_ms = (t * 1000 / len(valid) for t in totals)
 
     loader = DataLoader(dataset, batch_size=args.batch_size, sampler=EpochSampler(n), num_workers=args.workers)
     start = time.perf_counter()

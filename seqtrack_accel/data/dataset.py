@@ -31,7 +31,6 @@ from .synthetic import ensure_dataset_root
 logger = logging.getLogger(__name__)
 
 MIN_SEQUENCE_FRAMES = 20  # the original sampler skips shorter sequences
-GAP_INCREASE_STEP = 5
 _COUNTER_SLOTS = 257  # one row per DataLoader worker (+ the main process), so no two processes write one cell
 _DECODE_ERRORS, _REDRAWS = 0, 1
 
@@ -157,13 +156,9 @@ class TrackingDataset(Dataset):
         count = self.num_templates + self.num_searches
         base = int(visible_ids[rng.integers(len(visible_ids))])
         gap = self.cfg.max_sample_interval
-        while True:
-            # [base - gap, base + gap) always holds the visible base frame, so this succeeds on the first pass;
-            # the widening of the original is kept so the window rule reads as in the original.
-            low, high = np.searchsorted(visible_ids, [base - gap, base + gap])
-            if high > low:
-                break
-            gap += GAP_INCREASE_STEP
+        # Visible frames in [base - gap, base + gap), drawn with replacement. The original widens the window by
+        # 5 frames whenever it holds no visible frame; it always holds the visible base frame, so it never widens.
+        low, high = np.searchsorted(visible_ids, [base - gap, base + gap])
         frame_ids = np.sort(visible_ids[low + rng.integers(high - low, size=count)])
         if rng.random() < 0.5:
             frame_ids = frame_ids[::-1]
