@@ -509,7 +509,7 @@ class HubMirror:
                 text = str(render_model_card(
                     repo_id=self.repo_id, config_yaml=(self.run_dir / CONFIG_FILE).read_text(),
                     history=staged.state["history"], latest_path=staged.repo_dir,
-                    config_name=staged.state.get("config_name")))
+                    config_name=staged.state.get("config_name"), full_state=self.cfg.upload_full_state))
                 files.append((CARD_FILE, text.encode()))
             where = staged.repo_dir if staged is not None else "sync"
             return self._commit(files, f"Update plots, TensorBoard logs and model card ({where})",

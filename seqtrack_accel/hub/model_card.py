@@ -34,6 +34,7 @@ def render_model_card(
     history: dict[str, Sequence],
     latest_path: str | None = None,
     config_name: str | None = None,
+    full_state: bool | None = None,
 ) -> ModelCard:
     """The card for ``repo_id``.
 
@@ -42,12 +43,20 @@ def render_model_card(
         history: training_state.json's ``history`` (lists ``phase``, ``epoch``, ``loss``, ``iou``).
         latest_path: ``phase_N/checkpoint_E`` of the newest mirrored checkpoint, named in the text.
         config_name: the experiment name (``cfg.name``), used for the config file in the resume command.
+        full_state: whether the checkpoints hold the optimizer / scheduler / RNG states (None: not said).
     """
     data = ModelCardData(library_name=LIBRARY_NAME, tags=list(TAGS))
     rows = history_rows(history)
     table = "\n".join(f"| {p} | {e} | {loss:.4f} | {iou:.4f} |" for p, e, loss, iou in rows)
     name = config_name or "<experiment>"
     newest = f"The newest checkpoint is `{latest_path}` (see `latest.json`).\n\n" if latest_path else ""
+    example = latest_path or "phase_1/checkpoint_1"
+    if full_state is False:
+        resumable = ("This run was mirrored without `hub.upload_full_state=true`: its checkpoints hold the weights only "
+                     "and cannot resume training (start a new run from the weights instead).")
+    else:
+        resumable = ("Resuming needs the optimizer, scheduler and RNG states, which are mirrored only with "
+                     "`hub.upload_full_state=true`.")
     content = f"""---
 {data.to_yaml()}
 ---
@@ -81,21 +90,27 @@ IoU is the training IoU of the teacher-forced predictions (optimistic: the previ
 
 ```python
 from pathlib import Path
-from seqtrack_accel.hub import download_checkpoint
-from seqtrack_accel.model import SeqTrack
 
-checkpoint = download_checkpoint("hf://{repo_id}", Path("checkpoints"), weights_only=True)
-model = SeqTrack.from_pretrained(checkpoint)  # model.safetensors + config.yaml of that folder
+import torch
+from seqtrack_accel.hub import download_checkpoint
+from seqtrack_accel.tracking import SeqTrackTracker, load_tracker_model
+
+folder = download_checkpoint("hf://{repo_id}", Path("checkpoints"), weights_only=True)  # newest, per latest.json
+model, cfg = load_tracker_model(str(folder))  # model.safetensors + config.yaml of that checkpoint
+tracker = SeqTrackTracker(model, cfg, device="cuda", dtype=torch.bfloat16)
 ```
+
+`seqtrack-evaluate --checkpoint checkpoints/{example}` tracks and scores the LaSOT test split with it.
+A model exported with `SeqTrack.save_pretrained` loads with `SeqTrack.from_pretrained("ORG/NAME")` instead.
 
 ## Resume training
 
 ```bash
 accelerate launch train.py --config configs/{name}.yaml --resume_from_checkpoint hf://{repo_id}
 # or a given checkpoint:
-accelerate launch train.py --config configs/{name}.yaml --resume_from_checkpoint hf://{repo_id}/phase_1/checkpoint_1
+accelerate launch train.py --config configs/{name}.yaml --resume_from_checkpoint hf://{repo_id}/{example}
 ```
 
-Resuming needs the optimizer, scheduler and RNG states, which are mirrored only with `hub.upload_full_state=true`.
+{resumable}
 """
     return ModelCard(content)

@@ -142,6 +142,20 @@ def configure_request_timeout(seconds: float) -> None:
         _configured_timeout = seconds
 
 
+def reset_request_timeout() -> None:
+    """Give huggingface_hub back its own default client (no timeout), undoing ``configure_request_timeout``."""
+    global _configured_timeout
+    with _timeout_lock:
+        if _configured_timeout is None:
+            return
+        http_module = _http_private_module()
+        if _hub_major_version() >= 1:
+            huggingface_hub.set_client_factory(http_module.default_client_factory)
+        else:
+            huggingface_hub.configure_http_backend(backend_factory=http_module._default_backend_factory)
+        _configured_timeout = None
+
+
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """Exceptions meaning the request did not get an HTTP answer (connection refused/reset, timeout)."""
     major = _hub_major_version()

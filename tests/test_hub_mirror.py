@@ -1,0 +1,252 @@
+"""HubMirror: what reaches the Hub, in which order, and how failures are handled without stopping training."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import pytest
+
+from seqtrack_accel.config import HubConfig
+from seqtrack_accel.hub import HubMirror
+from seqtrack_accel.hub.remote import reset_request_timeout
+from seqtrack_accel.testing import FakeHub, Fault, make_fake_checkpoint, make_fake_run
+
+TOKEN = "hf_mirror_test_token_0123456789"
+REPO = "org/run"
+
+
+def fast_cfg(**changes) -> HubConfig:
+    """Small backoffs and timeouts so that failure tests take a second or two."""
+    values = dict(repo_id=REPO, upload_full_state=True, request_timeout=2.0, backoff_base=0.02, backoff_max=0.1,
+                  max_retries=8, final_wait=30.0)
+    values.update(changes)
+    return HubConfig(**values)
+
+
+@pytest.fixture
+def hub():
+    with FakeHub(token=TOKEN) as server:
+        yield server
+    reset_request_timeout()
+
+
+def mirror_for(hub: FakeHub, run_dir, cfg: HubConfig | None = None, token: str = TOKEN) -> HubMirror:
+    mirror = HubMirror(cfg or fast_cfg(), run_dir, token=token, endpoint=hub.endpoint)
+    mirror.start()
+    return mirror
+
+
+def committed_paths(hub: FakeHub) -> list[tuple[str, ...]]:
+    return [c.added for c in hub.commits(REPO)]
+
+
+def test_mirror_uploads_checkpoint_plots_tensorboard_card_and_latest(hub, tmp_path):
+    checkpoints = make_fake_run(tmp_path / "run", epochs=2)
+    mirror = mirror_for(hub, tmp_path / "run")
+
+    for ckpt in checkpoints:
+        mirror.submit_checkpoint(ckpt, phase=1)
+    assert mirror.close() == []
+
+    files = hub.files(REPO)
+    for epoch in (1, 2):
+        for name in ("model.safetensors", "training_state.json", "config.yaml", "optimizer.bin", "scheduler.bin",
+                     "random_states_0.pkl"):
+            assert files[f"phase_1/checkpoint_{epoch}/{name}"] == (
+                (tmp_path / "run/config.yaml") if name == "config.yaml" else checkpoints[epoch - 1] / name
+            ).read_bytes()
+    for path in ("plots/loss.png", "plots/iou.png", "phase_1/plots/loss.png", "phase_1/plots/iou.png",
+                 "tensorboard/events.out.tfevents.1700000000.host.1.0"):
+        assert files[path] == (tmp_path / "run" / path).read_bytes()
+    card = files["README.md"].decode()
+    assert "library_name: seqtrack-accel" in card and "- object-tracking" in card and "| 1 | 2 | 4.0000 | 0.2000 |" in card
+    assert json.loads(files["latest.json"]) == {"path": "phase_1/checkpoint_2", "phase": 1, "epoch": 2,
+                                                "global_step": 32, "full_state": True}
+
+
+def test_latest_json_is_committed_after_the_checkpoint_files(hub, tmp_path):
+    (ckpt,) = make_fake_run(tmp_path / "run", epochs=1)
+    mirror = mirror_for(hub, tmp_path / "run")
+
+    mirror.submit_checkpoint(ckpt, phase=1)
+    mirror.close()
+
+    commits = committed_paths(hub)
+    weights_commit = next(i for i, added in enumerate(commits) if "phase_1/checkpoint_1/model.safetensors" in added)
+    latest_commit = next(i for i, added in enumerate(commits) if "latest.json" in added)
+    assert latest_commit > weights_commit
+
+
+def test_without_full_state_only_weights_state_and_config_are_uploaded(hub, tmp_path):
+    (ckpt,) = make_fake_run(tmp_path / "run", epochs=1)
+    mirror = mirror_for(hub, tmp_path / "run", fast_cfg(upload_full_state=False))
+
+    mirror.submit_checkpoint(ckpt, phase=1)
+    mirror.close()
+
+    files = hub.files(REPO)
+    assert sorted(p for p in files if p.startswith("phase_1/checkpoint_1/")) == [
+        "phase_1/checkpoint_1/config.yaml", "phase_1/checkpoint_1/model.safetensors",
+        "phase_1/checkpoint_1/training_state.json"]
+    assert json.loads(files["latest.json"])["full_state"] is False
+
+
+def test_staged_snapshot_survives_deleting_the_checkpoint_right_after_submit(hub, tmp_path):
+    first, second = make_fake_run(tmp_path / "run", epochs=2)
+    expected = (second / "model.safetensors").read_bytes()
+    mirror = mirror_for(hub, tmp_path / "run")
+    hub.inject([Fault.hang(0.5, match="/commit/")])  # keeps the worker on the first checkpoint meanwhile
+
+    mirror.submit_checkpoint(first, phase=1)
+    mirror.submit_checkpoint(second, phase=1)
+    shutil.rmtree(second)  # checkpoint rotation, before the worker reaches it
+
+    assert mirror.close() == []
+    assert hub.files(REPO)["phase_1/checkpoint_2/model.safetensors"] == expected
+    assert not (tmp_path / "run/.hub_staging").exists()
+
+
+def test_transient_failures_are_retried_until_everything_is_on_the_hub(hub, tmp_path):
+    (ckpt,) = make_fake_run(tmp_path / "run", epochs=1)
+    mirror = mirror_for(hub, tmp_path / "run", fast_cfg(request_timeout=0.3))
+    hub.inject([Fault.status(500, match="/commit/"), Fault.status(502, match="/commit/"),
+                Fault.status(429, retry_after=0.2, match="/commit/"), Fault.hang(1.0, match="/commit/"),
+                Fault.down(0.5)])
+
+    mirror.submit_checkpoint(ckpt, phase=1)
+
+    assert mirror.close() == []
+    assert hub.pending_faults() == []
+    files = hub.files(REPO)
+    assert "phase_1/checkpoint_1/model.safetensors" in files and "README.md" in files
+    assert json.loads(files["latest.json"])["path"] == "phase_1/checkpoint_1"
+
+
+def test_a_429_waits_the_retry_after_seconds(hub, tmp_path):
+    (ckpt,) = make_fake_run(tmp_path / "run", epochs=1)
+    mirror = mirror_for(hub, tmp_path / "run")  # exponential backoff would wait 0.02 s
+    hub.inject([Fault.status(429, retry_after=1, match="/commit/")])
+
+    mirror.submit_checkpoint(ckpt, phase=1)
+    mirror.close()
+
+    commit_requests = [r for r in hub.requests if r.path.endswith("/commit/main")]
+    assert commit_requests[0].status == 429
+    assert commit_requests[1].time - commit_requests[0].time >= 1.0
+
+
+def test_a_permanent_client_error_drops_the_item_logs_the_cause_and_goes_on(hub, tmp_path, caplog):
+    first, second = make_fake_run(tmp_path / "run", epochs=2)
+    mirror = mirror_for(hub, tmp_path / "run")
+    hub.inject([Fault.status(422, match="/commit/")])  # the first checkpoint's commit
+
+    mirror.submit_checkpoint(first, phase=1)
+    mirror.submit_checkpoint(second, phase=1)
+    not_mirrored = mirror.close()
+
+    files = hub.files(REPO)
+    assert "phase_1/checkpoint_1/model.safetensors" not in files
+    assert "phase_1/checkpoint_2/model.safetensors" in files
+    assert json.loads(files["latest.json"])["path"] == "phase_1/checkpoint_2"
+    assert len([r for r in hub.requests if r.status == 422]) == 1  # not retried
+    assert any(line.startswith("phase_1/checkpoint_1: checkpoint files") for line in not_mirrored)
+    assert "HTTP 422" in caplog.text
+
+
+@pytest.mark.parametrize("when", ["at start", "during the run"])
+def test_an_authentication_failure_is_reported_once(hub, tmp_path, caplog, when):
+    checkpoints = make_fake_run(tmp_path / "run", epochs=2)
+    if when == "at start":
+        mirror = mirror_for(hub, tmp_path / "run", token="hf_revoked_token")
+    else:
+        mirror = mirror_for(hub, tmp_path / "run")
+        hub.token = "hf_rotated_token"  # the token is revoked while training
+
+    for ckpt in checkpoints:
+        mirror.submit_checkpoint(ckpt, phase=1)
+    not_mirrored = mirror.close()
+
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("seqtrack_accel")]
+    assert len(errors) == 1
+    assert "authentication" in errors[0].getMessage() and "HF_TOKEN" in errors[0].getMessage()
+    assert len(not_mirrored) >= 2
+
+
+def test_the_token_is_never_written_anywhere(hub, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    checkpoints = make_fake_run(tmp_path / "run", epochs=2)
+    mirror = mirror_for(hub, tmp_path / "run")
+    hub.inject([Fault.status(500, match="/commit/"), Fault.status(422, match="/commit/")])  # error paths log too
+
+    for ckpt in checkpoints:
+        mirror.submit_checkpoint(ckpt, phase=1)
+    mirror.close()
+
+    written = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()] + list(hub.files(REPO).values())
+    assert all(TOKEN.encode() not in content for content in written)
+    assert TOKEN not in caplog.text
+
+
+def test_sync_missing_uploads_only_what_the_hub_lacks(hub, tmp_path):
+    run = tmp_path / "run"
+    first, second = make_fake_run(run, epochs=2)
+    mirror = mirror_for(hub, run)
+    mirror.submit_checkpoint(first, phase=1)
+    mirror.submit_checkpoint(second, phase=1)
+    mirror.close()
+    before = len(hub.commits(REPO))
+    make_fake_checkpoint(run, phase=1, epoch=3)  # written by a run whose mirror did not get to upload it
+
+    resumed = mirror_for(hub, run)
+    resumed.sync_missing()
+    assert resumed.close() == []
+
+    new_commits = committed_paths(hub)[before:]
+    assert [sorted(added) for added in new_commits] == [
+        sorted(f"phase_1/checkpoint_3/{n}" for n in ("config.yaml", "model.safetensors", "optimizer.bin",
+                                                     "random_states_0.pkl", "scheduler.bin", "training_state.json")),
+        ["latest.json"],
+    ]
+
+
+def test_a_checkpoint_that_could_not_be_mirrored_is_uploaded_by_the_next_runs_sync(hub, tmp_path):
+    run = tmp_path / "run"
+    (ckpt,) = make_fake_run(run, epochs=1)
+    mirror = mirror_for(hub, run)
+    hub.inject([Fault.status(400, match="/commit/")])
+    mirror.submit_checkpoint(ckpt, phase=1)
+    assert mirror.close() != []
+    shutil.rmtree(ckpt)  # rotated out locally: only the staged copy is left
+
+    resumed = mirror_for(hub, run)
+    resumed.sync_missing()
+    assert resumed.close() == []
+
+    assert "phase_1/checkpoint_1/optimizer.bin" in hub.files(REPO)
+    assert json.loads(hub.files(REPO)["latest.json"])["path"] == "phase_1/checkpoint_1"
+    assert not (run / ".hub_staging").exists()
+
+
+def test_start_survives_an_unreachable_hub_and_the_upload_happens_later(hub, tmp_path):
+    (ckpt,) = make_fake_run(tmp_path / "run", epochs=1)
+    hub.inject([Fault.down(0.5)])
+
+    mirror = mirror_for(hub, tmp_path / "run")  # start() meets connection resets and must not raise
+    mirror.submit_checkpoint(ckpt, phase=1)
+
+    assert mirror.close() == []
+    assert "phase_1/checkpoint_1/model.safetensors" in hub.files(REPO)
+
+
+def test_close_gives_up_after_its_timeout_and_lists_what_is_pending(hub, tmp_path):
+    (ckpt,) = make_fake_run(tmp_path / "run", epochs=1)
+    mirror = mirror_for(hub, tmp_path / "run", fast_cfg(request_timeout=1.0))
+    hub.inject([Fault.hang(5.0, match="/commit/")])
+
+    mirror.submit_checkpoint(ckpt, phase=1)
+    not_mirrored = mirror.close(timeout=0.3)
+
+    assert len(not_mirrored) == 1
+    assert not_mirrored[0].startswith("phase_1/checkpoint_1: still pending") and ".hub_staging" in not_mirrored[0]

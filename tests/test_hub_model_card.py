@@ -1,0 +1,43 @@
+"""The model card: Hub metadata, config, per-epoch table, plots, how to load and how to resume."""
+
+from __future__ import annotations
+
+import pytest
+
+from seqtrack_accel.hub import render_model_card
+
+HISTORY = {"phase": [1, 1, 2], "epoch": [1, 2, 3], "loss": [5.1, 4.2, 3.9], "iou": [0.1, 0.2, 0.31],
+           "lr": [1e-4, 1e-4, 1e-5]}
+
+
+def card_text(**changes) -> str:
+    values = dict(repo_id="org/run", config_yaml="name: demo\ntrain:\n  epochs: 6\n", history=HISTORY,
+                  latest_path="phase_2/checkpoint_3", config_name="demo")
+    values.update(changes)
+    return str(render_model_card(**values))
+
+
+def test_card_metadata_names_the_library_and_the_tags():
+    card = render_model_card(repo_id="org/run", config_yaml="name: demo\n", history=HISTORY)
+
+    assert card.data.library_name == "seqtrack-accel"
+    assert {"seqtrack", "object-tracking"} <= set(card.data.tags)
+
+
+def test_card_shows_the_config_table_plots_load_and_resume():
+    text = card_text()
+
+    assert "```yaml\nname: demo\ntrain:\n  epochs: 6\n```" in text
+    assert "| phase | epoch | loss | iou |" in text and "| 2 | 3 | 3.9000 | 0.3100 |" in text
+    assert "![loss](plots/loss.png)" in text and "![iou](plots/iou.png)" in text
+    assert 'download_checkpoint("hf://org/run"' in text and "load_tracker_model" in text
+    assert "accelerate launch train.py --config configs/demo.yaml --resume_from_checkpoint hf://org/run\n" in text
+
+
+def test_card_says_when_checkpoints_cannot_resume():
+    assert "cannot resume training" in card_text(full_state=False)
+
+
+def test_card_refuses_a_history_with_columns_of_different_lengths():
+    with pytest.raises(ValueError, match="differ in length"):
+        card_text(history={**HISTORY, "iou": [0.1]})
