@@ -28,8 +28,12 @@ import numpy as np
 import torch
 
 from ..config import Config
+from ..data.image import read_image
+from ..data.lasot import load_lasot
+from ..data.synthetic import ensure_dataset_root
 from .metrics import SequenceResult, sequence_errors, summarize
 from .plots import save_plots
+from .tracker import SeqTrackTracker
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +125,6 @@ def read_times(path: Path) -> np.ndarray:
 # tracking
 
 
-def _read_frame(path: Path) -> np.ndarray:
-    from ..data.image import read_image
-
-    return read_image(path)
-
-
 def track_sequence(tracker: Tracker, sequence: LasotSequence, max_frames: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Track one sequence from its first ground-truth box.
 
@@ -143,7 +141,7 @@ def track_sequence(tracker: Tracker, sequence: LasotSequence, max_frames: int = 
     boxes = np.empty((frames, 4), dtype=np.float64)
     seconds = np.empty(frames, dtype=np.float64)
     for index in range(frames):
-        image = _read_frame(sequence.frame_path(index))
+        image = read_image(sequence.frame_path(index))
         start = time.perf_counter()
         if index == 0:
             tracker.initialize(image, init_box)
@@ -175,8 +173,6 @@ class TrackingRun:
 
 def _tracker_factory(tracker: torch.nn.Module | Callable[[], Tracker], cfg: Config) -> Callable[[], Tracker]:
     if isinstance(tracker, torch.nn.Module):
-        from .tracker import SeqTrackTracker
-
         model = tracker
         device = next(model.parameters()).device
         return lambda: SeqTrackTracker(model, cfg, device=device)
@@ -272,9 +268,6 @@ def evaluate_results(results_dir: Path, sequences: Sequence[LasotSequence], max_
 def eval_sequences(cfg: Config, names: Sequence[str] = ()) -> list:
     """The evaluation split of ``cfg`` (``eval.split`` of ``eval.classes`` or ``data.classes``), optionally only
     the sequences in ``names``. A synthetic tree is generated first when ``data.synthetic`` is set."""
-    from ..data.lasot import load_lasot
-    from ..data.synthetic import ensure_dataset_root
-
     root = ensure_dataset_root(cfg.data)
     classes = list(cfg.eval_classes) if cfg.eval_classes is not None else None
     sequences = load_lasot(root, classes=classes, split=cfg.eval.split, split_file=cfg.data.split_file)
@@ -299,8 +292,6 @@ def validate(model: torch.nn.Module, cfg: Config, sequences: Sequence[LasotSeque
     ``max_frames`` to ``cfg.eval.max_frames``. The model's train/eval mode is restored afterwards.
     Returns ``auc``, ``op50``, ``op75``, ``precision``, ``norm_precision`` (x100) and ``fps``.
     """
-    from .tracker import SeqTrackTracker
-
     if sequences is None:
         sequences = eval_sequences(cfg, cfg.eval.validate_sequences)
     max_frames = cfg.eval.max_frames if max_frames is None else max_frames

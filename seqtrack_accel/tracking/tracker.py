@@ -15,8 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+from safetensors.torch import load_file
 
 from ..config import Config, ConfigError, load_config, model_signature
+from ..data.processing import crop_around, to_normalized_tensor
+from ..model import SeqTrack, build_model, load_original_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +96,6 @@ class SeqTrackTracker:
                                               "track with the config the model was trained with")
 
     def _crop(self, frame: np.ndarray, box_xywh: np.ndarray, factor: float, size: int) -> tuple[torch.Tensor, float]:
-        from ..data.processing import crop_around, to_normalized_tensor
-
         crop, resize_factor = crop_around(frame, box_xywh, factor, size)
         tensor = to_normalized_tensor(crop, self.cfg.data.mean, self.cfg.data.std)
         return tensor.to(self.device), float(resize_factor)
@@ -177,10 +180,6 @@ def _check_same_model(cfg: Config, checkpoint_cfg: Config, source: Path) -> None
 
 
 def _load_training_checkpoint(folder: Path, cfg: Config | None) -> tuple[torch.nn.Module, Config]:
-    from safetensors.torch import load_file
-
-    from ..model import build_model
-
     checkpoint_cfg = load_config(folder / "config.yaml")
     if cfg is None:
         cfg = checkpoint_cfg
@@ -196,35 +195,28 @@ def _load_training_checkpoint(folder: Path, cfg: Config | None) -> tuple[torch.n
     return model, cfg
 
 
-def _load_pretrained(source: str, cfg: Config | None) -> tuple[torch.nn.Module, Config]:
-    from ..model import SeqTrack
-
-    if Path(source).exists():
+def _load_pretrained(source: str, cfg: Config | None, local: bool) -> tuple[torch.nn.Module, Config]:
+    """``SeqTrack.from_pretrained`` of a local folder or a Hub repo; the crop settings come from ``cfg`` or from
+    the ``config.yaml`` stored next to the weights."""
+    config_file = Path(source) / "config.yaml"
+    if local:
         model = SeqTrack.from_pretrained(source)
     else:
-        from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
-
         try:
             model = SeqTrack.from_pretrained(source)
+            if cfg is None:
+                config_file = Path(hf_hub_download(source, "config.yaml"))
         except (RepositoryNotFoundError, LocalEntryNotFoundError) as e:
             raise FileNotFoundError(f"{source} is neither a local checkpoint nor a reachable Hub repo "
                                     f"({type(e).__name__}); check the path, or the repo id and the network") from e
+        except EntryNotFoundError as e:
+            raise FileNotFoundError(f"Hub repo {source} has no config.yaml with the crop settings; "
+                                    "pass the training config with --config") from e
     if cfg is None:
-        local = Path(source) / "config.yaml"
-        if local.is_file():
-            cfg = load_config(local)
-        elif not Path(source).exists():
-            from huggingface_hub import hf_hub_download
-            from huggingface_hub.errors import EntryNotFoundError
-
-            try:
-                cfg = load_config(hf_hub_download(source, "config.yaml"))
-            except EntryNotFoundError:
-                raise FileNotFoundError(f"Hub repo {source} has no config.yaml with the crop settings; "
-                                        "pass the training config with --config") from None
-        else:
+        if not config_file.is_file():
             raise FileNotFoundError(f"{source} has no config.yaml with the crop settings; "
                                     "pass the training config with --config")
+        cfg = load_config(config_file)
     return model, cfg
 
 
@@ -245,7 +237,7 @@ def load_tracker_model(source: str, cfg: Config | None = None) -> tuple[torch.nn
                 and not (path / "config.json").is_file():
             model, cfg = _load_training_checkpoint(path, cfg)
         elif (path / "config.json").is_file():
-            model, cfg = _load_pretrained(str(path), cfg)
+            model, cfg = _load_pretrained(str(path), cfg, local=True)
         else:
             raise FileNotFoundError(f"{path} holds neither a training checkpoint (config.yaml + model.safetensors) "
                                     "nor a save_pretrained folder (config.json + model.safetensors)")
@@ -256,11 +248,9 @@ def load_tracker_model(source: str, cfg: Config | None = None) -> tuple[torch.nn
         if cfg is None:
             raise ValueError(f"{path} is an original SeqTrack checkpoint, which carries no crop settings; "
                              "pass the matching config, e.g. --config configs/seqtrack_b256.yaml")
-        from ..model import load_original_checkpoint
-
         model = load_original_checkpoint(path, cfg)
     elif source.count("/") == 1 and not source.startswith((".", "/", "~")):
-        model, cfg = _load_pretrained(source, cfg)
+        model, cfg = _load_pretrained(source, cfg, local=False)
     else:
         raise FileNotFoundError(f"checkpoint {source} does not exist: pass a training checkpoint folder, a "
                                 "save_pretrained folder, a Hub repo id ORG/NAME or a .pth.tar file")
