@@ -166,7 +166,8 @@ def test_validate_scores_the_sequences_and_restores_train_mode(book_3, tiny):
 
 def _training_checkpoint(folder, cfg: Config, model: SeqTrack):
     folder.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(folder / "model.safetensors"))
     (folder / "config.yaml").write_text(dump_config(cfg))
     return folder
 

@@ -1,8 +1,8 @@
 """seqtrack-evaluate: track LaSOT test sequences with a checkpoint and/or score result folders.
 
-    seqtrack-evaluate --checkpoint runs/demo/checkpoints/... --output eval/demo
-    seqtrack-evaluate --results eval/demo/seqtrack other_tracker/lasot --names SeqTrack Other --root /data/LaSOT
-    seqtrack-evaluate --config configs/demo.yaml --baseline first-box --output eval/demo
+    seqtrack-evaluate --checkpoint runs/demo/phase_1/checkpoints/checkpoint_6 --baseline first-box
+    seqtrack-evaluate --results output/evaluation/demo/demo pytracking/lasot --names SeqTrack Other --root /data/LaSOT
+    seqtrack-evaluate --config configs/demo.yaml --baseline first-box --output output/first_box
 
 Trackers run here write their raw results to ``OUTPUT/<name>/`` (resumable); every tracker's scores go to
 ``OUTPUT/summary.json``, ``OUTPUT/per_sequence.csv`` and the plots ``OUTPUT/{success,precision,norm_precision}.png``.
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--names", nargs="+", default=[], metavar="NAME", help="names of the --results folders")
     parser.add_argument("--config", help="config YAML (default: the checkpoint's own config.yaml, else defaults)")
     parser.add_argument("--root", help="LaSOT root (sets data.root)")
-    parser.add_argument("--output", help="output folder (default: evaluation/<config name>)")
+    parser.add_argument("--output", help="output folder (default: output/evaluation/<config name>)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16 runs under autocast")
     parser.add_argument("--classes", nargs="+", help="evaluate only these classes (sets eval.classes)")
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = given if given is not None else _resolve_config(args, checkpoint_cfg)
     else:
         cfg = _resolve_config(args, None)
-    output = Path(args.output or Path("evaluation") / cfg.name)
+    output = Path(args.output or Path("output") / "evaluation" / cfg.name)
     device = torch.device(args.device)
     sequences = eval_sequences(cfg)
     print(f"{len(sequences)} {cfg.eval.split} sequences of classes "

@@ -1,7 +1,7 @@
 """SeqTrack inference on a video, one frame at a time (SPEC 5), and loading a model to track with.
 
-    model, cfg = load_tracker_model("runs/demo/checkpoints/phase0/epoch_0006")
-    tracker = SeqTrackTracker(model, cfg, device="cuda", dtype=torch.bfloat16)
+    model, cfg = load_tracker_model("runs/demo/phase_1/checkpoints/checkpoint_6")
+    tracker = SeqTrackTracker(model, cfg, device="cuda")
     tracker.initialize(first_frame, first_box_xywh)
     for frame in frames:
         box_xywh, confidence = tracker.track(frame)
