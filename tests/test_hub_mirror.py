@@ -61,7 +61,8 @@ def test_mirror_uploads_checkpoint_plots_tensorboard_card_and_latest(hub, tmp_pa
                  "tensorboard/events.out.tfevents.1700000000.host.1.0"):
         assert files[path] == (tmp_path / "run" / path).read_bytes()
     card = files["README.md"].decode()
-    assert "library_name: seqtrack-accel" in card and "- object-tracking" in card and "| 1 | 2 | 4.0000 | 0.2000 |" in card
+    assert "library_name: seqtrack-accel" in card and "- object-tracking" in card
+    assert "| 1 | 2 | 4.0000 | 0.2000 |" in card
     assert json.loads(files["latest.json"]) == {"path": "phase_1/checkpoint_2", "phase": 1, "epoch": 2,
                                                 "global_step": 32, "full_state": True}
 

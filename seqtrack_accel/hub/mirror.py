@@ -44,7 +44,7 @@ from typing import Callable
 
 import huggingface_hub
 from huggingface_hub import CommitOperationAdd, HfApi
-from huggingface_hub.errors import RepositoryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from seqtrack_accel.config import HubConfig
 
@@ -177,6 +177,11 @@ def call_with_retries(fn: Callable[[], object], *, cfg: HubConfig, what: str, st
                 return Result(Outcome.STOPPED, err)
 
 
+def _traceback_if_unexpected(err: BaseException) -> BaseException | None:
+    """``err`` when it is not an answer from the Hub (likely a bug, whose traceback belongs in the log), else None."""
+    return None if isinstance(err, HfHubHTTPError) else err
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the mirror
 
@@ -236,6 +241,7 @@ class HubMirror:
         self._repo_ready = False
         self._remote: dict[str, int] = {}  # repo path -> size, of files known to be on the Hub
         self._latest_key: tuple[int, int] | None = None  # (phase, global_step) latest.json points at
+        configure_request_timeout(cfg.request_timeout)
 
     # -------------------------------------------------------------------------------------------------------------
     # public API
@@ -246,10 +252,8 @@ class HubMirror:
         Never raises for the Hub: a network failure is logged and retried by the worker; an authentication
         failure is logged once and disables mirroring; training goes on either way.
         """
-        configure_request_timeout(self.cfg.request_timeout)
         try:
             self._ensure_repo()
-            self._refresh_remote()
         except Exception as err:  # classified: start must never stop training
             failure = classify_error(err)
             if failure.kind is FailureKind.TRANSIENT:
@@ -376,31 +380,43 @@ class HubMirror:
                     "the token (HF_TOKEN or `hf auth login`) is invalid or may not write to "
                     f"{self.repo_id.split('/')[0]}")
         else:
-            hint = f"the Hub refuses {self.repo_id} as configured (hub.repo_id / hub.private)"
+            hint = (f"the Hub refused the request for {self.repo_id}; check hub.repo_id and the environment "
+                    "(HF_ENDPOINT, HF_HUB_OFFLINE)")
         logger.error("Hub mirroring to %s/%s is disabled (%s): %s. Training goes on; upload later with "
                      "scripts/upload_checkpoint.py or a resumed run with the same hub.repo_id.",
-                     self.endpoint, self.repo_id, self._disabled, hint)
+                     self.endpoint, self.repo_id, self._disabled, hint, exc_info=_traceback_if_unexpected(err))
 
     # -------------------------------------------------------------------------------------------------------------
     # Hub calls (worker thread, or start())
 
     def _ensure_repo(self) -> None:
+        """Create the repo if it is missing and list it, once per mirror (retried until it succeeds)."""
         if self._repo_ready:
             return
         try:
-            self._api.repo_info(self.repo_id, timeout=self.cfg.request_timeout)
+            info = self._api.repo_info(self.repo_id, timeout=self.cfg.request_timeout)
             logger.info("mirroring the run to the existing repo %s/%s", self.endpoint, self.repo_id)
+            if info.private is not None and info.private != self.cfg.private:
+                logger.warning("%s is %s although hub.private=%s; its visibility is left as it is (change it in "
+                               "the repo settings)", self.repo_id, "private" if info.private else "public",
+                               str(self.cfg.private).lower())
         except RepositoryNotFoundError as err:
             if err.response is None or err.response.status_code != 404:
                 raise  # 401 means "not allowed to see it", not "missing"
             url = self._api.create_repo(self.repo_id, private=self.cfg.private, exist_ok=True)
             logger.info("created the %s repo %s", "private" if self.cfg.private else "public", url)
+        self._refresh_remote()
         self._repo_ready = True
 
     def _refresh_remote(self) -> None:
         self._remote = list_remote_files(self._api, self.repo_id)
         if LATEST_FILE in self._remote:
-            latest = read_remote_json(self._api, self.repo_id, LATEST_FILE, timeout=self.cfg.request_timeout)
+            try:
+                latest = read_remote_json(self._api, self.repo_id, LATEST_FILE, timeout=self.cfg.request_timeout)
+            except HubError as err:
+                # The next checkpoint's latest.json replaces it; refusing every upload over it would help no one.
+                logger.warning("%s; it will be overwritten by the next checkpoint's", err)
+                return
             if latest is not None and "phase" in latest and "global_step" in latest:
                 self._latest_key = (int(latest["phase"]), int(latest["global_step"]))
 
@@ -425,7 +441,8 @@ class HubMirror:
         if result.outcome is Outcome.AUTH:
             self._disable(FailureKind.AUTH, result.error)
         elif result.outcome is Outcome.PERMANENT:
-            logger.error("%s failed and was dropped: %s", what, describe_error(result.error))
+            logger.error("%s failed and was dropped: %s", what, describe_error(result.error),
+                         exc_info=_traceback_if_unexpected(result.error))
         elif result.outcome is Outcome.EXHAUSTED:
             logger.error("%s failed %d times and was dropped: %s", what, self.cfg.max_retries + 1,
                          describe_error(result.error))
@@ -572,8 +589,10 @@ class HubMirror:
             self._note_not_mirrored(f"{LATEST_FILE} (sync)")
 
     def _refresh_with_repo(self) -> None:
-        self._ensure_repo()
-        self._refresh_remote()
+        if self._repo_ready:
+            self._refresh_remote()  # a fresh listing: the worker may have committed since start()
+        else:
+            self._ensure_repo()
 
     def _commit_snapshot(self, missing: list[tuple[str, Path]], repo_dir: str, state: dict) -> bool:
         """Stage ``missing`` (rotation may delete the folder meanwhile) and commit it."""

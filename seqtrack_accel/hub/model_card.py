@@ -52,8 +52,8 @@ def render_model_card(
     newest = f"The newest checkpoint is `{latest_path}` (see `latest.json`).\n\n" if latest_path else ""
     example = latest_path or "phase_1/checkpoint_1"
     if full_state is False:
-        resumable = ("This run was mirrored without `hub.upload_full_state=true`: its checkpoints hold the weights only "
-                     "and cannot resume training (start a new run from the weights instead).")
+        resumable = ("This run was mirrored without `hub.upload_full_state=true`: its checkpoints hold the weights "
+                     "only and cannot resume training (start a new run from the weights instead).")
     else:
         resumable = ("Resuming needs the optimizer, scheduler and RNG states, which are mirrored only with "
                      "`hub.upload_full_state=true`.")

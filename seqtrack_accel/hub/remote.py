@@ -240,7 +240,8 @@ def is_weights_file(name: str) -> bool:
 def is_full_state(names: Iterable[str]) -> bool:
     """Whether a checkpoint's file names include the optimizer and RNG states needed to resume training."""
     names = [n.rsplit("/", 1)[-1] for n in names]
-    return any(n.startswith("optimizer") for n in names) and any(fnmatch.fnmatch(n, "random_states_*.pkl") for n in names)
+    has_rng = any(fnmatch.fnmatch(n, "random_states_*.pkl") for n in names)
+    return has_rng and any(n.startswith("optimizer") for n in names)
 
 
 def checkpoint_order(phase: int, name: str) -> tuple[int, int, int, int]:

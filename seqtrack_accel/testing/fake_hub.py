@@ -355,7 +355,8 @@ class _Handler(BaseHTTPRequestHandler):
         authorized = self.hub.token is None or self.headers.get("authorization") == f"Bearer {self.hub.token}"
         fault = self.hub._take_fault(split.path)
         if fault is not None and fault.kind in ("hang", "down"):
-            self.hub._record(RequestRecord(self.command, split.path, split.query, None, fault.kind, arrived, authorized))
+            self.hub._record(RequestRecord(self.command, split.path, split.query, None, fault.kind, arrived,
+                                           authorized))
             if fault.kind == "hang":
                 self.hub._stopping.wait(fault.seconds)
                 self._drop(reset=False)
@@ -555,7 +556,8 @@ class _Handler(BaseHTTPRequestHandler):
             if path in files:
                 out.append({"type": "file", "path": path, "size": len(files[path]), "oid": git_blob_sha1(files[path])})
             elif any(p.startswith(path.rstrip("/") + "/") for p in files):
-                out.append({"type": "directory", "path": path, "size": 0, "oid": hashlib.sha1(path.encode()).hexdigest()})
+                out.append({"type": "directory", "path": path, "size": 0,
+                            "oid": hashlib.sha1(path.encode()).hexdigest()})
         return out
 
     @staticmethod
