@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -11,6 +12,16 @@ from torch import nn
 from seqtrack_accel.model.decoder import Decoder, DecoderConfig, MultiheadAttention, sinusoid_table
 
 CONFIG = DecoderConfig(bins=30, memory_len=16, hidden_dim=32, layers=2, heads=4, ffn_dim=64, dropout=0.1)
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _decoder(seed: int = 0) -> Decoder:

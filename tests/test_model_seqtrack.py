@@ -17,6 +17,16 @@ TINY = SeqTrackConfig(encoder="tiny", search_size=64, template_size=32, bins=50,
                       decoder_ffn=128)
 
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _tiny(seed: int = 0, config: SeqTrackConfig = TINY) -> SeqTrack:
     torch.manual_seed(seed)
     return SeqTrack(config)
@@ -123,6 +133,17 @@ def test_save_pretrained_then_from_pretrained_reproduces_outputs(tmp_path):
         assert torch.equal(loaded(templates, search, inputs), model(templates, search, inputs))
 
 
+def test_from_pretrained_accepts_the_download_arguments_of_older_huggingface_hub(tmp_path):
+    # huggingface_hub < 1.0 also passes proxies and resume_download, and decodes config.json to a plain dict
+    # (this package's annotations are strings, which the mixin cannot turn back into SeqTrackConfig).
+    _tiny().save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    loaded = SeqTrack._from_pretrained(model_id=str(tmp_path), revision=None, cache_dir=None, force_download=False,
+                                       proxies=None, resume_download=None, local_files_only=False, token=None,
+                                       config=config)
+    assert loaded.config == TINY
+
+
 def test_from_pretrained_with_an_unknown_config_key_names_it(tmp_path):
     _tiny().save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
@@ -141,16 +162,7 @@ def test_from_pretrained_with_missing_weights_names_them(tmp_path):
         SeqTrack.from_pretrained(tmp_path)
 
 
-@pytest.fixture
-def one_thread():
-    # Hundreds of tiny ops per step: one thread is several times faster than two on a shared, busy CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_overfits_one_synthetic_batch(one_thread):
+def test_overfits_one_synthetic_batch():
     config = SeqTrackConfig(encoder="tiny", search_size=32, template_size=16, bins=100, hidden_dim=64,
                             decoder_heads=4, decoder_ffn=128)
     model = _tiny(config=config).train()
