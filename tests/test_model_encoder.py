@@ -10,7 +10,6 @@ from seqtrack_accel.model.encoder import Encoder, EncoderConfig
 CONFIG = EncoderConfig(size="tiny", search_size=64, template_size=32, num_templates=2)
 
 
-
 @pytest.fixture(autouse=True)
 def one_thread():
     # Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU.

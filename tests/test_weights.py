@@ -20,7 +20,6 @@ TINY = SeqTrackConfig(encoder="tiny", search_size=64, template_size=32, bins=30,
                       decoder_ffn=64)
 
 
-
 @pytest.fixture(autouse=True)
 def one_thread():
     # Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU.
