@@ -178,7 +178,7 @@ class Trainer:
 
             dest = self.run_dir / ".hub_downloads"
             with self.accelerator.local_main_process_first():
-                return download_checkpoint(spec, dest, token=None), True
+                return download_checkpoint(spec, dest, timeout=self.cfg.hub.request_timeout), True
         return Path(spec).resolve(), True
 
     def _check_compatible(self, state: TrainingState, folder: Path) -> None:
