@@ -15,7 +15,8 @@ from seqtrack_accel.data.image import read_image
 from seqtrack_accel.data.lasot import load_lasot
 from seqtrack_accel.data.synthetic import make_synthetic_lasot
 from seqtrack_accel.model import SeqTrack, SeqTrackConfig
-from seqtrack_accel.tracking.evaluate import validate
+from seqtrack_accel.tracking.evaluate import track_sequence, validate
+from seqtrack_accel.tracking.metrics import sequence_errors
 from seqtrack_accel.tracking.tracker import SeqTrackTracker, clip_box, load_tracker_model, map_box_back
 
 TINY = ["model.encoder=tiny", "model.init=scratch", "model.bins=64", "model.hidden_dim=32", "model.decoder_heads=4",
@@ -41,8 +42,13 @@ def tiny() -> tuple[Config, SeqTrack]:
 
 @pytest.fixture(scope="module")
 def tiny_lasot(tmp_path_factory):
-    """book-1..4 and coin-1..4, 8 frames of 80x60: the test split is book-3 and coin-3."""
-    return make_synthetic_lasot(tmp_path_factory.mktemp("lasot") / "lasot", ("book", "coin"), 4, 8, (80, 60), 1)
+    """book-1..4 and coin-1..4, 16 frames of 96x72 (some invisible): the test split is book-3 and coin-3."""
+    return make_synthetic_lasot(tmp_path_factory.mktemp("lasot") / "lasot", ("book", "coin"), 4, 16, (96, 72), 1)
+
+
+@pytest.fixture(scope="module")
+def test_split(tiny_lasot):
+    return load_lasot(tiny_lasot, split="test")
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +123,41 @@ def test_with_three_templates_the_update_drops_the_oldest_updatable_one_as_the_o
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# a tiny random model on a synthetic sequence
+# a model that sees the object: crops, normalisation and the way back to image pixels fit together
+
+
+class BrightObjectModel(torch.nn.Module):
+    """Answers the box of the bright pixels of the search crop: the synthetic objects are bright (luma >= 170) on a
+    dark background (<= 90). Where none is seen it answers the crop centre."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.config = SeqTrackConfig.from_config(cfg)
+        self.mean = torch.tensor(cfg.data.mean)[:, None, None]
+        self.std = torch.tensor(cfg.data.std)[:, None, None]
+        self.factor = cfg.data.search.factor
+
+    def generate(self, template_images, search_images, window=True, use_cache=True):
+        rgb = search_images[0].float() * self.std + self.mean  # (3, H, W) in [0, 1]
+        bright = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]) > 0.6
+        size = bright.shape[0]
+        rows, cols = torch.nonzero(bright.any(dim=1)), torch.nonzero(bright.any(dim=0))
+        if len(rows) == 0:
+            box = [0.5, 0.5, 1 / self.factor, 1 / self.factor]
+        else:
+            x1, x2, y1, y2 = float(cols.min()), float(cols.max()) + 1, float(rows.min()), float(rows.max()) + 1
+            box = [(x1 + x2) / 2 / size, (y1 + y2) / 2 / size, (x2 - x1) / size, (y2 - y1) / size]
+        return {"boxes": torch.tensor([box]), "confidence": torch.tensor([40.0])}
+
+
+def test_a_model_that_sees_the_object_tracks_it_on_every_visible_frame(test_split):
+    cfg = tiny_config("data.search.size=64")
+    assert any(not s.visible.all() for s in test_split)  # the sequences include occluded / out-of-view frames
+    for sequence in test_split:
+        boxes, _ = track_sequence(SeqTrackTracker(BrightObjectModel(cfg), cfg), sequence)
+        errors = sequence_errors(boxes, sequence.boxes, sequence.visible, sequence.name)
+        visible_overlaps = errors.overlap[errors.valid]
+        assert visible_overlaps.min() > 0.6 and visible_overlaps.mean() > 0.8, (sequence.name, visible_overlaps)
 
 
 def _track(book_3, cfg: Config, model: torch.nn.Module, dtype: torch.dtype,
