@@ -33,7 +33,7 @@ def tiny_lasot(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def test_split(tiny_lasot):
+def lasot_test_split(tiny_lasot):
     return load_lasot(tiny_lasot, split="test")
 
 
@@ -68,26 +68,26 @@ def test_malformed_result_line_is_an_error_naming_file_and_line(tmp_path):
         read_boxes(tmp_path / "book-3.txt")
 
 
-def test_tracking_run_writes_boxes_and_per_frame_times(tmp_path, test_split):
-    run_tracker_on_sequences(DriftingTracker, Config(), test_split, tmp_path)
-    for sequence in test_split:
+def test_tracking_run_writes_boxes_and_per_frame_times(tmp_path, lasot_test_split):
+    run_tracker_on_sequences(DriftingTracker, Config(), lasot_test_split, tmp_path)
+    for sequence in lasot_test_split:
         boxes = read_boxes(results_file(tmp_path, sequence.name))
         assert boxes.shape == (len(sequence), 4)
         np.testing.assert_array_equal(boxes[0], sequence.boxes[0])
         assert read_times(tmp_path / f"{sequence.name}_time.txt").shape == (len(sequence),)
 
 
-def test_evaluating_the_results_folder_reproduces_the_tracking_run(tmp_path, test_split):
-    run = run_tracker_on_sequences(DriftingTracker, Config(), test_split, tmp_path)
-    from_run = evaluate_predictions(run.predictions, test_split)
-    from_folder = evaluate_results(tmp_path, test_split)
+def test_evaluating_the_results_folder_reproduces_the_tracking_run(tmp_path, lasot_test_split):
+    run = run_tracker_on_sequences(DriftingTracker, Config(), lasot_test_split, tmp_path)
+    from_run = evaluate_predictions(run.predictions, lasot_test_split)
+    from_folder = evaluate_results(tmp_path, lasot_test_split)
     assert from_folder["overall"]["auc"] < 95.0  # the drift costs overlap: the scores are not trivially perfect
     assert {k: from_folder[k] for k in from_run} == from_run
-    assert from_folder["speed"]["frames"] == sum(len(s) for s in test_split)
+    assert from_folder["speed"]["frames"] == sum(len(s) for s in lasot_test_split)
 
 
-def test_resume_skips_sequences_whose_result_file_exists(tmp_path, test_split):
-    first, second = test_split
+def test_resume_skips_sequences_whose_result_file_exists(tmp_path, lasot_test_split):
+    first, second = lasot_test_split
     run_tracker_on_sequences(FirstBoxTracker, Config(), [first], tmp_path)
     done_text = results_file(tmp_path, first.name).read_text()
     initialised = []
@@ -97,25 +97,25 @@ def test_resume_skips_sequences_whose_result_file_exists(tmp_path, test_split):
             initialised.append(box_xywh.tolist())
             super().initialize(frame, box_xywh)
 
-    run = run_tracker_on_sequences(RecordingTracker, Config(), test_split, tmp_path)
+    run = run_tracker_on_sequences(RecordingTracker, Config(), lasot_test_split, tmp_path)
     assert run.skipped == [first.name] and list(run.predictions) == [second.name]
     assert initialised == [second.boxes[0].tolist()]
     assert results_file(tmp_path, first.name).read_text() == done_text
 
 
-def test_max_frames_limits_tracking_and_scoring(tmp_path, test_split):
-    run_tracker_on_sequences(FirstBoxTracker, Config(), test_split, tmp_path, max_frames=3)
-    assert read_boxes(results_file(tmp_path, test_split[0].name)).shape == (3, 4)
-    summary = evaluate_results(tmp_path, test_split, max_frames=3)
+def test_max_frames_limits_tracking_and_scoring(tmp_path, lasot_test_split):
+    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path, max_frames=3)
+    assert read_boxes(results_file(tmp_path, lasot_test_split[0].name)).shape == (3, 4)
+    summary = evaluate_results(tmp_path, lasot_test_split, max_frames=3)
     assert summary["overall"]["frames"] == 6
-    with pytest.raises(ValueError, match=f"{test_split[0].name}: 3 predicted boxes"):
-        evaluate_results(tmp_path, test_split)
+    with pytest.raises(ValueError, match=f"{lasot_test_split[0].name}: 3 predicted boxes"):
+        evaluate_results(tmp_path, lasot_test_split)
 
 
-def test_missing_result_file_is_an_error_naming_the_sequence(tmp_path, test_split):
-    run_tracker_on_sequences(FirstBoxTracker, Config(), test_split[:1], tmp_path)
-    with pytest.raises(FileNotFoundError, match=test_split[1].name):
-        evaluate_results(tmp_path, test_split)
+def test_missing_result_file_is_an_error_naming_the_sequence(tmp_path, lasot_test_split):
+    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split[:1], tmp_path)
+    with pytest.raises(FileNotFoundError, match=lasot_test_split[1].name):
+        evaluate_results(tmp_path, lasot_test_split)
 
 
 def _overall(auc_success: float, precision: float) -> dict:
@@ -143,29 +143,29 @@ def test_saved_plot_is_a_png_image(tmp_path):
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
 
 
-def test_summary_files_hold_every_tracker_and_sequence(tmp_path, test_split):
-    run_tracker_on_sequences(FirstBoxTracker, Config(), test_split, tmp_path / "first-box")
-    summary = evaluate_results(tmp_path / "first-box", test_split)
+def test_summary_files_hold_every_tracker_and_sequence(tmp_path, lasot_test_split):
+    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path / "first-box")
+    summary = evaluate_results(tmp_path / "first-box", lasot_test_split)
     paths = write_summary(tmp_path, {"first-box": summary}, {"device": "cpu"})
     document = json.loads(paths["summary"].read_text())
     assert document["device"] == "cpu"
     assert document["trackers"]["first-box"]["overall"]["auc"] == summary["overall"]["auc"]
     rows = paths["per_sequence"].read_text().splitlines()
     assert rows[0].startswith("tracker,sequence,class,frames,auc")
-    assert [r.split(",")[1] for r in rows[1:]] == [s.name for s in test_split]
+    assert [r.split(",")[1] for r in rows[1:]] == [s.name for s in lasot_test_split]
     assert matplotlib.image.imread(paths["success"]).ndim == 3
 
 
-def test_cli_runs_the_baseline_and_scores_other_tools_folders(tmp_path, tiny_lasot, test_split, capsys):
+def test_cli_runs_the_baseline_and_scores_other_tools_folders(tmp_path, tiny_lasot, lasot_test_split, capsys):
     other = tmp_path / "pytracking_raw"
     other.mkdir()
-    for sequence in test_split:  # another tool's tab-separated integer results
+    for sequence in lasot_test_split:  # another tool's tab-separated integer results
         np.savetxt(other / f"{sequence.name}.txt", sequence.boxes, delimiter="\t", fmt="%d")
     out = tmp_path / "out"
     evaluate_main(["--baseline", "first-box", "--results", str(other), "--names", "other", "--root", str(tiny_lasot),
                    "--output", str(out), "--no-plots", "data.classes=[book, coin]"])
     document = json.loads((out / "summary.json").read_text())
     assert set(document["trackers"]) == {"first-box", "other"}
-    assert document["trackers"]["other"] == evaluate_results(other, test_split)
-    assert (out / "first-box" / f"{test_split[0].name}.txt").is_file()
+    assert document["trackers"]["other"] == evaluate_results(other, lasot_test_split)
+    assert (out / "first-box" / f"{lasot_test_split[0].name}.txt").is_file()
     assert "first-box" in capsys.readouterr().out

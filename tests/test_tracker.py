@@ -47,7 +47,7 @@ def tiny_lasot(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def test_split(tiny_lasot):
+def lasot_test_split(tiny_lasot):
     return load_lasot(tiny_lasot, split="test")
 
 
@@ -150,10 +150,10 @@ class BrightObjectModel(torch.nn.Module):
         return {"boxes": torch.tensor([box]), "confidence": torch.tensor([40.0])}
 
 
-def test_a_model_that_sees_the_object_tracks_it_on_every_visible_frame(test_split):
+def test_a_model_that_sees_the_object_tracks_it_on_every_visible_frame(lasot_test_split):
     cfg = tiny_config("data.search.size=64")
-    assert any(not s.visible.all() for s in test_split)  # the sequences include occluded / out-of-view frames
-    for sequence in test_split:
+    assert any(not s.visible.all() for s in lasot_test_split)  # the sequences include occluded / out-of-view frames
+    for sequence in lasot_test_split:
         boxes, _ = track_sequence(SeqTrackTracker(BrightObjectModel(cfg), cfg), sequence)
         errors = sequence_errors(boxes, sequence.boxes, sequence.visible, sequence.name)
         visible_overlaps = errors.overlap[errors.valid]
