@@ -152,3 +152,11 @@ def test_released_weights_are_not_needed_to_resume(straight_run, tmp_path):
     mae_cfg = load_config(run / "config.yaml", ["model.init=mae", "model.init_weights=/does/not/exist.pth"])
     result = train(mae_cfg, run, epochs=4, resume_from="latest")
     assert result.epoch == 4 and torch.isfinite(torch.tensor(result.history.loss)).all()
+
+
+def test_validation_during_training_logs_auc_to_history_and_tensorboard(synthetic_lasot, tmp_path):
+    cfg = tiny_config(synthetic_lasot, "eval.validate_every_epochs=1", "eval.max_frames=6")
+    result = train(cfg, tmp_path, epochs=1)
+    assert list(result.history.val_auc) == ["1"] and 0.0 <= result.history.val_auc["1"] <= 100.0
+    events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    assert "val/auc" in events.Tags()["scalars"]

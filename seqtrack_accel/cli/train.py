@@ -48,6 +48,7 @@ def resolve_config(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per saved file is noise in the log
     from ..training import CheckpointError, Trainer
 
     try:
