@@ -23,3 +23,14 @@ def synthetic_lasot(tmp_path_factory) -> Path:
     """
     return make_synthetic_lasot(tmp_path_factory.mktemp("lasot") / "LaSOT", SYNTHETIC_CLASSES,
                                 SYNTHETIC_SEQUENCES_PER_CLASS, SYNTHETIC_FRAMES, SYNTHETIC_SIZE, seed=0)
+
+
+@pytest.fixture
+def one_thread():
+    """Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

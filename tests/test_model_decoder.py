@@ -14,13 +14,7 @@ from seqtrack_accel.model.decoder import Decoder, DecoderConfig, MultiheadAttent
 CONFIG = DecoderConfig(bins=30, memory_len=16, hidden_dim=32, layers=2, heads=4, ffn_dim=64, dropout=0.1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _decoder(seed: int = 0) -> Decoder:

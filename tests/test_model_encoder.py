@@ -10,13 +10,7 @@ from seqtrack_accel.model.encoder import Encoder, EncoderConfig
 CONFIG = EncoderConfig(size="tiny", search_size=64, template_size=32, num_templates=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _images(batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,13 +17,7 @@ TINY = SeqTrackConfig(encoder="tiny", search_size=64, template_size=32, bins=50,
                       decoder_ffn=128)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tiny(seed: int = 0, config: SeqTrackConfig = TINY) -> SeqTrack:

@@ -20,13 +20,7 @@ TINY = SeqTrackConfig(encoder="tiny", search_size=64, template_size=32, bins=30,
                       decoder_ffn=64)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def original_shapes(width=192, depth=12, hidden=32, ffn=64, bins=30, layers=2, search=64, template=32):
