@@ -160,3 +160,13 @@ def test_validation_during_training_logs_auc_to_history_and_tensorboard(syntheti
     assert list(result.history.val_auc) == ["1"] and 0.0 <= result.history.val_auc["1"] <= 100.0
     events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
     assert "val/auc" in events.Tags()["scalars"]
+
+
+def test_resume_logs_no_tensorboard_step_twice(synthetic_lasot, tmp_path):
+    cfg = tiny_config(synthetic_lasot, "train.checkpoint_every_steps=2")
+    train(cfg, tmp_path, epochs=1)
+    # resume from the step checkpoint inside epoch 1: steps 3 and 4 are trained (and logged) a second time
+    train(cfg, tmp_path, epochs=2, resume_from=str(ckpt(tmp_path, "checkpoint_1_step2")))
+    events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    steps = [e.step for e in events.Scalars("train/loss")]
+    assert steps == sorted(set(steps)) == [2, 4, 6, 8]
