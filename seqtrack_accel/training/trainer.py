@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-import math
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -231,8 +231,6 @@ class Trainer:
         tmp = ckpt.temporary_dir(final)
         partial = acc.gather(sums[None]).tolist() if not end_of_epoch else []
         if acc.is_main_process:
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
@@ -510,7 +508,3 @@ class Trainer:
             logger.info("validation after epoch %d: AUC %.2f, precision %.2f", epoch, result["auc"], result["precision"])
             model.train()
         acc.wait_for_everyone()
-
-
-def steps_per_epoch(cfg: Config, world_size: int) -> int:
-    return math.floor(cfg.data.samples_per_epoch / (cfg.train.batch_size * world_size))
