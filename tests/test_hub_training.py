@@ -23,7 +23,8 @@ from seqtrack_accel.testing import FakeHub, Fault
 TOKEN = "hf_training_mirror_token_5f3a9c"
 EPOCHS = 2
 # Small backoffs: a fault costs a fraction of a second, and close() waits for the retries. The request timeout
-# leaves room for the local Hub to decode a ~90 MB base64 commit (ViT-tiny weights and Adam moments) on a busy CPU.
+# leaves room for the local Hub to decode a checkpoint commit (~70 MB of ViT-tiny weights and Adam moments, sent as
+# ~90 MB of base64) on a busy CPU.
 HUB = ["hub.upload_full_state=true", "hub.backoff_base=0.05", "hub.backoff_max=0.5", "hub.max_retries=8",
        "hub.final_wait=120"]
 # A smaller decoder head than the tiny config's (the ViT-tiny encoder stays): 40% fewer bytes per checkpoint to push
@@ -158,8 +159,16 @@ def _commits_named(hub: FakeHub, repo: str, prefix: str) -> list:
     return [c for c in hub.commits(repo) if c.summary.startswith(prefix)] if hub.repo_exists(repo) else []
 
 
+def _wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f"the trainer exited before {what}"
+        assert time.monotonic() < deadline, f"no {what} after {timeout:g} s"
+        time.sleep(0.01)
+
+
 def test_kill_during_an_upload_then_resume_completes_the_repo_and_latest_never_leads(hub, synthetic_lasot, tmp_path):
-    repo, epochs = "org/killed", 4
+    repo, epochs = "org/killed", 5
     args = ["--output_dir", str(tmp_path), "--epochs", str(epochs),
             *cli_args(synthetic_lasot, *SMALL, f"hub.repo_id={repo}", *HUB, "hub.request_timeout=10")]
     env = {"HF_ENDPOINT": hub.endpoint, "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_XET": "1", "OMP_NUM_THREADS": "1",
@@ -169,18 +178,14 @@ def test_kill_during_an_upload_then_resume_completes_the_repo_and_latest_never_l
     try:
         # Once latest.json points at the first checkpoint, the next commit is the next checkpoint's files: hold it
         # (the server keeps the request open, as a slow upload would) and kill the trainer while it is in flight.
-        deadline = time.monotonic() + 120
-        while not _commits_named(hub, repo, "Point latest.json") and time.monotonic() < deadline:
-            assert proc.poll() is None, "the trainer exited before its first checkpoint reached the local Hub"
-            time.sleep(0.01)
-        hub.inject([Fault.hang(30.0, match="/commit/")])
-        while not any(r.fault == "hang" for r in hub.requests) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert proc.poll() is None, "the trainer finished before the held upload; the kill would not interrupt it"
+        _wait_for(lambda: _commits_named(hub, repo, "Point latest.json"), proc, "latest.json reached the local Hub")
+        hub.inject([Fault.hang(30.0, match=f"/{repo}/commit/")])
+        _wait_for(lambda: not hub.pending_faults(), proc, "the next commit reached the local Hub")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert not (tmp_path / "phase_1" / "checkpoints" / f"checkpoint_{epochs}").exists()
+    assert not (tmp_path / "phase_1" / "checkpoints" / f"checkpoint_{epochs}").exists(), \
+        "training had finished before the kill: the uploads lag more than the epochs left to train"
 
     out = run_cli([*args, "--resume_from_checkpoint", "latest"], env_extra=env)
     assert out.returncode == 0, out.stderr[-3000:]
