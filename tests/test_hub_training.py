@@ -223,3 +223,42 @@ def test_the_token_appears_in_no_file_of_the_run_folders(mirrored_run, faulty_ru
     written = [p for run in (mirrored_run, faulty_run) for p in run.rglob("*") if p.is_file()]
     assert any(p.suffix == ".log" for p in written) and any("tfevents" in p.name for p in written)
     assert [p for p in written if TOKEN.encode() in p.read_bytes()] == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the overhead benchmark
+
+
+@pytest.fixture
+def default_request_timeout():
+    yield
+    reset_request_timeout()  # the benchmark's mirror set its own for the whole process
+
+
+def test_bench_mirror_prints_both_arms_and_the_slowdown(synthetic_lasot, capsys, default_request_timeout):
+    from seqtrack_accel.cli import bench_mirror
+
+    bench_mirror.main(["--config", str(REPO / "configs" / "demo.yaml"), "--steps", "3", "--warmup", "1",
+                       "--repeats", "1", "--checkpoint_every", "2", "--latency", "0.2", "--server", "thread",
+                       "--weights_only", "data.synthetic=null", f"data.root={synthetic_lasot}", "data.num_workers=0",
+                       "data.search.size=32", "data.template.size=16", "train.batch_size=4", *SMALL])
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+
+    assert [line.get("arm") for line in lines] == ["no_mirror", "mirror", None]
+    assert lines[0]["steps"] == lines[1]["steps"] == 3
+    assert lines[1]["commits"] >= 3 and lines[1]["held_commit_attempts"] >= 1  # a checkpoint, run files, latest.json
+    assert {"slowdown", "slowdown_median", "target", "device"} <= set(lines[2])
+    assert lines[0]["versions"]["huggingface_hub"] and lines[0]["config"]["checkpoint_every_steps"] == 2
+
+
+def test_bench_mirror_splits_commit_attempts_into_encoding_and_waiting():
+    from seqtrack_accel.cli.bench_mirror import upload_phases
+
+    timeline = {"requests": [(1.0, "/api/models/a/b/preupload/main", None, 200),
+                             (1.5, "/api/models/a/b/commit/main", "hang", None),
+                             (2.0, "/api/models/a/b/preupload/main", None, 200),
+                             (2.4, "/api/models/a/b/commit/main", None, 200)],
+                "commits": [(2.9, "Add phase_1/checkpoint_1")]}
+
+    assert upload_phases(timeline, latency=0.3) == {"encoding": [(1.0, 1.5), (2.0, 2.4)],
+                                                    "waiting": [(1.5, 1.8), (2.4, 2.9)]}
