@@ -12,11 +12,17 @@ it holds data waiting, forward, backward, optimizer, logging and checkpoint writ
 
 ``--latency L`` holds every commit L seconds and then drops it (FakeHub's ``hang`` fault); the mirror's retry
 succeeds, so each of a checkpoint's commits takes at least L s and the uploads overlap the steps that follow.
+The retry builds its request body again, so with L > 0 the client-side cost of a commit is paid twice.
 The server runs in its own process by default: decoding the uploads is the Hub's work, not the trainer's. With
 ``--server thread`` it shares the trainer's interpreter (a pessimistic bound).
 
-Prints one JSON line per arm and a last line with the relative slowdown of the mean step time (target < 0.02),
-of the median, and of the median over the mirrored steps that started while a commit was open on the server.
+FakeHub asks for every file as a "regular" upload: huggingface_hub puts it base64-encoded into a JSON body, built
+in the trainer's process while holding the interpreter lock. The real Hub takes weights and optimizer files through
+LFS / Xet instead (hashing and streaming, which release the lock), so the figures here are an upper bound.
+
+Prints one JSON line per arm (the mirrored one split into the steps that overlapped a commit body being built,
+those that overlapped a commit open on the server, and the rest) and a last line with the relative slowdowns of
+the mean step time (target < 0.02), of the median, and of the medians of those groups.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ class LocalHub:
     def __init__(self, *, token: str, latency: float, in_process: bool):
         self.token, self.latency, self.in_process = token, latency, in_process
         self.endpoint = ""
+        self._answered = False
 
     def __enter__(self) -> LocalHub:
         if self.in_process:
@@ -110,16 +117,18 @@ class LocalHub:
             self._stop.set()
             return _timeline(self._hub, repos)
         self._conn.send(repos)
+        self._answered = True
         return self._conn.recv()
 
     def __exit__(self, *exc_info) -> None:
         if self.in_process:
             self._stop.set()
             self._hub.stop()
-        else:
+            return
+        if self._answered:
             self._proc.join(timeout=10)
-            if self._proc.is_alive():
-                self._proc.kill()
+        if self._proc.is_alive():  # the run failed before asking for the timeline: the child still waits for it
+            self._proc.kill()
 
 
 def upload_phases(timeline: dict, latency: float) -> dict[str, list[tuple[float, float]]]:
