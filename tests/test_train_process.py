@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from train_helpers import REPO, TINY, cli_args, run_cli, sha
+from train_helpers import REPO, SUBPROCESS_ENV, TINY, cli_args, run_cli, sha
 
 from seqtrack_accel.training.checkpoint import latest_checkpoint, list_checkpoints
 
@@ -35,7 +35,8 @@ def test_sigkill_at_a_random_moment_then_resume_gives_the_same_weights(synthetic
     for attempt in range(3):  # kill at up to three random moments, resuming each time
         proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *args,
                                  *(["--resume_from_checkpoint"] if latest_checkpoint(tmp_path, 1) else [])],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+                                env={**os.environ, **SUBPROCESS_ENV})
         # wait until training has started writing checkpoints, then kill somewhere in the next few steps
         deadline = time.time() + 120
         while latest_checkpoint(tmp_path, 1) is None and proc.poll() is None and time.time() < deadline:
@@ -52,7 +53,7 @@ def test_sigkill_at_a_random_moment_then_resume_gives_the_same_weights(synthetic
 def test_sigterm_stops_at_a_step_boundary_writes_a_checkpoint_and_exits_0(synthetic_lasot, reference, tmp_path):
     args = ["--output_dir", str(tmp_path), "--epochs", str(EPOCHS), *cli_args(synthetic_lasot)]
     proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=REPO)
+                            stderr=subprocess.STDOUT, text=True, cwd=REPO, env={**os.environ, **SUBPROCESS_ENV})
     log = tmp_path / "logs" / "seqtrack-demo.log"
     deadline = time.time() + 120
     while not (log.is_file() and "[train: 1, 2 / 4]" in log.read_text()) and time.time() < deadline:

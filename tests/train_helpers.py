@@ -34,14 +34,26 @@ def tiny_config(root: Path, *extra: str) -> Config:
 
 
 def train(cfg: Config, run_dir: Path, **kwargs):
+    """One in-process training run, with one intra-op thread (tiny ops; two threads oversubscribe 2 busy cores).
+
+    Every run of the tests uses the same thread count, so bit-identical comparisons compare like with like."""
+    import torch
     from accelerate.state import AcceleratorState
 
     AcceleratorState._reset_state(True)  # a new Accelerator per run inside one test process
-    return Trainer(cfg, run_dir=run_dir, **kwargs).fit()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return Trainer(cfg, run_dir=run_dir, **kwargs).fit()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+SUBPROCESS_ENV = {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
 
 def cli_args(root: Path, *extra: str) -> list[str]:
@@ -49,6 +61,6 @@ def cli_args(root: Path, *extra: str) -> list[str]:
 
 
 def run_cli(args: list[str], *, timeout: float = 300, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    env = {**os.environ, **SUBPROCESS_ENV, **(env_extra or {})}
     return subprocess.run([sys.executable, str(REPO / "train.py"), *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=REPO)
