@@ -41,3 +41,10 @@ def test_card_says_when_checkpoints_cannot_resume():
 def test_card_refuses_a_history_with_columns_of_different_lengths():
     with pytest.raises(ValueError, match="differ in length"):
         card_text(history={**HISTORY, "iou": [0.1]})
+
+
+def test_card_table_shows_the_validation_auc_of_validated_epochs():
+    history = {"phase": [1, 1], "epoch": [1, 2], "loss": [5.0, 4.0], "iou": [0.1, 0.2], "val_auc": {"2": 31.25}}
+    card = render_model_card(repo_id="org/run", config_yaml="name: demo\n", history=history)
+    text = str(card)
+    assert "| 1 | 1 | 5.0000 | 0.1000 | |" in text and "| 1 | 2 | 4.0000 | 0.2000 | 31.25 |" in text

@@ -47,7 +47,9 @@ def render_model_card(
     """
     data = ModelCardData(library_name=LIBRARY_NAME, tags=list(TAGS))
     rows = history_rows(history)
-    table = "\n".join(f"| {p} | {e} | {loss:.4f} | {iou:.4f} |" for p, e, loss, iou in rows)
+    val_auc = {int(k): float(v) for k, v in (history.get("val_auc") or {}).items()}  # epoch -> success AUC
+    table = "\n".join(f"| {p} | {e} | {loss:.4f} | {iou:.4f} | {val_auc[e]:.2f} |" if e in val_auc else
+                      f"| {p} | {e} | {loss:.4f} | {iou:.4f} | |" for p, e, loss, iou in rows)
     name = config_name or "<experiment>"
     newest = f"The newest checkpoint is `{latest_path}` (see `latest.json`).\n\n" if latest_path else ""
     example = latest_path or "phase_1/checkpoint_1"
@@ -70,8 +72,8 @@ one folder per checkpoint under `phase_N/`, TensorBoard logs under `tensorboard/
 
 {newest}## Training curves
 
-| phase | epoch | loss | iou |
-| ---: | ---: | ---: | ---: |
+| phase | epoch | loss | iou | val AUC |
+| ---: | ---: | ---: | ---: | ---: |
 {table}
 
 ![loss](plots/loss.png)
@@ -79,6 +81,7 @@ one folder per checkpoint under `phase_N/`, TensorBoard logs under `tensorboard/
 ![iou](plots/iou.png)
 
 IoU is the training IoU of the teacher-forced predictions (optimistic: the previous ground-truth tokens are fed in).
+val AUC is the LaSOT success AUC on the held-out sequences, where validation ran (`eval.validate_every_epochs`).
 
 ## Config
 
