@@ -170,3 +170,11 @@ def test_resume_logs_no_tensorboard_step_twice(synthetic_lasot, tmp_path):
     events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
     steps = [e.step for e in events.Scalars("train/loss")]
     assert steps == sorted(set(steps)) == [2, 4, 6, 8]
+
+
+def test_error_when_an_epoch_holds_no_full_batch(synthetic_lasot, tmp_path):
+    from seqtrack_accel.config import ConfigError
+
+    cfg = tiny_config(synthetic_lasot, "data.samples_per_epoch=3")
+    with pytest.raises(ConfigError, match="data.samples_per_epoch"):
+        train(cfg, tmp_path, epochs=1)

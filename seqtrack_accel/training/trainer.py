@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..config import Config, dump_config, model_hash, model_signature, to_dict
+from ..config import Config, ConfigError, dump_config, model_hash, model_signature, to_dict
 from ..data import EpochSampler, build_train_dataset
 from ..model import build_model
 from ..model.tokens import make_sequences, sequence_loss, teacher_forced_iou
@@ -325,6 +325,10 @@ class Trainer:
                                       fused=fused or None)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.train.lr_drop_epoch, cfg.train.lr_drop_factor))
         model, optimizer, loader, scheduler = acc.prepare(model, optimizer, loader, scheduler)
+        if len(loader) == 0:
+            raise ConfigError("data.samples_per_epoch", f"{cfg.data.samples_per_epoch} samples make no full batch of "
+                              f"train.batch_size={cfg.train.batch_size} on each of {acc.num_processes} process(es); "
+                              "raise data.samples_per_epoch or lower train.batch_size")
 
         self.history = History()
         self.global_step = 0
