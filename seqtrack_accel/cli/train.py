@@ -47,6 +47,11 @@ def resolve_config(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    resume = args.resume_from_checkpoint
+    if resume and "=" in resume and not Path(resume).exists() and not resume.startswith("hf://"):
+        # `--resume_from_checkpoint key=value` : the flag took no value and argparse swallowed an override
+        args.overrides.insert(0, resume)
+        args.resume_from_checkpoint = "latest"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per saved file is noise in the log
     from ..training import CheckpointError, Trainer
