@@ -16,9 +16,11 @@ The retry builds its request body again, so with L > 0 the client-side cost of a
 The server runs in its own process by default: decoding the uploads is the Hub's work, not the trainer's. With
 ``--server thread`` it shares the trainer's interpreter (a pessimistic bound).
 
-FakeHub asks for every file as a "regular" upload: huggingface_hub puts it base64-encoded into a JSON body, built
-in the trainer's process while holding the interpreter lock. The real Hub takes weights and optimizer files through
-LFS / Xet instead (hashing and streaming, which release the lock), so the figures here are an upper bound.
+FakeHub answers preupload the way the Hub does: weights, optimizer and RNG files (``.safetensors``, ``.bin``,
+``.pkl``, anything over 10 MiB) go through the LFS batch API (sha256 hashing and a streamed PUT, which release the
+interpreter lock), and only the small text files (``training_state.json``, ``config.yaml``, logs) are base64-encoded
+into the commit's JSON body. The real Hub would take the LFS files through Xet (hf_xet, native code); FakeHub does
+not speak Xet, so this process uploads them through the LFS batch API instead (``HF_HUB_DISABLE_XET``).
 
 Prints one JSON line per arm (the mirrored one split into the steps that overlapped a commit body being built,
 those that overlapped a commit open on the server, and the rest) and a last line with the relative slowdowns of
@@ -44,6 +46,7 @@ import torch
 
 from ..config import Config, load_config
 from ..testing import FakeHub, Fault
+from ..testing.fake_hub import disable_xet
 from ..training import Trainer
 from ..training.trainer import _versions
 
@@ -134,8 +137,9 @@ class LocalHub:
 def upload_phases(timeline: dict, latency: float) -> dict[str, list[tuple[float, float]]]:
     """(start, end) intervals of the mirror's commit attempts, split in two phases as the server sees them:
 
-    * ``encoding``: from the preupload request to the commit request; the client builds the commit body in the
-      trainer's process (base64 in JSON for the "regular" uploads FakeHub asks for);
+    * ``encoding``: from the preupload request to the commit request; the client uploads the LFS files (batch,
+      PUT, verify) and builds the commit body (base64 in JSON for the small "regular" files) in the trainer's
+      process;
     * ``waiting``: from the commit request until the commit is applied (answered attempts) or dropped (held ones);
       the client only sends and waits.
     """
@@ -309,6 +313,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    # The server may run in another process: the trainer's huggingface_hub must use LFS, which FakeHub speaks.
+    disable_xet()
     token = f"hf_bench_{secrets.token_hex(16)}"
     with tempfile.TemporaryDirectory(prefix="bench-mirror-") as tmp, \
             LocalHub(token=token, latency=args.latency, in_process=args.server == "thread") as hub:

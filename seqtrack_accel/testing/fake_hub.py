@@ -13,12 +13,27 @@ What it implements (request and response formats taken from ``huggingface_hub``'
 * ``GET  /api/{type}s/{ns}/{name}/tree/{rev}[/{path}]`` (``recursive`` honoured, one page)
 * ``POST /api/{type}s/{ns}/{name}/paths-info/{rev}``
 * ``GET  /api/{type}s/{ns}/{name}/commits/{rev}``
-* ``POST /api/{type}s/{ns}/{name}/preupload/{rev}`` (every file is answered ``"regular"``: no LFS, no Xet)
-* ``POST /api/{type}s/{ns}/{name}/commit/{rev}`` (NDJSON; ``file`` additions in base64, ``deletedFile``,
-  ``deletedFolder``; applied atomically: all of a commit's files appear together or none do)
+* ``POST /api/{type}s/{ns}/{name}/preupload/{rev}``: ``"lfs"`` for a file over 10 MiB, with a binary extension
+  (``.safetensors``, ``.bin``, ``.pkl``, ``.pt`` ...) or with a NUL byte in its first 512 bytes, the way the Hub
+  decides; ``"regular"`` for the rest (and for empty files)
+* ``POST /[{type}s/]{ns}/{name}.git/info/lfs/objects/batch`` (LFS batch API, ``upload``, ``basic`` transfer:
+  one ``upload`` and one ``verify`` action per object not stored yet, none for one already stored)
+* ``PUT  /[{type}s/]{ns}/{name}.git/info/lfs/objects/{oid}?sig=...`` (the raw bytes, single part; refused with
+  400 unless their sha256 and size are the ones the batch announced). Like an S3 presigned URL it carries no
+  ``Authorization`` header: the ``sig`` the batch answer put in the URL stands for the token.
+* ``POST /[{type}s/]{ns}/{name}.git/info/lfs/objects/verify`` (404 unless the object is stored, with that size)
+* ``POST /api/{type}s/{ns}/{name}/commit/{rev}`` (NDJSON; ``file`` additions in base64, ``lfsFile`` additions
+  naming an uploaded LFS object by sha256, ``deletedFile``, ``deletedFolder``; applied atomically: all of a
+  commit's files appear together or none do, and a commit naming an object never uploaded is refused whole)
 * ``POST /api/validate-yaml`` (the model card's metadata block must parse as YAML)
 * ``HEAD|GET /[{type}s/]{ns}/{name}/resolve/{rev}/{path}`` with ``ETag``, ``X-Repo-Commit``,
-  ``Content-Length`` and ``Range`` support
+  ``Content-Length`` and ``Range`` support; for an LFS file the ``ETag`` is its sha256 and ``X-Linked-Etag`` /
+  ``X-Linked-Size`` are set, as the Hub does (served directly rather than through a CDN redirect)
+
+Xet is not spoken. ``huggingface_hub`` uploads every ``"lfs"`` file through Xet whenever ``hf_xet`` is installed,
+with no fallback, so :meth:`FakeHub.start` calls :func:`disable_xet` (the in-process equivalent of
+``HF_HUB_DISABLE_XET=1``); a client in another process needs ``HF_HUB_DISABLE_XET=1`` in its environment, or
+:func:`disable_xet` called in it.
 
 Fault injection: :meth:`FakeHub.inject` queues :class:`Fault` objects; each one is consumed by the next request
 whose path contains its ``match`` substring (any request when ``match`` is empty). Every request is recorded in
@@ -29,10 +44,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import re
 import json
 import logging
 import socket
 import struct
+import secrets
 import threading
 import time
 from collections import deque
@@ -43,6 +61,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import huggingface_hub.constants
 import yaml
 
 logger = logging.getLogger(__name__)
@@ -50,6 +69,36 @@ logger = logging.getLogger(__name__)
 _REPO_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 _URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 _GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
+
+
+# The Hub's rule for "lfs" answers to preupload: big files, binary files, and the extensions its default
+# .gitattributes routes to LFS (a subset: the ones this project writes plus the common weight formats).
+LFS_MIN_SIZE = 10 * 1024 * 1024  # bytes
+LFS_EXTENSIONS = (".safetensors", ".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".h5", ".npy", ".npz",
+                  ".msgpack", ".onnx", ".gz", ".zip", ".tar")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def disable_xet() -> None:
+    """Make ``huggingface_hub`` in this process upload ``"lfs"`` files through the LFS batch API, not Xet.
+
+    The same as ``HF_HUB_DISABLE_XET=1`` at import time; ``huggingface_hub`` reads the constant on every upload.
+    """
+    if not huggingface_hub.constants.HF_HUB_DISABLE_XET:
+        logger.info("FakeHub: disabling Xet uploads in this process (FakeHub speaks the LFS batch API only)")
+        huggingface_hub.constants.HF_HUB_DISABLE_XET = True
+
+
+def wants_lfs(path: str, size: int, sample: bytes) -> bool:
+    """Whether the Hub answers ``"lfs"`` for a file of ``size`` bytes whose first bytes are ``sample``."""
+    if size == 0:
+        return False  # huggingface_hub uploads empty files as regular whatever the answer
+    return size > LFS_MIN_SIZE or path.lower().endswith(LFS_EXTENSIONS) or b"\0" in sample
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    """The git-lfs pointer file that stands in the git tree for an LFS file (its blob sha1 is the tree oid)."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -117,6 +166,8 @@ class _Repo:
     created_at: str
     commits: list[Commit] = field(default_factory=list)
     snapshots: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit oid -> {path: content}
+    lfs_paths: dict[str, dict[str, str]] = field(default_factory=dict)  # commit oid -> {LFS path: sha256}
+    lfs_objects: dict[str, bytes] = field(default_factory=dict)  # sha256 -> content, uploaded through LFS
 
     @property
     def head(self) -> str:
@@ -126,6 +177,10 @@ class _Repo:
         if revision == "main":
             return self.snapshots[self.head]
         return self.snapshots.get(revision)
+
+    def lfs(self, revision: str) -> dict[str, str]:
+        """LFS path -> sha256 at ``revision`` (empty for an unknown revision)."""
+        return self.lfs_paths.get(self.head if revision == "main" else revision, {})
 
 
 class _HubError(Exception):
@@ -160,6 +215,7 @@ class FakeHub:
         self._requests: list[RequestRecord] = []
         self._down_until = 0.0
         self._commit_counter = 0
+        self._upload_key = secrets.token_bytes(16)  # signs the upload URLs the LFS batch answer hands out
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -170,6 +226,7 @@ class FakeHub:
     def start(self) -> FakeHub:
         if self._server is not None:
             raise RuntimeError("FakeHub.start() was called twice; create a new FakeHub for a fresh server")
+        disable_xet()
         handler = type("_BoundHandler", (_Handler,), {"hub": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True  # a hanging fault must not keep the process alive
@@ -279,13 +336,17 @@ class FakeHub:
         return repo
 
     def _apply_commit(
-        self, repo: _Repo, summary: str, add: dict[str, bytes], delete: list[str], delete_folders: list[str]
+        self, repo: _Repo, summary: str, add: dict[str, bytes], delete: list[str], delete_folders: list[str],
+        lfs_add: dict[str, str] | None = None,
     ) -> str:
+        """Apply a commit whole or not at all. ``lfs_add`` maps LFS paths (also keys of ``add``) to their sha256."""
         files = dict(repo.snapshots[repo.head]) if repo.commits else {}
+        lfs = dict(repo.lfs_paths[repo.head]) if repo.commits else {}
         for path in delete:
             if path not in files:
                 raise _HubError(404, f"A file with this name doesn't exist: {path}", "EntryNotFound")
             del files[path]
+            lfs.pop(path, None)
         for folder in delete_folders:
             prefix = folder.rstrip("/") + "/"
             doomed = [p for p in files if p.startswith(prefix)]
@@ -293,10 +354,15 @@ class FakeHub:
                 raise _HubError(404, f"A folder with this name doesn't exist: {folder}", "EntryNotFound")
             for p in doomed:
                 del files[p]
+                lfs.pop(p, None)
         files.update(add)
+        for path in add:
+            lfs.pop(path, None)  # a regular upload replaces an LFS file of the same path
+        lfs.update(lfs_add or {})
         self._commit_counter += 1
         oid = hashlib.sha1(f"{repo.repo_id}:{self._commit_counter}:{time.time_ns()}".encode()).hexdigest()
         repo.snapshots[oid] = files
+        repo.lfs_paths[oid] = lfs
         repo.commits.append(
             Commit(oid=oid, repo_id=repo.repo_id, summary=summary, added=tuple(add), deleted=tuple(delete)
                    + tuple(delete_folders), time=time.monotonic())
@@ -352,7 +418,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         arrived = time.monotonic()
         split = urlsplit(self.path)
-        authorized = self.hub.token is None or self.headers.get("authorization") == f"Bearer {self.hub.token}"
+        authorized = (self.hub.token is None or self.headers.get("authorization") == f"Bearer {self.hub.token}"
+                      or self._presigned(split.path, parse_qs(split.query)))
         fault = self.hub._take_fault(split.path)
         if fault is not None and fault.kind in ("hang", "down"):
             self.hub._record(RequestRecord(self.command, split.path, split.query, None, fault.kind, arrived,
@@ -411,6 +478,12 @@ class _Handler(BaseHTTPRequestHandler):
             # The connection was deliberately dropped by a fault: there is nothing left to flush.
             logger.debug("FakeHub: dropped connection finished")
 
+    def _presigned(self, path: str, query: dict[str, list[str]]) -> bool:
+        """Whether this is an LFS upload PUT whose URL carries the signature the batch answer gave it."""
+        if self.command != "PUT":
+            return False
+        return self._presigned_for(unquote(path) + f"?size={query.get('size', [''])[0]}", query)
+
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks = []
@@ -439,6 +512,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._validate_yaml(json.loads(self._read_body() or b"{}"))
         if len(parts) >= 4 and parts[0] == "api" and parts[1] in _REPO_TYPES:
             return self._repo_api(method, _REPO_TYPES[parts[1]], f"{parts[2]}/{parts[3]}", parts[4:], query)
+        if "info" in parts and any(p.endswith(".git") for p in parts):
+            return self._lfs_api(method, parts)
         if "resolve" in parts and method in ("GET", "HEAD"):
             return self._resolve(parts)
         raise _HubError(404, f"FakeHub does not implement {method} {path}")
@@ -500,7 +575,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
             if action == "tree" and method == "GET":
                 recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
-                return self._json(self._tree(files, sub, recursive))
+                return self._json(self._tree(files, repo.lfs(revision), sub, recursive))
             if action == "commits" and method == "GET":
                 return self._json(self._commit_list(repo, revision))
         # Requests with a body are read outside the lock: a slow client must not stall every other request.
@@ -511,7 +586,7 @@ class _Handler(BaseHTTPRequestHandler):
             if files is None:
                 raise _HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
             if action == "paths-info" and method == "POST":
-                return self._json(self._paths_info(files, parse_qs(body.decode())))
+                return self._json(self._paths_info(files, repo.lfs(revision), parse_qs(body.decode())))
             if action == "preupload" and method == "POST":
                 return self._json(self._preupload(files, json.loads(body)))
             if action == "commit" and method == "POST":
@@ -531,7 +606,16 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
     @staticmethod
-    def _tree(files: dict[str, bytes], under: str, recursive: bool) -> list[dict]:
+    def _file_entry(path: str, content: bytes, lfs: dict[str, str]) -> dict:
+        """A tree / paths-info entry: an LFS file's ``oid`` is its pointer's blob sha1, plus an ``lfs`` block."""
+        if path not in lfs:
+            return {"type": "file", "path": path, "size": len(content), "oid": git_blob_sha1(content)}
+        pointer = lfs_pointer(lfs[path], len(content))
+        return {"type": "file", "path": path, "size": len(content), "oid": git_blob_sha1(pointer),
+                "lfs": {"oid": lfs[path], "size": len(content), "pointerSize": len(pointer)}}
+
+    @classmethod
+    def _tree(cls, files: dict[str, bytes], lfs: dict[str, str], under: str, recursive: bool) -> list[dict]:
         prefix = under.strip("/") + "/" if under.strip("/") else ""
         entries: dict[str, dict] = {}
         for path, content in sorted(files.items()):
@@ -544,17 +628,17 @@ class _Handler(BaseHTTPRequestHandler):
                 entries.setdefault(folder, {"type": "directory", "path": folder, "size": 0,
                                             "oid": hashlib.sha1(folder.encode()).hexdigest()})
             if recursive or len(rest) == 1:
-                entries[path] = {"type": "file", "path": path, "size": len(content), "oid": git_blob_sha1(content)}
+                entries[path] = cls._file_entry(path, content, lfs)
         if prefix and not entries:
             raise _HubError(404, f"{under} does not exist on this revision", "EntryNotFound")
         return list(entries.values())
 
-    @staticmethod
-    def _paths_info(files: dict[str, bytes], form: dict[str, list[str]]) -> list[dict]:
+    @classmethod
+    def _paths_info(cls, files: dict[str, bytes], lfs: dict[str, str], form: dict[str, list[str]]) -> list[dict]:
         out = []
         for path in form.get("paths", []):
             if path in files:
-                out.append({"type": "file", "path": path, "size": len(files[path]), "oid": git_blob_sha1(files[path])})
+                out.append(cls._file_entry(path, files[path], lfs))
             elif any(p.startswith(path.rstrip("/") + "/") for p in files):
                 out.append({"type": "directory", "path": path, "size": 0,
                             "oid": hashlib.sha1(path.encode()).hexdigest()})
@@ -573,7 +657,8 @@ class _Handler(BaseHTTPRequestHandler):
         answer = []
         for item in payload.get("files", []):
             path = item["path"]
-            answer.append({"path": path, "uploadMode": "regular", "shouldIgnore": False,
+            lfs = wants_lfs(path, int(item.get("size", 0)), base64.b64decode(item.get("sample", "")))
+            answer.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
                            "oid": git_blob_sha1(files[path]) if path in files else None})
         return {"files": answer}
 
@@ -584,6 +669,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _HubError(400, "FakeHub does not implement pull requests")
         summary = ""
         add: dict[str, bytes] = {}
+        lfs_add: dict[str, str] = {}
         delete: list[str] = []
         delete_folders: list[str] = []
         for line in body.splitlines():
@@ -605,13 +691,19 @@ class _Handler(BaseHTTPRequestHandler):
             elif key == "deletedFolder":
                 delete_folders.append(value["path"])
             elif key == "lfsFile":
-                raise _HubError(400, f"{value.get('path')}: FakeHub answers every preupload with 'regular'; "
-                                     "LFS files are not supported")
+                path, sha256 = value.get("path"), value.get("oid")
+                if value.get("algo", "sha256") != "sha256":
+                    raise _HubError(400, f"lfsFile {path}: only sha256 object ids are supported")
+                if sha256 not in repo.lfs_objects:
+                    raise _HubError(400, f"lfsFile {path}: the LFS object {sha256} was never uploaded to "
+                                         f"{repo.repo_id}; upload it through the LFS batch API before committing")
+                add[path] = repo.lfs_objects[sha256]
+                lfs_add[path] = sha256
             else:
                 raise _HubError(400, f"unknown commit operation {key!r}")
         if not summary:
             raise _HubError(400, "the commit header (summary) is missing")
-        oid = self.hub._apply_commit(repo, summary, add, delete, delete_folders)
+        oid = self.hub._apply_commit(repo, summary, add, delete, delete_folders, lfs_add)
         return {"success": True, "commitOid": oid, "hookOutput": "",
                 "commitUrl": f"{self.hub.endpoint}/{_URL_PREFIX[repo.repo_type]}{repo.repo_id}/commit/{oid}"}
 
@@ -631,8 +723,13 @@ class _Handler(BaseHTTPRequestHandler):
             if path not in files:
                 raise _HubError(404, f"Entry not found: {path}", "EntryNotFound", {"X-Repo-Commit": commit})
             content = files[path]
-        headers = {"Content-Type": "application/octet-stream", "ETag": f'"{git_blob_sha1(content)}"',
-                   "X-Repo-Commit": commit, "Accept-Ranges": "bytes"}
+            sha256 = repo.lfs(revision).get(path)
+        headers = {"Content-Type": "application/octet-stream", "X-Repo-Commit": commit, "Accept-Ranges": "bytes"}
+        if sha256 is None:
+            headers["ETag"] = f'"{git_blob_sha1(content)}"'
+        else:
+            # What the Hub sends for an LFS file: the content's sha256 as the (linked) etag, and its size.
+            headers.update({"ETag": f'"{sha256}"', "X-Linked-Etag": f'"{sha256}"', "X-Linked-Size": str(len(content))})
         status, total = HTTPStatus.OK.value, len(content)
         byte_range = self.headers.get("Range", "")
         if byte_range.startswith("bytes="):
@@ -644,3 +741,83 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{start + len(content) - 1}/{total}"
         headers["Content-Length"] = str(len(content))
         return status, headers, content
+
+    # -------------------------------------------------------------------------------------------------------------
+    # LFS: batch API, upload, verify
+
+    def _lfs_api(self, method: str, parts: list[str]) -> tuple[int, dict[str, str], bytes]:
+        repo_type = "model"
+        if parts[0] in ("datasets", "spaces"):
+            repo_type, parts = _REPO_TYPES[parts[0]], parts[1:]
+        if len(parts) < 6 or not parts[1].endswith(".git") or parts[2:5] != ["info", "lfs", "objects"]:
+            raise _HubError(404, f"FakeHub does not implement {method} {'/'.join(parts)}")
+        repo_id, action = f"{parts[0]}/{parts[1][:-len('.git')]}", parts[5]
+        base = f"{self.hub.endpoint}/{_URL_PREFIX[repo_type]}{repo_id}.git/info/lfs/objects"
+        # The body is read (and an upload hashed) outside the lock: a 100 MB upload must not stall other requests.
+        body = self._read_body()
+        if action == "batch" and method == "POST":
+            payload = json.loads(body or b"{}")
+            with self.hub._lock:
+                repo = self.hub._repo(repo_type, repo_id)
+                answer = self._lfs_batch(repo, payload, base)
+            return 200, {"Content-Type": "application/vnd.git-lfs+json"}, json.dumps(answer).encode()
+        if action == "verify" and method == "POST":
+            payload = json.loads(body or b"{}")
+            with self.hub._lock:
+                stored = self.hub._repo(repo_type, repo_id).lfs_objects.get(payload.get("oid"))
+            if stored is None or len(stored) != payload.get("size"):
+                raise _HubError(404, f"LFS object {payload.get('oid')} of {payload.get('size')} bytes is not "
+                                     f"stored in {repo_id}; upload it before verifying")
+            return self._json({"success": True})
+        if method == "PUT" and len(parts) == 6:
+            return self._lfs_put(repo_type, repo_id, action, body)
+        raise _HubError(404, f"FakeHub does not implement {method} LFS {action} on {repo_id}")
+
+    def _lfs_batch(self, repo: _Repo, payload: dict, base: str) -> dict:
+        if payload.get("operation") != "upload":
+            raise _HubError(400, f"LFS batch: FakeHub only implements operation 'upload', "
+                                 f"not {payload.get('operation')!r}")
+        if payload.get("hash_algo", "sha256") != "sha256":
+            raise _HubError(400, f"LFS batch: only hash_algo 'sha256' is supported, not {payload['hash_algo']!r}")
+        if "basic" not in payload.get("transfers", ["basic"]):
+            raise _HubError(400, f"LFS batch: FakeHub only offers the 'basic' transfer, the client asked for "
+                                 f"{payload.get('transfers')}")
+        objects = []
+        for item in payload.get("objects", []):
+            oid, size = item.get("oid"), item.get("size")
+            if not isinstance(oid, str) or not _SHA256.match(oid) or not isinstance(size, int) or size < 0:
+                objects.append({"oid": str(oid), "size": size if isinstance(size, int) else -1,
+                                "error": {"code": 422, "message": "oid must be a sha256 hex digest, size >= 0"}})
+            elif oid in repo.lfs_objects:
+                objects.append({"oid": oid, "size": size})  # already stored: no actions, the client skips it
+            else:
+                upload = f"{base}/{oid}"
+                sig = _sign(self.hub, urlsplit(upload).path + f"?size={size}")
+                objects.append({"oid": oid, "size": size, "authenticated": True, "actions": {
+                    "upload": {"href": f"{upload}?size={size}&sig={sig}", "header": {}},
+                    "verify": {"href": f"{base}/verify", "header": {}},
+                }})
+        return {"transfer": "basic", "objects": objects}
+
+    def _lfs_put(self, repo_type: str, repo_id: str, oid: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        split = urlsplit(self.path)
+        size = parse_qs(split.query).get("size", [""])[0]
+        if not self._presigned_for(unquote(split.path) + f"?size={size}", parse_qs(split.query)):
+            raise _HubError(403, f"LFS upload of {oid}: the URL's signature does not match; use the href the "
+                                 "batch answer gave")
+        if str(len(body)) != size:
+            raise _HubError(400, f"LFS upload of {oid}: received {len(body)} bytes, the batch announced {size}")
+        actual = hashlib.sha256(body).hexdigest()
+        if actual != oid:
+            raise _HubError(400, f"LFS upload: the content's sha256 is {actual}, not the announced {oid}")
+        with self.hub._lock:
+            self.hub._repo(repo_type, repo_id).lfs_objects[oid] = body
+        return 200, {}, b""
+
+    def _presigned_for(self, signed: str, query: dict[str, list[str]]) -> bool:
+        return hmac.compare_digest(query.get("sig", [""])[0], _sign(self.hub, signed))
+
+
+def _sign(hub: FakeHub, path: str) -> str:
+    """The signature an upload URL carries in place of the token (an S3 presigned URL has no Authorization)."""
+    return hmac.new(hub._upload_key, path.encode(), hashlib.sha256).hexdigest()
