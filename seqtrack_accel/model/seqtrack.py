@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
 from torch import Tensor, nn
 
 from seqtrack_accel.config import Config, ConfigError
+from seqtrack_accel.files import atomic_write
 from seqtrack_accel.model.decoder import Decoder, DecoderConfig
 from seqtrack_accel.model.encoder import VIT_SIZES, Encoder, EncoderConfig
 from seqtrack_accel.model.tokens import NUM_COORDINATES, start_token, tokens_to_boxes
@@ -231,14 +231,14 @@ class SeqTrack(nn.Module, PyTorchModelHubMixin, library_name="seqtrack-accel", t
     def _save_pretrained(self, save_directory: Path) -> None:
         save_directory = Path(save_directory)
         weights = {name: tensor.detach().contiguous() for name, tensor in self.state_dict().items()}
-        _atomic_write(
+        atomic_write(
             save_directory / constants.SAFETENSORS_SINGLE_FILE,
             lambda path: safetensors.torch.save_file(
                 weights, str(path), metadata={"format": "pt", _FORMAT_KEY: str(HUB_FORMAT_VERSION)}
             ),
         )
         text = json.dumps(dataclasses.asdict(self.config), sort_keys=True, indent=2)
-        _atomic_write(save_directory / constants.CONFIG_NAME, lambda path: path.write_text(text))
+        atomic_write(save_directory / constants.CONFIG_NAME, lambda path: path.write_text(text))
 
     @classmethod
     def _from_pretrained(
@@ -297,15 +297,3 @@ class SeqTrack(nn.Module, PyTorchModelHubMixin, library_name="seqtrack-accel", t
         model.to(map_location)
         model.eval()
         return model
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through ``write(tmp_path)`` into a temporary file next to ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +28,7 @@ import torch
 
 from ..config import Config
 from ..data.image import read_image
+from ..files import write_text_atomic
 from ..data.lasot import load_lasot
 from ..data.synthetic import ensure_dataset_root
 from .metrics import SequenceResult, sequence_errors, summarize
@@ -72,24 +72,17 @@ def times_file(results_dir: Path, name: str) -> Path:
     return Path(results_dir) / f"{name}_time.txt"
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_boxes(path: Path, boxes: np.ndarray) -> None:
     """One ``x,y,w,h`` line per frame. Python's shortest round-trip float text: reading gives the same floats."""
     boxes = np.asarray(boxes, dtype=np.float64)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"{path}: boxes must be an (N, 4) x,y,w,h array, got shape {boxes.shape}")
-    _write_text_atomic(Path(path), "".join(",".join(repr(float(v)) for v in row) + "\n" for row in boxes))
+    write_text_atomic(Path(path), "".join(",".join(repr(float(v)) for v in row) + "\n" for row in boxes))
 
 
 def write_times(path: Path, seconds: np.ndarray) -> None:
     """One line of seconds per frame."""
-    _write_text_atomic(Path(path), "".join(f"{float(s)!r}\n" for s in np.asarray(seconds).reshape(-1)))
+    write_text_atomic(Path(path), "".join(f"{float(s)!r}\n" for s in np.asarray(seconds).reshape(-1)))
 
 
 _SEPARATORS = re.compile(r"[,;\s]+")
@@ -325,14 +318,14 @@ def write_summary(out_dir: Path, trackers: Mapping[str, dict], extra: Mapping[st
     """
     out_dir = Path(out_dir)
     document = {"format_version": SUMMARY_FORMAT_VERSION, **(extra or {}), "trackers": dict(trackers)}
-    _write_text_atomic(out_dir / "summary.json", json.dumps(document, indent=1) + "\n")
+    write_text_atomic(out_dir / "summary.json", json.dumps(document, indent=1) + "\n")
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["tracker", "sequence", "class", "frames", *SCORE_KEYS])
     for tracker_name, summary in trackers.items():
         for name, row in summary["per_sequence"].items():
             writer.writerow([tracker_name, name, row["class"], row["frames"], *(f"{row[k]:.4f}" for k in SCORE_KEYS)])
-    _write_text_atomic(out_dir / "per_sequence.csv", text.getvalue())
+    write_text_atomic(out_dir / "per_sequence.csv", text.getvalue())
     paths = {"summary": out_dir / "summary.json", "per_sequence": out_dir / "per_sequence.csv"}
     if plots:
         overall = {name: summary["overall"] for name, summary in trackers.items()}

@@ -10,12 +10,12 @@ training processes and headless machines.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from ..files import atomic_write
 from .metrics import NORM_PRECISION_THRESHOLDS, PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS
 
 
@@ -65,12 +65,7 @@ def norm_precision_figure(trackers: Mapping[str, dict]) -> Figure:
 
 def save_figure(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def save_plots(trackers: Mapping[str, dict], out_dir: Path) -> list[Path]:

@@ -259,17 +259,3 @@ def rotate(run_dir: Path, phase: int, keep_last: int, protect: set[Path] = froze
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
-
-
-def write_json_atomic(path: Path, values: dict) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(values, indent=1))
-    os.replace(tmp, path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..files import atomic_write  # noqa: E402
 from .checkpoint import History  # noqa: E402
 
 _METRICS = {"loss": "Loss/total", "iou": "IoU"}
@@ -29,11 +29,8 @@ def _plot(path: Path, epochs: list[int], values: list[float], phases: list[int],
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def write_plots(run_dir: Path, history: History, phase: int) -> list[Path]:

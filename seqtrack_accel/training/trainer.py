@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..config import Config, ConfigError, dump_config, model_hash, model_signature, to_dict
 from ..data import EpochSampler, build_train_dataset
+from ..files import write_json_atomic, write_text_atomic
 from ..model import build_model
 from ..model.tokens import make_sequences, sequence_loss, teacher_forced_iou
 from . import checkpoint as ckpt
@@ -243,8 +244,8 @@ class Trainer:
                 versions=_versions(), partial_sums=partial, config_hash=model_hash(self.cfg),
                 saved_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             )
-            ckpt.write_json_atomic(tmp / ckpt.STATE_FILE, state.to_dict())
-            ckpt.write_text_atomic(tmp / ckpt.CONFIG_FILE, dump_config(self.cfg))
+            write_json_atomic(tmp / ckpt.STATE_FILE, state.to_dict())
+            write_text_atomic(tmp / ckpt.CONFIG_FILE, dump_config(self.cfg))
         acc.wait_for_everyone()
         if acc.is_main_process:
             ckpt.publish(tmp, final, acc.num_processes)
@@ -300,9 +301,9 @@ class Trainer:
 
         if acc.is_main_process:
             text = dump_config(cfg)
-            ckpt.write_text_atomic(self.run_dir / "config.yaml", text)
+            write_text_atomic(self.run_dir / "config.yaml", text)
             (self.run_dir / f"phase_{self.phase}").mkdir(parents=True, exist_ok=True)
-            ckpt.write_text_atomic(self.run_dir / f"phase_{self.phase}" / "config.yaml", text)
+            write_text_atomic(self.run_dir / f"phase_{self.phase}" / "config.yaml", text)
         logger.info("run folder %s, phase %d, %d process(es), mixed precision %s",
                     self.run_dir, self.phase, acc.num_processes, acc.mixed_precision)
 
