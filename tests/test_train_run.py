@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -178,3 +179,15 @@ def test_error_when_an_epoch_holds_no_full_batch(synthetic_lasot, tmp_path):
     cfg = tiny_config(synthetic_lasot, "data.samples_per_epoch=3")
     with pytest.raises(ConfigError, match="data.samples_per_epoch"):
         train(cfg, tmp_path, epochs=1)
+
+
+def test_undecodable_frames_met_in_training_are_counted_in_the_log_and_tensorboard(synthetic_lasot, tmp_path):
+    root = tmp_path / "lasot"
+    shutil.copytree(synthetic_lasot, root)
+    for frame in (root / "book" / "book-1" / "img").glob("*.jpg"):  # every frame of one training sequence
+        frame.write_bytes(b"not a jpeg")
+    train(tiny_config(root), tmp_path / "run", epochs=1)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard")).Reload()
+    assert events.Scalars("data/decode_errors")[-1].value > 0
+    log = (tmp_path / "run" / "logs" / "seqtrack-demo.log").read_text()
+    assert re.search(r"[1-9]\d* undecodable frames", log)

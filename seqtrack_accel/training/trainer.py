@@ -308,7 +308,7 @@ class Trainer:
                     self.run_dir, self.phase, acc.num_processes, acc.mixed_precision)
 
         with acc.main_process_first():
-            dataset = build_train_dataset(cfg)
+            self.dataset = dataset = build_train_dataset(cfg)
         loader = self._build_loader(dataset)
 
         set_seed(cfg.train.seed)  # identical initial weights on every process
@@ -487,9 +487,14 @@ class Trainer:
         lr = scheduler.get_last_lr()[-1]
         scheduler.step()
         self.history.append(phase=self.phase, epoch=epoch, loss=loss, iou=iou, lr=lr, samples_per_s=rate)
-        logger.info("epoch %d done: Loss/total %.5f, IoU %.5f, %.1f samples/s", epoch, loss, iou, rate)
-        acc.log({"epoch/loss": loss, "epoch/iou": iou, "epoch/samples_per_s": rate, "epoch/epoch": epoch},
-                step=self.global_step)
+        # undecodable frames and re-drawn samples of this run so far, over every process and its loader workers
+        data_stats = self.dataset.stats
+        counts = acc.reduce(torch.tensor([data_stats["decode_errors"], data_stats["redraws"]], device=acc.device),
+                            reduction="sum").tolist()
+        logger.info("epoch %d done: Loss/total %.5f, IoU %.5f, %.1f samples/s, %d undecodable frames and %d "
+                    "re-drawn samples so far", epoch, loss, iou, rate, counts[0], counts[1])
+        acc.log({"epoch/loss": loss, "epoch/iou": iou, "epoch/samples_per_s": rate, "epoch/epoch": epoch,
+                 "data/decode_errors": counts[0], "data/redraws": counts[1]}, step=self.global_step)
         if acc.is_main_process and cfg.train.log_images and last_batch is not None:
             grid = box_grid(last_batch["search_images"], last_batch["search_anno"], last_logits, cfg)
             acc.get_tracker("tensorboard").log_images({"train/search_boxes": grid}, step=self.global_step,
