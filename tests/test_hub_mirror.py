@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 
 import pytest
 
@@ -251,3 +252,21 @@ def test_close_gives_up_after_its_timeout_and_lists_what_is_pending(hub, tmp_pat
 
     assert len(not_mirrored) == 1
     assert not_mirrored[0].startswith("phase_1/checkpoint_1: still pending") and ".hub_staging" in not_mirrored[0]
+
+
+def test_unchanged_plots_and_event_files_are_not_sent_again(hub, tmp_path):
+    run = tmp_path / "run"
+    first, second = make_fake_run(run, epochs=2)
+    mirror = mirror_for(hub, run)
+    mirror.submit_checkpoint(first, phase=1)
+    while mirror._pending_jobs() or mirror._current is not None:  # the first checkpoint's commits are done
+        time.sleep(0.01)
+    (run / "plots" / "loss.png").write_bytes(b"redrawn loss plot")
+    mirror.submit_checkpoint(second, phase=1)
+    assert mirror.close() == []
+    run_file_commits = [c.added for c in hub.commits(REPO) if "README.md" in c.added]
+    assert len(run_file_commits) == 2
+    assert "tensorboard/events.out.tfevents.1700000000.host.1.0" in run_file_commits[0]
+    assert "plots/loss.png" in run_file_commits[1]
+    assert "tensorboard/events.out.tfevents.1700000000.host.1.0" not in run_file_commits[1]
+    assert hub.files(REPO)["plots/loss.png"] == b"redrawn loss plot"

@@ -240,6 +240,10 @@ class HubMirror:
         self._disabled: str | None = None  # why mirroring stopped for good (authentication)
         self._repo_ready = False
         self._remote: dict[str, int] = {}  # repo path -> size, of files known to be on the Hub
+        # repo path -> (size, mtime_ns, inode) of the local plot / TensorBoard file when it was last committed:
+        # unchanged files (older event files, plots between step checkpoints) are not sent again. Plots are replaced
+        # atomically, so each redraw has a new inode even within one coarse timestamp tick.
+        self._committed_stat: dict[str, tuple[int, int, int]] = {}
         self._latest_key: tuple[int, int] | None = None  # (phase, global_step) latest.json points at
         configure_request_timeout(cfg.request_timeout)
 
@@ -511,10 +515,16 @@ class HubMirror:
         """One commit of the plots, TensorBoard files, ``extra`` and (``card``) a fresh model card."""
         with tempfile.TemporaryDirectory(prefix="run-files-", dir=self._staging_root) as tmp:
             files: list[tuple[str, Path | bytes]] = []
+            sent_stat: dict[str, tuple[int, int, int]] = {}
             for repo_path, src in self._run_files():
-                size = src.stat().st_size
+                stat = src.stat()
+                size = stat.st_size
                 if only_missing and self._remote.get(repo_path) == size:
                     continue
+                key = (size, stat.st_mtime_ns, stat.st_ino)
+                if repo_path in self._remote and self._committed_stat.get(repo_path) == key:
+                    continue
+                sent_stat[repo_path] = key
                 # Copied, not linked: event files and plots are rewritten in place while training goes on, and an
                 # upload must read the same bytes it announced.
                 copy = Path(tmp) / repo_path
@@ -529,8 +539,11 @@ class HubMirror:
                     config_name=staged.state.get("config_name"), full_state=self.cfg.upload_full_state))
                 files.append((CARD_FILE, text.encode()))
             where = staged.repo_dir if staged is not None else "sync"
-            return self._commit(files, f"Update plots, TensorBoard logs and model card ({where})",
-                                f"upload of plots, TensorBoard logs and model card ({where})")
+            ok = self._commit(files, f"Update plots, TensorBoard logs and model card ({where})",
+                              f"upload of plots, TensorBoard logs and model card ({where})")
+            if ok:
+                self._committed_stat.update(sent_stat)
+            return ok
 
     def _publish_latest(self, phase: int, name: str, state: dict, files: list[str]) -> bool:
         key = (phase, int(state["global_step"]))
