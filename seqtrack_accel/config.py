@@ -25,6 +25,7 @@ import yaml
 ENCODER_NAMES = ("tiny", "small", "base", "large")
 INIT_MODES = ("scratch", "mae", "seqtrack")
 SPLITS = ("train", "test", "all")
+DECODERS = ("simplejpeg", "opencv")  # JPEG decoders of the training data (seqtrack_accel.data.image)
 PHASE_INIT_MODES = ("resume", "weights")
 
 
@@ -98,6 +99,7 @@ class DataConfig:
     num_workers: int = 8
     max_redraws: int = 100  # bounded re-draws of an invalid sample before the error names the sequences
     reduced_decode: bool = True  # decode JPEGs at 1/2, 1/4, 1/8 scale where the crop is shrunk that much
+    decoder: str = "simplejpeg"  # simplejpeg (libjpeg-turbo, fast IDCT, reused buffers) | opencv
 
     def __post_init__(self):
         _require(self.classes is None or len(self.classes) > 0, "classes",
@@ -111,6 +113,7 @@ class DataConfig:
         _require(0.0 <= self.brightness_jitter < 1.0, "brightness_jitter", "must be in [0, 1)")
         _require(self.num_workers >= 0, "num_workers", "must be >= 0")
         _require(self.max_redraws >= 1, "max_redraws", "must be >= 1")
+        _require(self.decoder in DECODERS, "decoder", f"must be one of {DECODERS}, got {self.decoder!r}")
 
     def resolved_root(self) -> Path:
         """The LaSOT root as an absolute path: ``root``, else ``$LASOT_ROOT``, relative to the cwd."""

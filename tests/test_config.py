@@ -40,6 +40,7 @@ def test_yaml_round_trip_is_identical():
     ("train.lr=fast", "train.lr"),
     ("model.encoder=huge", "model.encoder"),
     ("train.epochs=1.5", "train.epochs"),
+    ("data.decoder=turbo", "data.decoder"),
 ])
 def test_bad_value_error_names_the_key(override, key):
     with pytest.raises(ConfigError) as e:

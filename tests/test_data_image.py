@@ -6,7 +6,20 @@ import cv2
 import numpy as np
 import pytest
 
-from seqtrack_accel.data.image import ImageDecodeError, read_image, read_image_reduced
+import pickle
+
+from seqtrack_accel.data.image import FrameDecoder, ImageDecodeError, read_image, read_image_reduced
+
+
+@pytest.fixture
+def textured_jpeg(tmp_path):
+    """A 4:2:0 JPEG with smooth gradients and edges, odd-sized so the reduced sizes round up."""
+    y, x = np.mgrid[0:75, 0:101]
+    bgr = np.stack([x * 2.5, y * 3.0, 128 + 100 * np.sin(x / 7.0) * np.cos(y / 5.0)], axis=-1).astype(np.uint8)
+    bgr[20:40, 30:60] = (255, 255, 255)
+    path = tmp_path / "textured.jpg"
+    path.write_bytes(cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    return path
 
 
 @pytest.fixture
@@ -46,3 +59,42 @@ def test_undecodable_file_raises_image_decode_error_naming_it(tmp_path):
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_image(tmp_path / "absent.jpg")
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4, 8])
+def test_simplejpeg_and_opencv_decode_the_same_image(textured_jpeg, scale):
+    fast = FrameDecoder("simplejpeg").decode(textured_jpeg, scale)
+    reference = FrameDecoder("opencv").decode(textured_jpeg, scale)
+    assert fast.shape == reference.shape == (-(-75 // scale), -(-101 // scale), 3)
+    difference = fast.astype(int) - reference.astype(int)
+    # Fast IDCT and chroma upsampling: a few levels on saturated colour edges, no bias.
+    assert np.abs(difference).mean() < 3 and abs(difference.mean()) < 1
+
+
+def test_each_slot_keeps_its_frame_until_it_is_reused(textured_jpeg, red_jpeg):
+    decoder = FrameDecoder("simplejpeg")
+    first = decoder.decode(textured_jpeg, 1, slot=0)
+    kept = first.copy()
+    decoder.decode(red_jpeg, 1, slot=1)
+    assert np.array_equal(first, kept)
+    again = decoder.decode(textured_jpeg, 2, slot=0)
+    assert np.shares_memory(first, again)  # the slot's buffer is reused, not reallocated
+
+
+def test_decoder_buffers_are_not_pickled(textured_jpeg):
+    decoder = FrameDecoder("simplejpeg")
+    decoder.decode(textured_jpeg, 1)
+    assert pickle.loads(pickle.dumps(decoder))._buffers == []
+
+
+def test_simplejpeg_decoder_reads_png_through_opencv(tmp_path):
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), np.full((9, 12, 3), (10, 20, 30), dtype=np.uint8))
+    assert FrameDecoder("simplejpeg").decode(path, 1)[0, 0].tolist() == [10, 20, 30]
+
+
+def test_simplejpeg_decoder_names_an_undecodable_jpeg(tmp_path):
+    path = tmp_path / "broken.jpg"
+    path.write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(ImageDecodeError, match="broken.jpg"):
+        FrameDecoder("simplejpeg").decode(path, 1)

@@ -14,6 +14,7 @@ from seqtrack_accel.config import CropConfig
 from seqtrack_accel.data.processing import (
     crop_around,
     decode_scale,
+    normalize_crops,
     plan_crop,
     render_crop,
     to_normalized_tensor,
@@ -116,3 +117,13 @@ def test_to_normalized_tensor_scales_clips_and_normalises():
     assert tensor.shape == (3, 1, 1) and tensor.dtype == torch.float32
     expected = (np.minimum(np.array([0, 128, 255]) / 255 * 1.2, 1.0) - 0.5) / 0.25
     np.testing.assert_allclose(tensor[:, 0, 0].numpy(), expected, rtol=1e-5)
+
+
+def test_normalize_crops_is_the_map_of_to_normalized_tensor():
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, size=(2, 5, 6, 3), dtype=np.uint8)
+    brightness = (0.85, 1.15)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    batched = normalize_crops(torch.from_numpy(crops).permute(0, 3, 1, 2), torch.tensor(brightness), mean, std)
+    expected = torch.stack([to_normalized_tensor(c, mean, std, b) for c, b in zip(crops, brightness)])
+    torch.testing.assert_close(batched, expected, rtol=1e-5, atol=1e-5)

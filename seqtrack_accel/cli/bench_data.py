@@ -1,20 +1,25 @@
-"""Data pipeline benchmark: samples/s through a DataLoader, against decoding the same frames at full size.
+"""Data pipeline benchmark: samples/s per worker against the original's pipeline, on the same samples.
 
     python scripts/bench_data.py --root data/bench_lasot --config configs/seqtrack_b192.yaml \\
-        --samples 300 --workers 2 --make-synthetic 1280x720
+        --samples 300 --workers 1 --make-synthetic 1280x720
 
-Prints one JSON line with, measured in the same run on the same samples (the first draw of each index):
+Prints one JSON line. Every pipeline makes the same samples (the first draw of each index: same frames, windows,
+flips, grayscale and brightness), measured in the same run:
 
-- ``samples_per_s`` / ``ms_per_sample_per_worker``: the TrackingDataset through a DataLoader with ``--workers``
-  worker processes (timed from the first batch, so worker start-up is left out);
-- ``inprocess_ms_per_sample``: the same samples made in this process, without a DataLoader;
-- ``decode_full_ms_per_sample``: only ``cv2.imread`` of the sample's template and search frames at full size,
-  one read per frame id as the original does (the decode-only bound of a pipeline that decodes full frames);
-- ``straightforward_ms_per_sample``: what the original does: full decode of every frame id, BGR->RGB, slice +
-  zero pad + resize, tensor conversion;
-- the ratios between them.
+- ``straightforward``: what the original does (SPEC 3): ``cv2.imread`` of the full frame, BGR->RGB, grayscale
+  and horizontal flip of the full frame, slice + zero pad + ``cv2.resize`` of the window, then torch's
+  ``float().mul(brightness / 255).clamp(0, 1)``, the crop flip and ``torchvision`` normalisation;
+- ``ours``: the TrackingDataset (``data.decoder``, reduced-scale decode into reused buffers, one warp per crop,
+  uint8 output; the normalisation runs on the training device, and is left out here as it is of the GPU's step);
+- ``lean_straightforward``: full ``cv2.imread`` decode, then our crop and tensor conversion (how much of the
+  gain is the decoder);
+- ``decode_full``: only ``cv2.imread`` of the sample's frames (the decode-only bound of a full-decode pipeline).
 
-OpenCV and torch run single-threaded here, as in DataLoader workers, so the figures are per CPU core.
+In process the methods are interleaved sample by sample, in rotating order, so a change of load on the machine
+affects them alike. Through a DataLoader with ``--workers`` worker processes, ours and the straightforward
+pipeline alternate for ``--rounds`` rounds each (timed from each loader's first batch, so worker start-up is left
+out); ``speedup_per_worker`` is the ratio of their samples/s. OpenCV and torch run single-threaded, as in
+DataLoader workers, so the figures are per CPU core.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import sys
 import time
 from collections import Counter
@@ -32,13 +38,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+import torchvision
+import torchvision.transforms.functional as tvisf
+from torch.utils.data import DataLoader, Dataset
 
 from .. import __version__
 from ..config import load_config
-from ..data.dataset import EpochSampler, TrackingDataset
+from ..data.dataset import TrackingDataset
 from ..data.lasot import load_lasot
-from ..data.processing import CropPlan, decode_scale, to_normalized_tensor
+from ..data.image import simplejpeg
+from ..data.processing import CropPlan, decode_scale, render_crop, to_normalized_tensor
 from ..data.synthetic import make_synthetic_lasot
 from .make_synthetic_lasot import parse_size
 
@@ -65,14 +74,60 @@ def straightforward_crop(image: np.ndarray, box_xywh, factor: float, out_size: i
     return straightforward_window(image, int(x1), int(y1), side, out_size), out_size / side
 
 
-def _straightforward_sample(paths: list[Path], plans: list[CropPlan], mean, std) -> list[torch.Tensor]:
+def original_sample(paths: list[Path], plans: list[CropPlan], mean, std) -> list[torch.Tensor]:
+    """The crops of one sample made the original's way (module docstring), as normalised float tensors."""
     tensors = []
     for path, plan in zip(paths, plans):
         image = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        crop = straightforward_window(image, plan.x1, plan.y1, plan.side, plan.out_size)
-        tensor = to_normalized_tensor(crop, mean, std, plan.brightness)
-        tensors.append(tensor.flip(2) if plan.mirror else tensor)
+        if plan.grayscale:
+            gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+            image = np.stack([gray, gray, gray], axis=2)
+        x1 = plan.x1
+        if plan.frame_flip:
+            image = np.fliplr(image).copy()
+            x1 = image.shape[1] - plan.x1 - plan.side  # the same window, in the flipped frame
+        crop = straightforward_window(image, x1, plan.y1, plan.side, plan.out_size)
+        tensor = torch.from_numpy(crop.transpose((2, 0, 1))).float().mul(plan.brightness / 255.0).clamp(0.0, 1.0)
+        if plan.mirror != plan.frame_flip:  # the crop flip
+            tensor = tensor.flip((2,))
+        tensors.append(tvisf.normalize(tensor, mean, std))
     return tensors
+
+
+def lean_sample(paths: list[Path], plans: list[CropPlan], mean, std) -> list[torch.Tensor]:
+    """Full-size ``cv2.imread``, then our one-warp crop and table-lookup tensor conversion."""
+    tensors = []
+    for path, plan in zip(paths, plans):
+        crop = render_crop(cv2.imread(str(path), cv2.IMREAD_COLOR), 1, plan)
+        tensors.append(to_normalized_tensor(crop[..., ::-1], mean, std, plan.brightness))
+    return tensors
+
+
+class OriginalPipeline(Dataset):
+    """``original_sample`` of precomputed draws, as a Dataset, for the DataLoader comparison."""
+
+    def __init__(self, paths: list[list[Path]], plans: list[list[CropPlan]], mean, std):
+        self.paths, self.plans, self.mean, self.std = paths, plans, mean, std
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        tensors = original_sample(self.paths[i], self.plans[i], self.mean, self.std)
+        return {"template_images": torch.stack(tensors[:-1]), "search_images": tensors[-1]}
+
+
+def _loader_samples_per_s(dataset: Dataset, n: int, workers: int, batch_size: int) -> tuple[float, float]:
+    """Samples per second through a DataLoader (first batch excluded) and the loader's wall time."""
+    indices = list(range(n))
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers)
+    start = time.perf_counter()
+    iterator = iter(loader)
+    next(iterator)
+    first = time.perf_counter()
+    timed = sum(batch["search_images"].shape[0] for batch in iterator)
+    end = time.perf_counter()
+    return timed / (end - first), end - start
 
 
 def _cpu_name() -> str:
@@ -92,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=300, help="samples per measurement")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2, help="DataLoader rounds per pipeline, alternating")
     parser.add_argument("--make-synthetic", type=parse_size, metavar="WxH",
                         help="generate a synthetic tree of WxH frames at --root if it is missing")
     parser.add_argument("--sequences-per-class", type=int, default=4)
@@ -129,38 +185,35 @@ def main(argv: list[str] | None = None) -> None:
                 per_frame[f] = min(s, per_frame.get(f, s))
         scales.update(per_frame.values())
 
-    # The three in-process measurements are interleaved sample by sample, in rotating order, so a change of
-    # load on the machine (or of CPU clock) during the run affects them alike.
-    def decode_only(i: int) -> None:
-        for path in paths[i]:
-            cv2.imread(str(path), cv2.IMREAD_COLOR)
-
-    def straightforward(i: int) -> None:
-        _straightforward_sample(paths[i], draws[i][2], cfg.data.mean, cfg.data.std)
-
-    def ours(i: int) -> None:
-        dataset[i]
-
     valid = [i for i in range(n) if all(p is not None for p in draws[i][2])]
-    methods = (decode_only, straightforward, ours)
-    totals = [0.0, 0.0, 0.0]
+    mean, std = cfg.data.mean, cfg.data.std
+    methods = {
+        "decode_full": lambda i: [cv2.imread(str(path), cv2.IMREAD_COLOR) for path in paths[i]],
+        "straightforward": lambda i: original_sample(paths[i], draws[i][2], mean, std),
+        "lean_straightforward": lambda i: lean_sample(paths[i], draws[i][2], mean, std),
+        "ours": lambda i: dataset[i],
+    }
+    names = list(methods)
+    totals = dict.fromkeys(names, 0.0)
     for i in valid:
-        for k in range(3):
-            m = (i + k) % 3
+        for k in range(len(names)):
+            name = names[(i + k) % len(names)]
             start = time.perf_counter()
-            methods[m](i)
-            totals[m] += time.perf_counter() - start
-    decode_ms, straightforward_ms, inprocess_ms = (t * 1000 / len(valid) for t in totals)
+            methods[name](i)
+            totals[name] += time.perf_counter() - start
+    inprocess_ms = {name: total * 1000 / len(valid) for name, total in totals.items()}
 
-    loader = DataLoader(dataset, batch_size=args.batch_size, sampler=EpochSampler(n), num_workers=args.workers)
-    start = time.perf_counter()
-    iterator = iter(loader)
-    next(iterator)
-    first = time.perf_counter()
-    timed = sum(batch["search_images"].shape[0] for batch in iterator)
-    end = time.perf_counter()
-    samples_per_s = timed / (end - first)
-    per_worker_ms = max(args.workers, 1) * 1000 / samples_per_s
+    original = OriginalPipeline([paths[i] for i in valid], [draws[i][2] for i in valid], mean, std)
+    rates: dict[str, list[float]] = {"ours": [], "straightforward": []}
+    wall = 0.0
+    for _ in range(args.rounds):
+        for name, ds, count in (("ours", dataset, n), ("straightforward", original, len(valid))):
+            rate, seconds = _loader_samples_per_s(ds, count, args.workers, args.batch_size)
+            rates[name].append(rate)
+            wall += seconds
+    ours_rate = statistics.fmean(rates["ours"])
+    original_rate = statistics.fmean(rates["straightforward"])
+    workers = max(args.workers, 1)
 
     print(json.dumps({
         "benchmark": "data",
@@ -171,19 +224,23 @@ def main(argv: list[str] | None = None) -> None:
         "search": {"size": cfg.data.search.size, "factor": cfg.data.search.factor},
         "template": {"size": cfg.data.template.size, "factor": cfg.data.template.factor,
                      "number": cfg.data.template.number},
+        "decoder": cfg.data.decoder,
         "reduced_decode": cfg.data.reduced_decode,
         "samples": n,
         "workers": args.workers,
         "batch_size": args.batch_size,
-        "samples_per_s": round(samples_per_s, 1),
-        "ms_per_sample_per_worker": round(per_worker_ms, 3),
-        "loader_wall_s": round(end - start, 3),
-        "inprocess_ms_per_sample": round(inprocess_ms, 3),
-        "decode_full_ms_per_sample": round(decode_ms, 3),
-        "ratio_per_worker_to_decode_full": round(per_worker_ms / decode_ms, 3),
-        "ratio_inprocess_to_decode_full": round(inprocess_ms / decode_ms, 3),
-        "straightforward_ms_per_sample": round(straightforward_ms, 3),
-        "speedup_inprocess_vs_straightforward": round(straightforward_ms / inprocess_ms, 3),
+        "rounds": args.rounds,
+        "samples_per_s": round(ours_rate, 1),
+        "ms_per_sample_per_worker": round(workers * 1000 / ours_rate, 3),
+        "straightforward_samples_per_s": round(original_rate, 1),
+        "straightforward_ms_per_sample_per_worker": round(workers * 1000 / original_rate, 3),
+        "speedup_per_worker": round(ours_rate / original_rate, 3),
+        "loader_rounds_samples_per_s": {k: [round(r, 1) for r in v] for k, v in rates.items()},
+        "loader_wall_s": round(wall, 3),
+        "inprocess_ms_per_sample": {k: round(v, 3) for k, v in inprocess_ms.items()},
+        "speedup_inprocess": round(inprocess_ms["straightforward"] / inprocess_ms["ours"], 3),
+        "speedup_inprocess_vs_lean": round(inprocess_ms["lean_straightforward"] / inprocess_ms["ours"], 3),
+        "ratio_inprocess_to_decode_full": round(inprocess_ms["ours"] / inprocess_ms["decode_full"], 3),
         "decoded_frames_by_scale": {str(k): v for k, v in sorted(scales.items())},
         "stats": dataset.stats,
         "device": "cpu",
@@ -191,7 +248,8 @@ def main(argv: list[str] | None = None) -> None:
         "cpu_count": os.cpu_count(),
         "threads": {"cv2": cv2.getNumThreads(), "torch": torch.get_num_threads()},
         "versions": {"python": platform.python_version(), "seqtrack_accel": __version__, "torch": torch.__version__,
-                     "numpy": np.__version__, "opencv": cv2.__version__},
+                     "torchvision": torchvision.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
+                     "simplejpeg": getattr(simplejpeg, "__version__", None)},
         "argv": sys.argv[1:] if argv is None else list(argv),
     }))
 

@@ -11,16 +11,18 @@ Prints one JSON line per measured setting. The breakdown synchronises the device
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import time
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..config import load_config
-from ..data import EpochSampler, build_train_dataset
+from ..data import EpochSampler, build_train_dataset, normalize_batch
 from ..model import build_model
 from ..model.tokens import make_sequences, sequence_loss
 from ..training.trainer import _versions, param_groups
@@ -37,17 +39,23 @@ def peak_tflops(device_name: str) -> float | None:
     return None
 
 
-def step_flops(model, batch, bins: int) -> int:
+def step_flops(model, batch, bins: int, mean, std) -> int:
     """FLOPs of one forward + backward pass, counted by torch's FLOP counter (matmuls and convolutions)."""
     inputs, targets = make_sequences(batch["search_anno"], bins)
+    template_images, search_images = normalize_batch(batch, mean, std)
     with FlopCounterMode(display=False) as counter:
-        logits = model(batch["template_images"], batch["search_images"], inputs)
+        logits = model(template_images, search_images, inputs)
         sequence_loss(logits, targets, bins).backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops()
 
 
-def run(cfg, *, steps: int, warmup: int, mixed_precision: str, compile_model: bool, device: torch.device) -> dict:
+def run(cfg, *, steps: int, warmup: int, mixed_precision: str, compile_model: bool, device: torch.device,
+        math_attention: bool = False) -> dict:
+    """Time ``steps`` training steps after ``warmup``; ``math_attention`` forces PyTorch's unfused attention."""
+    def attention_backend():
+        return sdpa_kernel(SDPBackend.MATH) if math_attention else contextlib.nullcontext()
+
     dataset = build_train_dataset(cfg)
     workers = cfg.data.num_workers
     loader = DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=EpochSampler(cfg.data.samples_per_epoch),
@@ -69,7 +77,7 @@ def run(cfg, *, steps: int, warmup: int, mixed_precision: str, compile_model: bo
         return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
     it = iter(_forever(loader))
-    flops = step_flops(model, to_device(next(it)), bins)
+    flops = step_flops(model, to_device(next(it)), bins, cfg.data.mean, cfg.data.std)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     parts = {"data_wait": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
@@ -84,8 +92,9 @@ def run(cfg, *, steps: int, warmup: int, mixed_precision: str, compile_model: bo
         sync()
         t1 = time.perf_counter()
         inputs, targets = make_sequences(batch["search_anno"], bins)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            logits = fwd_model(batch["template_images"], batch["search_images"], inputs)
+        template_images, search_images = normalize_batch(batch, cfg.data.mean, cfg.data.std)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None), attention_backend():
+            logits = fwd_model(template_images, search_images, inputs)
             loss = sequence_loss(logits, targets, bins, cfg.model.end_weight)
         sync()
         t2 = time.perf_counter()
@@ -115,6 +124,9 @@ def run(cfg, *, steps: int, warmup: int, mixed_precision: str, compile_model: bo
         "batch_size": cfg.train.batch_size,
         "mixed_precision": mixed_precision,
         "compile": compile_model,
+        "fused_optimizer": bool(device.type == "cuda" and cfg.train.fused_optimizer),
+        "attention": "math" if math_attention else "sdpa",
+        "decoder": cfg.data.decoder,
         "device": device_name,
         "workers": workers,
         "steps": steps,
@@ -157,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--baseline", action="store_true",
-                   help="also measure the original's setting (fp32, eager, no fused optimizer) in the same run")
+                   help="also measure the original's setting (fp32, eager, unfused attention and optimizer) in "
+                        "the same run")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("overrides", nargs="*")
     args = p.parse_args(argv)
@@ -174,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.baseline:
         base_cfg = load_config(args.config, overrides + ["train.fused_optimizer=false"])
         base = run(base_cfg, steps=args.steps, warmup=args.warmup, mixed_precision="no", compile_model=False,
-                   device=device)
+                   device=device, math_attention=True)
         base["setting"] = "baseline_fp32_eager"
         print(json.dumps(base), flush=True)
         print(json.dumps({"benchmark": "train_speedup", "device": fast["device"],

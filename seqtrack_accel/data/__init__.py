@@ -1,14 +1,15 @@
 """LaSOT data: a synthetic tree generator, the reader, JPEG decoding, crops and augmentation, the training dataset."""
 
 from .dataset import EpochSampler, TrackingDataset, build_train_dataset
-from .image import ImageDecodeError, read_image, read_image_reduced
+from .image import FrameDecoder, ImageDecodeError, read_image, read_image_reduced
 from .lasot import BUILTIN_TEST_SEQUENCES, Sequence, load_lasot, read_split_file
-from .processing import crop_around, to_normalized_tensor
+from .processing import crop_around, normalize_batch, normalize_crops, to_normalized_tensor
 from .synthetic import ensure_dataset_root, make_synthetic_lasot
 
 __all__ = [
     "BUILTIN_TEST_SEQUENCES",
     "EpochSampler",
+    "FrameDecoder",
     "ImageDecodeError",
     "Sequence",
     "TrackingDataset",
@@ -17,6 +18,8 @@ __all__ = [
     "ensure_dataset_root",
     "load_lasot",
     "make_synthetic_lasot",
+    "normalize_batch",
+    "normalize_crops",
     "read_image",
     "read_image_reduced",
     "read_split_file",

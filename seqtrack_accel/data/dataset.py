@@ -23,9 +23,9 @@ import torch
 from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from ..config import Config, DataConfig
-from .image import ImageDecodeError, decode_bgr
+from .image import FrameDecoder, ImageDecodeError
 from .lasot import Sequence, load_lasot
-from .processing import CropPlan, decode_scale, plan_crop, render_crop, to_normalized_tensor, window_hits_image
+from .processing import CropPlan, decode_scale, plan_crop, render_crop, window_hits_image
 from .synthetic import ensure_dataset_root
 
 logger = logging.getLogger(__name__)
@@ -69,10 +69,15 @@ class TrackingDataset(Dataset):
         seed: the run's seed; samples are a function of (seed, epoch, i).
 
     A sample is a dict of
-        ``template_images``: float32 (T, 3, Hz, Wz), normalised;
-        ``search_images``: float32 (3, Hx, Wx) (or (S, 3, Hx, Wx) when ``data.search.number`` > 1);
+        ``template_images``: uint8 (T, 3, Hz, Wz), RGB;
+        ``search_images``: uint8 (3, Hx, Wx) (or (S, 3, Hx, Wx) when ``data.search.number`` > 1), RGB;
+        ``template_brightness``: float32 (T,), ``search_brightness``: float32 () (or (S,)): each crop's
+        brightness factor, applied with the ImageNet normalisation by ``normalize_batch`` on the training device;
         ``search_anno``: float32 (4,) (or (S, 4)): the object box ``x, y, w, h`` in the search crop, normalised
         by the crop size (it may reach outside [0, 1] when the jitter pushes the object out of the crop).
+
+    Crops leave the workers as uint8 because the float conversion is a per-pixel map that the GPU does for free:
+    it saves the workers about 0.3 ms per crop and cuts the host-to-device copy (and pinned memory) by 4x.
 
     Undecodable frames are logged (naming the file), counted in ``stats`` and the sample is re-drawn; an invalid
     sample (window side < 1 pixel, window entirely outside the frame) is re-drawn; after ``data_cfg.max_redraws``
@@ -102,6 +107,7 @@ class TrackingDataset(Dataset):
         if skipped:
             logger.info("sampler skips %d of %d sequences with too few (visible) frames", skipped, len(sequences))
         self._visible_ids = [np.flatnonzero(s.visible) for s in self.sequences]
+        self._decoder = FrameDecoder(data_cfg.decoder)
         # Shared memory, so the counts of DataLoader workers are readable from the main process.
         self._counters = torch.zeros((_COUNTER_SLOTS, 2), dtype=torch.int64).share_memory_()
 
@@ -189,29 +195,32 @@ class TrackingDataset(Dataset):
             scale = decode_scale(plan.side, plan.out_size) if cfg.reduced_decode else 1
             scales[f] = min(scale, scales.get(f, scale))
         images: dict[int, np.ndarray] = {}
-        for f, scale in scales.items():
+        for slot, (f, scale) in enumerate(scales.items()):
             path = sequence.frame_path(f)
             try:
-                images[f] = decode_bgr(path, scale)
+                images[f] = self._decoder.decode(path, scale, slot)
             except ImageDecodeError:
                 self._count(_DECODE_ERRORS)
                 logger.warning("skipping undecodable frame %s (sequence %s); the sample is re-drawn",
                                path, sequence.name)
                 return None
 
-        tensors, boxes = [], []
-        for f, plan in zip(frame_ids, plans):
+        t = self.num_templates
+        templates = np.empty((t, 3, cfg.template.size, cfg.template.size), dtype=np.uint8)
+        searches = np.empty((self.num_searches, 3, cfg.search.size, cfg.search.size), dtype=np.uint8)
+        outputs = list(templates) + list(searches)
+        for f, plan, out in zip(frame_ids, plans, outputs):
             if not window_hits_image(plan, images[f].shape, scales[f]):
                 return None
-            crop = render_crop(images[f], scales[f], plan)
-            tensors.append(to_normalized_tensor(crop[..., ::-1], cfg.mean, cfg.std, plan.brightness))  # BGR -> RGB
-            boxes.append(plan.box)
-        t = self.num_templates
-        search_images = torch.stack(tensors[t:])
-        search_anno = torch.tensor(boxes[t:], dtype=torch.float32)
+            out[:] = render_crop(images[f], scales[f], plan)[..., ::-1].transpose(2, 0, 1)  # BGR HWC -> RGB CHW
+        brightness = torch.tensor([plan.brightness for plan in plans], dtype=torch.float32)
+        search_images = torch.from_numpy(searches)
+        search_anno = torch.tensor([plan.box for plan in plans[t:]], dtype=torch.float32)
+        search_brightness = brightness[t:]
         if self.num_searches == 1:
-            search_images, search_anno = search_images[0], search_anno[0]
-        return {"template_images": torch.stack(tensors[:t]), "search_images": search_images,
+            search_images, search_anno, search_brightness = search_images[0], search_anno[0], search_brightness[0]
+        return {"template_images": torch.from_numpy(templates), "search_images": search_images,
+                "template_brightness": brightness[:t], "search_brightness": search_brightness,
                 "search_anno": search_anno}
 
     def _count(self, which: int) -> None:

@@ -30,6 +30,7 @@ What differs from the original's implementation, not its statistics:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence as SequenceType
@@ -52,6 +53,7 @@ class CropPlan:
         side: window side in full-size pixels (>= 1).
         out_size: output crop side in pixels.
         mirror: read the window right to left (frame flip XOR crop flip).
+        frame_flip: the sample's frame flip (recorded for reference pipelines that flip the whole frame).
         grayscale: convert the crop to 3-channel gray.
         brightness: multiplier of the [0, 1] pixel values (clipped at 1), ``U[1 - b, 1 + b]``.
         box: the object box in the output crop, normalised ``x, y, w, h`` (divided by ``out_size``).
@@ -62,6 +64,7 @@ class CropPlan:
     side: int
     out_size: int
     mirror: bool
+    frame_flip: bool
     grayscale: bool
     brightness: float
     box: tuple[float, float, float, float]
@@ -127,8 +130,8 @@ def plan_crop(
     mirror = frame_flip != crop_flip
     if mirror:  # crop column u shows unmirrored column out - 1 - u
         cx = out - 1 - cx
-    return CropPlan(x1=int(x1), y1=int(y1), side=side, out_size=out, mirror=mirror, grayscale=grayscale,
-                    brightness=brightness, box=((cx - 0.5 * bw) / out, (cy - 0.5 * bh) / out, bw / out, bh / out))
+    return CropPlan(x1=int(x1), y1=int(y1), side=side, out_size=out, mirror=mirror, frame_flip=frame_flip,
+                    grayscale=grayscale, brightness=brightness, box=((cx - 0.5 * bw) / out, (cy - 0.5 * bh) / out, bw / out, bh / out))
 
 
 def window_hits_image(plan: CropPlan, image_shape: tuple[int, ...], scale: int) -> bool:
@@ -206,3 +209,35 @@ def _warp_window(image: np.ndarray, scale: int, x1: int, y1: int, side: int, out
     matrix = np.array([[ax, 0.0, bx], [0.0, a, by]], dtype=np.float64)
     return cv2.warpAffine(image, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def normalize_crops(images: torch.Tensor, brightness: torch.Tensor, mean: SequenceType[float],
+                    std: SequenceType[float]) -> torch.Tensor:
+    """uint8 crops (..., 3, H, W) and their brightness factors (...) -> float32 ``(min(v / 255 * b, 1) - mean) / std``.
+
+    The same map as ``to_normalized_tensor``, batched, on the crops' device (the training step runs it on the GPU).
+    """
+    scale = (brightness.to(torch.float32) / 255.0)[..., None, None, None]
+    x = (images.to(torch.float32) * scale).clamp_(max=1.0)
+    mean_t, std_t = _channel_constants(tuple(mean), tuple(std), images.device)
+    return x.sub_(mean_t).div_(std_t)
+
+
+@functools.lru_cache(maxsize=16)
+def _channel_constants(mean: tuple[float, ...], std: tuple[float, ...],
+                       device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(3, 1, 1) mean and std on ``device``, made once: a fresh host-to-device copy per step would sync the host."""
+    return (torch.tensor(mean, dtype=torch.float32, device=device)[:, None, None],
+            torch.tensor(std, dtype=torch.float32, device=device)[:, None, None])
+
+
+def normalize_batch(batch: dict[str, torch.Tensor], mean: SequenceType[float],
+                    std: SequenceType[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model inputs of a training batch (``TrackingDataset`` samples, collated, on any device).
+
+    Returns:
+        template_images float32 (B, T, 3, Hz, Wz) and search_images float32 (B, 3, Hx, Wx) (or (B, S, 3, Hx, Wx)),
+        normalised.
+    """
+    return (normalize_crops(batch["template_images"], batch["template_brightness"], mean, std),
+            normalize_crops(batch["search_images"], batch["search_brightness"], mean, std))

@@ -66,14 +66,17 @@ class SeqTrackTracker:
             (hanning, template_update_interval, template_update_threshold).
         device: where the model runs.
         dtype: torch.float32, or torch.bfloat16 to run under autocast.
+        use_cache: decode the box tokens with the decoder's KV cache (False recomputes the prefix at every token;
+            the same boxes, slower; ``scripts/bench_track.py`` compares the two).
     """
 
     def __init__(self, model: torch.nn.Module, cfg: Config, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, use_cache: bool = True):
         if dtype not in (torch.float32, torch.bfloat16):
             raise ValueError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
         self.device = torch.device(device)
         self.dtype = dtype
+        self.use_cache = use_cache
         self.model = model.to(self.device).eval()
         self.cfg = cfg
         self._check_model_matches(cfg)
@@ -131,7 +134,8 @@ class SeqTrackTracker:
         search, resize_factor = self._crop(frame, self.state, search_cfg.factor, search_cfg.size)
         templates = torch.stack(self.templates)[None]  # (1, T, 3, Hz, Wz)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16):
-            out = self.model.generate(templates, search[None], window=self.cfg.eval.hanning, use_cache=True)
+            out = self.model.generate(templates, search[None], window=self.cfg.eval.hanning,
+                                      use_cache=self.use_cache)
         # One host transfer per frame: the normalised (cx, cy, w, h) and the confidence together.
         values = torch.cat([out["boxes"][0].float(), out["confidence"][:1].float()]).cpu().numpy().astype(np.float64)
         box_in_crop = values[:4] * search_cfg.size / resize_factor

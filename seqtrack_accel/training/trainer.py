@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..config import Config, ConfigError, dump_config, model_hash, model_signature, to_dict
-from ..data import EpochSampler, build_train_dataset
+from ..data import EpochSampler, build_train_dataset, normalize_batch
 from ..files import write_json_atomic, write_text_atomic
 from ..model import build_model
 from ..model.tokens import make_sequences, sequence_loss, teacher_forced_iou
@@ -421,7 +421,8 @@ class Trainer:
             self.global_step += 1
             with acc.accumulate(model):
                 inputs, targets = make_sequences(batch["search_anno"], bins)
-                logits = model(batch["template_images"], batch["search_images"], inputs)
+                template_images, search_images = normalize_batch(batch, cfg.data.mean, cfg.data.std)
+                logits = model(template_images, search_images, inputs)
                 loss = sequence_loss(logits, targets, bins, end_weight)
                 acc.backward(loss)
                 if acc.sync_gradients and cfg.train.grad_clip_norm > 0:

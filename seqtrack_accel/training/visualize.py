@@ -15,16 +15,13 @@ def box_grid(search_images: torch.Tensor, search_anno: torch.Tensor, logits: tor
     """A uint8 (H, W, 3) grid of up to ``cfg.train.log_images`` crops.
 
     Args:
-        search_images: (B, 3, H, W) normalised search crops.
+        search_images: (B, 3, H, W) uint8 RGB search crops, as the dataset makes them (before brightness).
         search_anno: (B, 4) ground truth, normalised x, y, w, h.
         logits: (B, 5, bins + 2) teacher-forced logits; the predicted box is the argmax token of each coordinate.
     """
     n = min(cfg.train.log_images, search_images.shape[0])
-    images = search_images[:n].detach().float().cpu()
+    images = search_images[:n].detach().to(torch.uint8).cpu()
     size = images.shape[-1]
-    mean = torch.tensor(cfg.data.mean).view(1, 3, 1, 1)
-    std = torch.tensor(cfg.data.std).view(1, 3, 1, 1)
-    images = ((images * std + mean).clamp(0, 1) * 255).to(torch.uint8)
     gt = box_convert(search_anno[:n].detach().float().cpu(), "xywh", "xyxy") * size
     tokens = logits[:n, :4, : cfg.model.bins].detach().float().argmax(-1).cpu()
     pred = box_convert(tokens_to_boxes(tokens, cfg.model.bins), "cxcywh", "xyxy") * size

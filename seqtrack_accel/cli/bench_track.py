@@ -1,0 +1,153 @@
+"""Tracking benchmark: frames/s of the tracker with the decoder's KV cache against uncached decoding.
+
+    python scripts/bench_track.py --config configs/demo.yaml --frames 60
+    python scripts/bench_track.py --config configs/seqtrack_b192.yaml --device cuda --dtype bfloat16 --frames 300
+    python scripts/bench_track.py --checkpoint runs/demo/phase_1/checkpoints/checkpoint_10 --frames 100
+
+Runs ``SeqTrackTracker`` over the first ``--frames`` frames of one LaSOT test sequence (frames are decoded
+before timing, so only ``track()`` is timed: crop, encoder, 4 decoding steps, host transfer). Cached and uncached
+runs alternate for ``--rounds`` rounds, in the same process on the same frames. A second measurement times
+``model.generate`` alone on fixed crops, with the encoder timed separately, so the decoder's share is visible.
+Without ``--checkpoint`` the model is the config's network with random weights (the speed does not depend on
+the weights; the boxes do, and are checked to be the same with and without the cache).
+
+Prints one JSON line per setting (``benchmark: track``) and one with the ratios (``benchmark: track_cache``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+from ..config import load_config
+from ..data.image import read_image
+from ..model import build_model
+from ..tracking.evaluate import eval_sequences
+from ..tracking.tracker import SeqTrackTracker, _scratch, load_tracker_model
+from ..training.trainer import _versions
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def track_frames(tracker: SeqTrackTracker, frames: list[np.ndarray], init_box: np.ndarray) -> tuple[float, np.ndarray]:
+    """Seconds spent in ``track()`` over ``frames[1:]`` and the boxes, after ``initialize`` on ``frames[0]``."""
+    tracker.initialize(frames[0], init_box)
+    boxes = np.empty((len(frames) - 1, 4))
+    start = time.perf_counter()
+    for k, frame in enumerate(frames[1:]):
+        boxes[k], _ = tracker.track(frame)  # returns host numpy: one synchronisation per frame, as in real use
+    return time.perf_counter() - start, boxes
+
+
+@torch.inference_mode()
+def time_generate(model, templates, search, device, dtype, use_cache: bool, repeats: int) -> tuple[float, float]:
+    """Median milliseconds of ``model.generate`` and of ``model.encode`` alone, on fixed inputs."""
+    def timed(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            _sync(device)
+            start = time.perf_counter()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+                fn()
+            _sync(device)
+            times.append(time.perf_counter() - start)
+        return 1000 * statistics.median(times)
+
+    generate_ms = timed(lambda: model.generate(templates, search, use_cache=use_cache))
+    encode_ms = timed(lambda: model.encode(templates, search))
+    return generate_ms, encode_ms
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="config YAML: crop sizes, model, data root (default: the checkpoint's own "
+                                    "config, else configs/demo.yaml)")
+    p.add_argument("--checkpoint", help="track with these weights (anything seqtrack-evaluate --checkpoint takes)")
+    p.add_argument("--sequence", help="test sequence to track (default: the first of the evaluation split)")
+    p.add_argument("--frames", type=int, default=60, help="frames tracked per run (the first initialises)")
+    p.add_argument("--rounds", type=int, default=2, help="cached/uncached runs, alternating")
+    p.add_argument("--repeats", type=int, default=20, help="timed model.generate calls per setting")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16 runs under autocast")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("overrides", nargs="*", metavar="key.path=value")
+    args = p.parse_args(argv)
+    if args.frames < 2:
+        p.error("--frames must be at least 2 (the first frame initialises the tracker)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device, dtype = torch.device(args.device), DTYPES[args.dtype]
+
+    if args.checkpoint:
+        model, cfg = load_tracker_model(args.checkpoint,
+                                        load_config(args.config, args.overrides) if args.config else None)
+    else:
+        cfg = load_config(args.config or "configs/demo.yaml", args.overrides)
+        torch.manual_seed(cfg.train.seed)
+        model = build_model(_scratch(cfg))
+    model = model.to(device).eval()
+    sequence = eval_sequences(cfg, [args.sequence] if args.sequence else ())[0]
+    count = min(args.frames, len(sequence))
+    frames = [read_image(sequence.frame_path(i)) for i in range(count)]
+    init_box = np.asarray(sequence.boxes[0], dtype=np.float64)
+
+    trackers = {cached: SeqTrackTracker(model, cfg, device=device, dtype=dtype, use_cache=cached)
+                for cached in (True, False)}
+    track_frames(trackers[True], frames[:3], init_box)  # warm-up: kernels, allocator, autocast caches
+    track_frames(trackers[False], frames[:3], init_box)
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    boxes: dict[bool, np.ndarray] = {}
+    for _ in range(args.rounds):
+        for cached in (True, False):
+            elapsed, boxes[cached] = track_frames(trackers[cached], frames, init_box)
+            seconds[cached].append(elapsed)
+
+    search_cfg, template_cfg = cfg.data.search, cfg.data.template
+    generator = torch.Generator().manual_seed(0)
+    templates = torch.randn(1, template_cfg.number, 3, template_cfg.size, template_cfg.size,
+                            generator=generator).to(device)
+    search = torch.randn(1, 3, search_cfg.size, search_cfg.size, generator=generator).to(device)
+    generate = {cached: time_generate(model, templates, search, device, dtype, cached, args.repeats)
+                for cached in (True, False)}
+
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    common = {"config": cfg.name, "encoder": cfg.model.encoder, "search_size": search_cfg.size,
+              "template_size": template_cfg.size, "device": device_name, "dtype": args.dtype,
+              "threads": torch.get_num_threads(), "sequence": sequence.name, "frames": count - 1,
+              "checkpoint": args.checkpoint}
+    fps = {}
+    for cached in (True, False):
+        fps[cached] = (count - 1) * len(seconds[cached]) / sum(seconds[cached])
+        generate_ms, encode_ms = generate[cached]
+        print(json.dumps({"benchmark": "track", **common, "use_cache": cached, "fps": fps[cached],
+                          "ms_per_frame": 1000 / fps[cached],
+                          "fps_per_round": [(count - 1) / s for s in seconds[cached]],
+                          "generate_ms": generate_ms, "encode_ms": encode_ms,
+                          "decode_ms": generate_ms - encode_ms}), flush=True)
+    decode_cached = generate[True][0] - generate[True][1]
+    decode_uncached = generate[False][0] - generate[False][1]
+    print(json.dumps({
+        "benchmark": "track_cache", **common,
+        "fps_cached": fps[True], "fps_uncached": fps[False], "fps_ratio": fps[True] / fps[False],
+        "decode_ms_cached": decode_cached, "decode_ms_uncached": decode_uncached,
+        "decode_speedup": decode_uncached / decode_cached if decode_cached > 0 else None,
+        "max_box_difference_px": float(np.abs(boxes[True] - boxes[False]).max()),
+        "versions": _versions(),
+        "argv": sys.argv[1:] if argv is None else list(argv),
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
