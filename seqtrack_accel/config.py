@@ -173,7 +173,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 0  # 0: only at the end of each epoch
     keep_last: int = 3  # checkpoints kept per phase (the final one of a phase is never deleted)
     phase_init: str = "resume"  # a new phase continues the previous one: full state (resume) or weights only
-    compile: bool = False
+    compile: bool = False  # torch.compile the training forward (in place; checkpoints are unchanged)
     fused_optimizer: bool = True  # fused AdamW on CUDA
     pin_memory: bool = True
     prefetch_factor: int = 2

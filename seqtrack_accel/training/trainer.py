@@ -320,7 +320,9 @@ class Trainer:
             model.load_state_dict(load_file(str(start / ckpt.WEIGHTS_FILE)), strict=True)
             logger.info("phase %d starts from the weights of %s with a fresh optimizer and schedule", self.phase, start)
         if cfg.train.compile:
-            model = torch.compile(model)
+            # In place: the module keeps its class and parameter names, so checkpoints, unwrap_model and
+            # state_dict are those of the eager model. generate() (validation) stays eager.
+            model.compile()
         fused = cfg.train.fused_optimizer and acc.device.type == "cuda"
         optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                                       fused=fused or None)
