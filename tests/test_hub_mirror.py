@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import threading
 import time
 
 import pytest
 
 from seqtrack_accel.config import HubConfig
 from seqtrack_accel.hub import HubMirror
+from seqtrack_accel.hub.mirror import lower_thread_priority
 from seqtrack_accel.hub.remote import reset_request_timeout
 from seqtrack_accel.testing import FakeHub, Fault, make_fake_checkpoint, make_fake_run
 
@@ -270,3 +273,18 @@ def test_unchanged_plots_and_event_files_are_not_sent_again(hub, tmp_path):
     assert "plots/loss.png" in run_file_commits[1]
     assert "tensorboard/events.out.tfevents.1700000000.host.1.0" not in run_file_commits[1]
     assert hub.files(REPO)["plots/loss.png"] == b"redrawn loss plot"
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread niceness is a Linux feature")
+def test_mirror_thread_runs_at_the_lowest_priority_and_leaves_the_trainer_alone():
+    seen = {}
+
+    def worker():
+        lower_thread_priority()
+        seen["worker"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen["worker"] == 19 and os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before

@@ -76,6 +76,22 @@ logger = logging.getLogger(__name__)
 STAGING_DIR = ".hub_staging"
 
 
+def lower_thread_priority(niceness: int = 19) -> None:
+    """Give the calling thread (and the upload threads it starts, which inherit it) the lowest CPU priority.
+
+    Linux schedules threads individually, so on a machine whose cores are busy with training (DataLoader workers,
+    intra-op threads) the hashing and sending of checkpoint files takes only the CPU time training leaves idle.
+    Elsewhere (no per-thread niceness) this does nothing.
+    """
+    if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), niceness))
+    except OSError as err:  # not permitted, or not Linux: mirroring works the same, only less politely
+        logger.debug("could not lower the mirror thread's priority: %s", err)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # files
 
@@ -352,6 +368,7 @@ class HubMirror:
             self._cond.notify_all()
 
     def _work(self) -> None:
+        lower_thread_priority()
         while True:
             with self._cond:
                 while not self._queue and not self._closing:
