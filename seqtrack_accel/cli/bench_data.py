@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -38,17 +37,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torchvision
 import torchvision.transforms.functional as tvisf
 from torch.utils.data import DataLoader, Dataset
 
-from .. import __version__
 from ..config import load_config
 from ..data.dataset import TrackingDataset
 from ..data.lasot import load_lasot
-from ..data.image import simplejpeg
 from ..data.processing import CropPlan, decode_scale, render_crop, to_normalized_tensor
 from ..data.synthetic import make_synthetic_lasot
+from .bench_env import cpu_name, versions
 from .make_synthetic_lasot import parse_size
 
 
@@ -128,16 +125,6 @@ def _loader_samples_per_s(dataset: Dataset, n: int, workers: int, batch_size: in
     timed = sum(batch["search_images"].shape[0] for batch in iterator)
     end = time.perf_counter()
     return timed / (end - first), end - start
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass  # not Linux: fall back to what platform knows
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -244,12 +231,10 @@ def main(argv: list[str] | None = None) -> None:
         "decoded_frames_by_scale": {str(k): v for k, v in sorted(scales.items())},
         "stats": dataset.stats,
         "device": "cpu",
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "threads": {"cv2": cv2.getNumThreads(), "torch": torch.get_num_threads()},
-        "versions": {"python": platform.python_version(), "seqtrack_accel": __version__, "torch": torch.__version__,
-                     "torchvision": torchvision.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
-                     "simplejpeg": getattr(simplejpeg, "__version__", None)},
+        "versions": versions(),
         "argv": sys.argv[1:] if argv is None else list(argv),
     }))
 

@@ -33,7 +33,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import secrets
 import statistics
 import tempfile
@@ -48,7 +47,7 @@ from ..config import Config, load_config
 from ..testing import FakeHub, Fault
 from ..testing.fake_hub import disable_xet
 from ..training import Trainer
-from ..training.trainer import _versions
+from .bench_env import device_name, versions
 
 COMMIT_SUFFIX = "/commit/main"
 PREUPLOAD_SUFFIX = "/preupload/main"
@@ -196,8 +195,7 @@ def train_once(cfg: Config, run_dir: Path, name: str) -> Arm:
     trainer.fit()
     cpu = time.process_time() - cpu
     device = trainer.accelerator.device
-    label = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "cpu")
-    return Arm(name, trainer.step_starts, time.monotonic(), cpu, f"{device.type}: {label}")
+    return Arm(name, trainer.step_starts, time.monotonic(), cpu, device_name(device))
 
 
 def step_spans(arms: list[Arm], warmup: int) -> list[tuple[float, float]]:
@@ -256,7 +254,7 @@ def report(args: argparse.Namespace, plain: list[Arm], mirrored: list[Arm], time
     base = load_config(args.config, args.overrides)
     context = {
         "device": plain[0].device, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "versions": _versions(),
+        "versions": versions(),
         "config": {"file": args.config, "name": base.name, "overrides": args.overrides,
                    "encoder": base.model.encoder, "batch_size": base.train.batch_size,
                    "search_size": base.data.search.size, "template_size": base.data.template.size,

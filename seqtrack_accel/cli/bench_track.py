@@ -6,8 +6,9 @@
 
 Runs ``SeqTrackTracker`` over the first ``--frames`` frames of one LaSOT test sequence (frames are decoded
 before timing, so only ``track()`` is timed: crop, encoder, 4 decoding steps, host transfer). Cached and uncached
-runs alternate for ``--rounds`` rounds, in the same process on the same frames. A second measurement times
-``model.generate`` alone on fixed crops, with the encoder timed separately, so the decoder's share is visible.
+runs alternate for ``--rounds`` rounds, in the same process on the same frames. A second measurement times, on
+fixed crops, the encoder and the 4 decoding steps (``model.decode_boxes``) with and without the cache, so the
+decoder's share of a frame is visible.
 Without ``--checkpoint`` the model is the config's network with random weights (the speed does not depend on
 the weights; the boxes do, and are checked to be the same with and without the cache).
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -31,7 +31,7 @@ from ..data.image import read_image
 from ..model import build_model
 from ..tracking.evaluate import eval_sequences
 from ..tracking.tracker import SeqTrackTracker, _scratch, load_tracker_model
-from ..training.trainer import _versions
+from .bench_env import device_name, versions
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -52,22 +52,24 @@ def track_frames(tracker: SeqTrackTracker, frames: list[np.ndarray], init_box: n
 
 
 @torch.inference_mode()
-def time_generate(model, templates, search, device, dtype, use_cache: bool, repeats: int) -> tuple[float, float]:
-    """Median milliseconds of ``model.generate`` and of ``model.encode`` alone, on fixed inputs."""
-    def timed(fn) -> float:
-        times = []
-        for _ in range(repeats):
+def time_decoding(model, templates, search, device, dtype, repeats: int) -> dict[str, float]:
+    """Median milliseconds of ``model.encode`` and of ``model.decode_boxes`` with and without the cache, on the
+    same encoder output, the three interleaved."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        memory = model.encode(templates, search)
+    calls = {"encode_ms": lambda: model.encode(templates, search),
+             "decode_ms_cached": lambda: model.decode_boxes(memory, use_cache=True),
+             "decode_ms_uncached": lambda: model.decode_boxes(memory, use_cache=False)}
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, fn in calls.items():
             _sync(device)
             start = time.perf_counter()
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
                 fn()
             _sync(device)
-            times.append(time.perf_counter() - start)
-        return 1000 * statistics.median(times)
-
-    generate_ms = timed(lambda: model.generate(templates, search, use_cache=use_cache))
-    encode_ms = timed(lambda: model.encode(templates, search))
-    return generate_ms, encode_ms
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sequence", help="test sequence to track (default: the first of the evaluation split)")
     p.add_argument("--frames", type=int, default=60, help="frames tracked per run (the first initialises)")
     p.add_argument("--rounds", type=int, default=2, help="cached/uncached runs, alternating")
-    p.add_argument("--repeats", type=int, default=20, help="timed model.generate calls per setting")
+    p.add_argument("--repeats", type=int, default=20, help="timed encoder / decoding calls per setting")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16 runs under autocast")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -119,32 +121,26 @@ def main(argv: list[str] | None = None) -> None:
     templates = torch.randn(1, template_cfg.number, 3, template_cfg.size, template_cfg.size,
                             generator=generator).to(device)
     search = torch.randn(1, 3, search_cfg.size, search_cfg.size, generator=generator).to(device)
-    generate = {cached: time_generate(model, templates, search, device, dtype, cached, args.repeats)
-                for cached in (True, False)}
+    decoding = time_decoding(model, templates, search, device, dtype, args.repeats)
 
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     common = {"config": cfg.name, "encoder": cfg.model.encoder, "search_size": search_cfg.size,
-              "template_size": template_cfg.size, "device": device_name, "dtype": args.dtype,
+              "template_size": template_cfg.size, "device": device_name(device), "dtype": args.dtype,
               "threads": torch.get_num_threads(), "sequence": sequence.name, "frames": count - 1,
               "checkpoint": args.checkpoint}
     fps = {}
     for cached in (True, False):
         fps[cached] = (count - 1) * len(seconds[cached]) / sum(seconds[cached])
-        generate_ms, encode_ms = generate[cached]
         print(json.dumps({"benchmark": "track", **common, "use_cache": cached, "fps": fps[cached],
                           "ms_per_frame": 1000 / fps[cached],
                           "fps_per_round": [(count - 1) / s for s in seconds[cached]],
-                          "generate_ms": generate_ms, "encode_ms": encode_ms,
-                          "decode_ms": generate_ms - encode_ms}), flush=True)
-    decode_cached = generate[True][0] - generate[True][1]
-    decode_uncached = generate[False][0] - generate[False][1]
+                          "encode_ms": decoding["encode_ms"],
+                          "decode_ms": decoding["decode_ms_cached" if cached else "decode_ms_uncached"]}), flush=True)
     print(json.dumps({
         "benchmark": "track_cache", **common,
         "fps_cached": fps[True], "fps_uncached": fps[False], "fps_ratio": fps[True] / fps[False],
-        "decode_ms_cached": decode_cached, "decode_ms_uncached": decode_uncached,
-        "decode_speedup": decode_uncached / decode_cached if decode_cached > 0 else None,
+        **decoding, "decode_speedup": decoding["decode_ms_uncached"] / decoding["decode_ms_cached"],
         "max_box_difference_px": float(np.abs(boxes[True] - boxes[False]).max()),
-        "versions": _versions(),
+        "versions": versions(),
         "argv": sys.argv[1:] if argv is None else list(argv),
     }), flush=True)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import platform
 import time
 
 import torch
@@ -25,7 +24,8 @@ from ..config import load_config
 from ..data import EpochSampler, build_train_dataset, normalize_batch
 from ..model import build_model
 from ..model.tokens import make_sequences, sequence_loss
-from ..training.trainer import _versions, param_groups
+from ..training.trainer import param_groups
+from .bench_env import device_name, versions
 
 # Dense bf16 peak of common training GPUs, TFLOP/s (vendor data sheets, SXM parts).
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0,
@@ -114,7 +114,7 @@ def run(cfg, *, steps: int, warmup: int, mixed_precision: str, compile_model: bo
     sync()
     elapsed = time.perf_counter() - t_start
     step_s = elapsed / steps
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    name = device_name(device)
     result = {
         "benchmark": "train_step",
         "config": cfg.name,
@@ -127,7 +127,7 @@ def run(cfg, *, steps: int, warmup: int, mixed_precision: str, compile_model: bo
         "fused_optimizer": bool(device.type == "cuda" and cfg.train.fused_optimizer),
         "attention": "math" if math_attention else "sdpa",
         "decoder": cfg.data.decoder,
-        "device": device_name,
+        "device": name,
         "workers": workers,
         "steps": steps,
         "samples_per_s": n_samples / elapsed,
@@ -136,11 +136,11 @@ def run(cfg, *, steps: int, warmup: int, mixed_precision: str, compile_model: bo
         "data_wait_fraction": parts["data_wait"] / elapsed,
         "gflop_per_step": flops / 1e9,
         "achieved_tflops": flops / step_s / 1e12,
-        "versions": _versions(),
+        "versions": versions(),
     }
     if device.type == "cuda":
         result["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-        peak = peak_tflops(device_name)
+        peak = peak_tflops(name)
         if peak:
             result["peak_bf16_tflops"] = peak
             result["mfu"] = result["achieved_tflops"] / peak

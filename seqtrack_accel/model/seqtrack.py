@@ -198,8 +198,11 @@ class SeqTrack(nn.Module, PyTorchModelHubMixin, library_name="seqtrack-accel", t
         """
         if self.training:
             raise RuntimeError("SeqTrack.generate() runs with dropout active; call model.eval() first")
+        return self.decode_boxes(self.encode(template_images, search_images), window=window, use_cache=use_cache)
+
+    def decode_boxes(self, memory: Tensor, window: bool = True, use_cache: bool = True) -> dict[str, Tensor]:
+        """The decoding half of ``generate``: 4 greedy steps over the encoder output ``memory`` (B, Ns, C)."""
         bins = self.config.bins
-        memory = self.encode(template_images, search_images)
         tokens = torch.full((memory.shape[0], 1), start_token(bins), dtype=torch.long, device=memory.device)
         hann = torch.hann_window(bins, periodic=False, dtype=torch.float32, device=memory.device)
         cache = self.decoder.start_cache(memory) if use_cache else None
