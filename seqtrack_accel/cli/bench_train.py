@@ -27,12 +27,15 @@ from ..model.tokens import make_sequences, sequence_loss
 from ..training.trainer import param_groups
 from .bench_env import device_name, versions
 
-# Dense bf16 peak of common training GPUs, TFLOP/s (vendor data sheets, SXM parts).
-BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0,
-                    "RTX 4090": 165.0, "A6000": 155.0, "V100": 125.0}
+# Dense bf16 peak of common training GPUs, TFLOP/s (vendor data sheets). Matched in this order against the CUDA
+# device name, so the more specific names come first (H100 PCIe before H100 SXM, A100 before A10, L40S before L4).
+BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "A100": 312.0,
+                    "L40S": 362.0, "L40": 181.0, "A10": 125.0, "L4": 121.0, "RTX 4090": 165.0, "A6000": 155.0,
+                    "V100": 125.0}
 
 
 def peak_tflops(device_name: str) -> float | None:
+    """The dense bf16 peak of the GPU called ``device_name``, or None for a GPU not in the table."""
     for key, value in BF16_PEAK_TFLOPS.items():
         if key in device_name:
             return value
