@@ -6,13 +6,14 @@ import dataclasses
 import logging
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from seqtrack_accel.config import Config, CropConfig, DataConfig, TrainConfig
-from seqtrack_accel.data.dataset import EpochSampler, TrackingDataset, build_train_dataset
+from seqtrack_accel.data.dataset import EpochSampler, TrackingDataset, build_train_dataset, worker_init_fn
 from seqtrack_accel.data.lasot import load_lasot
 
 # Small crops keep these tests fast; 32 px search crops at factor 4 are shrunk (resize factor < 1).
@@ -156,3 +157,25 @@ def test_simplejpeg_and_opencv_decoders_give_the_same_samples(synthetic_lasot):
         difference = a["search_images"].float() - b["search_images"].float()
         # Fast IDCT and chroma upsampling: a few levels on sharp colour edges, no bias.
         assert difference.abs().mean() < 3 and abs(difference.mean()) < 1, f"sample {i}"
+
+
+class _CvThreads(torch.utils.data.Dataset):
+    """Warps a frame with OpenCV, then reports OpenCV's thread count."""
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        cv2.warpAffine(np.zeros((720, 1280, 3), np.uint8), np.eye(2, 3), (600, 600))
+        return cv2.getNumThreads()
+
+
+def test_workers_run_opencv_single_threaded_even_after_the_parent_used_its_pool():
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        cv2.warpAffine(np.zeros((720, 1280, 3), np.uint8), np.eye(2, 3), (600, 600))  # the parent's pool has run
+        loader = DataLoader(_CvThreads(), batch_size=None, num_workers=1, worker_init_fn=worker_init_fn, timeout=60)
+        assert list(loader) == [1, 1]
+    finally:
+        cv2.setNumThreads(threads)

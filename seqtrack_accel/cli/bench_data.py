@@ -41,7 +41,7 @@ import torchvision.transforms.functional as tvisf
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import load_config
-from ..data.dataset import TrackingDataset
+from ..data.dataset import TrackingDataset, worker_init_fn
 from ..data.lasot import load_lasot
 from ..data.processing import CropPlan, decode_scale, render_crop, to_normalized_tensor
 from ..data.synthetic import make_synthetic_lasot
@@ -117,7 +117,8 @@ class OriginalPipeline(Dataset):
 def _loader_samples_per_s(dataset: Dataset, n: int, workers: int, batch_size: int) -> tuple[float, float]:
     """Samples per second through a DataLoader (first batch excluded) and the loader's wall time."""
     indices = list(range(n))
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers,
+                        worker_init_fn=worker_init_fn)
     start = time.perf_counter()
     iterator = iter(loader)
     next(iterator)

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..config import load_config
-from ..data import EpochSampler, build_train_dataset, normalize_batch
+from ..data import EpochSampler, build_train_dataset, normalize_batch, worker_init_fn
 from ..model import build_model
 from ..model.tokens import make_sequences, sequence_loss
 from ..training.trainer import param_groups
@@ -63,7 +63,8 @@ def run(cfg, *, steps: int, warmup: int, mixed_precision: str, compile_model: bo
     workers = cfg.data.num_workers
     loader = DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=EpochSampler(cfg.data.samples_per_epoch),
                         num_workers=workers, pin_memory=device.type == "cuda", drop_last=True,
-                        persistent_workers=workers > 0, prefetch_factor=cfg.train.prefetch_factor if workers else None)
+                        persistent_workers=workers > 0, prefetch_factor=cfg.train.prefetch_factor if workers else None,
+                        worker_init_fn=worker_init_fn)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg).to(device).train()
     bins = cfg.model.bins

@@ -1,6 +1,6 @@
 """LaSOT data: a synthetic tree generator, the reader, JPEG decoding, crops and augmentation, the training dataset."""
 
-from .dataset import EpochSampler, TrackingDataset, build_train_dataset
+from .dataset import EpochSampler, TrackingDataset, build_train_dataset, worker_init_fn
 from .image import FrameDecoder, ImageDecodeError, read_image, read_image_reduced
 from .lasot import BUILTIN_TEST_SEQUENCES, Sequence, load_lasot, read_split_file
 from .processing import crop_around, normalize_batch, normalize_crops, to_normalized_tensor
@@ -24,4 +24,5 @@ __all__ = [
     "read_image_reduced",
     "read_split_file",
     "to_normalized_tensor",
+    "worker_init_fn",
 ]

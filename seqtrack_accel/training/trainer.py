@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..config import Config, ConfigError, dump_config, model_hash, model_signature, to_dict
-from ..data import EpochSampler, build_train_dataset, normalize_batch
+from ..data import EpochSampler, build_train_dataset, normalize_batch, worker_init_fn
 from ..files import write_json_atomic, write_text_atomic
 from ..model import build_model
 from ..model.tokens import make_sequences, sequence_loss, teacher_forced_iou
@@ -203,6 +203,7 @@ class Trainer:
             drop_last=True,
             persistent_workers=workers > 0,
             prefetch_factor=t.prefetch_factor if workers > 0 else None,
+            worker_init_fn=worker_init_fn,
             # Worker seeds come from this generator, not from the global torch RNG, so that creating the loader
             # does not shift the dropout random stream (a resumed run must draw exactly what a straight run draws).
             generator=torch.Generator().manual_seed(t.seed),
