@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from seqtrack_accel.cli.bench_train import main, peak_tflops
+from seqtrack_accel.config import load_config
 from train_helpers import REPO, TINY
 
 
@@ -23,3 +24,17 @@ def test_bench_train_prints_both_settings_and_the_speedup(synthetic_lasot, one_t
 def test_peak_flops_tell_the_h100_parts_apart():
     assert peak_tflops("NVIDIA H100 80GB HBM3") == peak_tflops("NVIDIA H200") == 989.0
     assert peak_tflops("NVIDIA H100 PCIe") == 756.0 and peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
+
+
+def test_auto_batch_halves_after_out_of_memory_until_a_batch_fits(monkeypatch):
+    from seqtrack_accel.cli import bench_train
+
+    def fake_run(cfg, **kwargs):
+        if cfg.train.batch_size > 8:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return {"batch_size": cfg.train.batch_size}
+
+    monkeypatch.setattr(bench_train, "run", fake_run)
+    make_cfg = lambda batch: load_config(REPO / "configs" / "demo.yaml", [f"train.batch_size={batch}"])  # noqa: E731
+    result = bench_train.largest_batch_run(make_cfg, 32)
+    assert result == {"batch_size": 8, "batch_search": [32, 16, 8]}

@@ -2,9 +2,10 @@
 
     python scripts/bench_train.py --config configs/demo.yaml --steps 20
     python scripts/bench_train.py --config configs/seqtrack_b192.yaml --mixed-precision bf16 \\
-        --batch-size 64 --steps 50 --baseline data.root=/data/LaSOT
+        --batch-size auto --steps 50 --baseline data.root=/data/LaSOT
 
-Prints one JSON line per measured setting. The breakdown synchronises the device between the parts of a step
+Prints one JSON line per measured setting, and with ``--baseline`` a ``train_speedup`` line. ``--baseline`` is the
+original's setting (fp32, eager, PyTorch's unfused "math" attention, unfused AdamW) measured in the same run. The breakdown synchronises the device between the parts of a step
 (only here, never in the trainer), so its total is a little above the plain samples/s figure.
 """
 
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import time
 
 import torch
+from accelerate.utils.memory import should_reduce_batch_size
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
@@ -155,6 +158,35 @@ def run(cfg, *, steps: int, warmup: int, mixed_precision: str, compile_model: bo
     return result
 
 
+def largest_batch_run(make_cfg, start_batch: int, **run_kwargs) -> dict:
+    """``run`` at the largest batch that fits: ``start_batch``, halved after each out-of-memory error.
+
+    Args:
+        make_cfg: batch size -> the config to measure.
+    Returns:
+        ``run``'s result, with ``batch_search`` (the batch sizes tried, largest first).
+    """
+    tried = []
+    batch_size = start_batch
+    while batch_size >= 1:
+        tried.append(batch_size)
+        try:
+            result = run(make_cfg(batch_size), **run_kwargs)
+        except Exception as err:  # accelerate's test of "out of memory" (CUDA, CPU, MPS, cuDNN)
+            if not should_reduce_batch_size(err):
+                raise
+            result = None
+        if result is not None:
+            result["batch_search"] = tried
+            return result
+        # Outside the except block: its traceback kept the failed attempt's tensors alive.
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        batch_size //= 2
+    raise RuntimeError(f"no batch size fits in memory (tried {tried}); use a smaller model or crop size")
+
+
 def _forever(loader):
     epoch = 0
     while True:
@@ -163,12 +195,24 @@ def _forever(loader):
         epoch += 1
 
 
+def _batch_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"batch size must be >= 1 or 'auto', got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/demo.yaml")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=_batch_size,
+                   help="per-step batch, or 'auto': the largest that fits, from --max-batch-size down by halving "
+                        "(GPUs; the baseline searches down from the batch the first setting used)")
+    p.add_argument("--max-batch-size", type=int, default=256, help="where --batch-size auto starts")
     p.add_argument("--workers", type=int)
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
     p.add_argument("--compile", action="store_true")
@@ -179,19 +223,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("overrides", nargs="*")
     args = p.parse_args(argv)
     overrides = list(args.overrides)
-    if args.batch_size:
-        overrides.append(f"train.batch_size={args.batch_size}")
     if args.workers is not None:
         overrides.append(f"data.num_workers={args.workers}")
-    cfg = load_config(args.config, overrides)
     device = torch.device(args.device)
-    fast = run(cfg, steps=args.steps, warmup=args.warmup, mixed_precision=args.mixed_precision,
-               compile_model=args.compile, device=device)
+
+    def make_cfg(batch_size: int | None, *extra: str):
+        batch = [f"train.batch_size={batch_size}"] if batch_size else []
+        return load_config(args.config, overrides + batch + list(extra))
+
+    common = {"steps": args.steps, "warmup": args.warmup, "device": device}
+    fast_kwargs = {**common, "mixed_precision": args.mixed_precision, "compile_model": args.compile}
+    if args.batch_size == "auto":
+        fast = largest_batch_run(make_cfg, args.max_batch_size, **fast_kwargs)
+    else:
+        fast = run(make_cfg(args.batch_size), **fast_kwargs)
     print(json.dumps(fast), flush=True)
     if args.baseline:
-        base_cfg = load_config(args.config, overrides + ["train.fused_optimizer=false"])
-        base = run(base_cfg, steps=args.steps, warmup=args.warmup, mixed_precision="no", compile_model=False,
-                   device=device, math_attention=True)
+        base_kwargs = {**common, "mixed_precision": "no", "compile_model": False, "math_attention": True}
+        if args.batch_size == "auto":
+            base = largest_batch_run(lambda b: make_cfg(b, "train.fused_optimizer=false"), fast["batch_size"],
+                                     **base_kwargs)
+        else:
+            base = run(make_cfg(args.batch_size, "train.fused_optimizer=false"), **base_kwargs)
         base["setting"] = "baseline_fp32_eager"
         print(json.dumps(base), flush=True)
         print(json.dumps({"benchmark": "train_speedup", "device": fast["device"],
