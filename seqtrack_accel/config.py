@@ -425,6 +425,12 @@ def model_hash(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(model_signature(cfg), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def with_scratch_init(cfg: Config) -> Config:
+    """``cfg`` with ``model.init=scratch``: for building a network whose weights come from a checkpoint next, so that
+    building does not first fetch or read the initial (MAE, released) weights."""
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init="scratch"))
+
+
 def model_signature(cfg: Config) -> dict:
     """The config keys that fix the network's parameter shapes, flattened to dotted keys."""
     m = cfg.model

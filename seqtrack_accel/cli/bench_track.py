@@ -26,11 +26,11 @@ import time
 import numpy as np
 import torch
 
-from ..config import load_config
+from ..config import load_config, with_scratch_init
 from ..data.image import read_image
 from ..model import build_model
 from ..tracking.evaluate import eval_sequences
-from ..tracking.tracker import SeqTrackTracker, _scratch, load_tracker_model
+from ..tracking.tracker import SeqTrackTracker, load_tracker_model
 from .bench_env import device_name, versions
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         cfg = load_config(args.config or "configs/demo.yaml", args.overrides)
         torch.manual_seed(cfg.train.seed)
-        model = build_model(_scratch(cfg))
+        model = build_model(with_scratch_init(cfg))
     model = model.to(device).eval()
     sequence = eval_sequences(cfg, [args.sequence] if args.sequence else ())[0]
     count = min(args.frames, len(sequence))

@@ -5,8 +5,9 @@
         --batch-size auto --steps 50 --baseline data.root=/data/LaSOT
 
 Prints one JSON line per measured setting, and with ``--baseline`` a ``train_speedup`` line. ``--baseline`` is the
-original's setting (fp32, eager, PyTorch's unfused "math" attention, unfused AdamW) measured in the same run. The breakdown synchronises the device between the parts of a step
-(only here, never in the trainer), so its total is a little above the plain samples/s figure.
+original's setting (fp32, eager, PyTorch's unfused "math" attention, unfused AdamW) measured in the same run.
+The breakdown synchronises the device between the parts of a step (only here, never in the trainer), so its total
+is a little above the plain samples/s figure.
 """
 
 from __future__ import annotations

@@ -130,8 +130,9 @@ def plan_crop(
     mirror = frame_flip != crop_flip
     if mirror:  # crop column u shows unmirrored column out - 1 - u
         cx = out - 1 - cx
+    box = ((cx - 0.5 * bw) / out, (cy - 0.5 * bh) / out, bw / out, bh / out)
     return CropPlan(x1=int(x1), y1=int(y1), side=side, out_size=out, mirror=mirror, frame_flip=frame_flip,
-                    grayscale=grayscale, brightness=brightness, box=((cx - 0.5 * bw) / out, (cy - 0.5 * bh) / out, bw / out, bh / out))
+                    grayscale=grayscale, brightness=brightness, box=box)
 
 
 def window_hits_image(plan: CropPlan, image_shape: tuple[int, ...], scale: int) -> bool:

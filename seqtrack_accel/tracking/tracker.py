@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 from safetensors.torch import load_file
 
-from ..config import Config, ConfigError, load_config, model_signature
+from ..config import Config, ConfigError, load_config, model_signature, with_scratch_init
 from ..data.processing import crop_around, to_normalized_tensor
 from ..model import SeqTrack, build_model, load_original_checkpoint
 
@@ -169,11 +168,6 @@ class FirstBoxTracker:
 # loading
 
 
-def _scratch(cfg: Config) -> Config:
-    # Weights come from the checkpoint: building must not fetch MAE weights first.
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init="scratch"))
-
-
 def _check_same_model(cfg: Config, checkpoint_cfg: Config, source: Path) -> None:
     wanted, stored = model_signature(cfg), model_signature(checkpoint_cfg)
     different = {k: (wanted[k], stored[k]) for k in wanted if wanted[k] != stored[k]}
@@ -189,7 +183,7 @@ def _load_training_checkpoint(folder: Path, cfg: Config | None) -> tuple[torch.n
         cfg = checkpoint_cfg
     else:
         _check_same_model(cfg, checkpoint_cfg, folder)
-    model = build_model(_scratch(cfg))
+    model = build_model(with_scratch_init(cfg))
     state = load_file(str(folder / "model.safetensors"), device="cpu")
     try:
         model.load_state_dict(state, strict=True)

@@ -9,7 +9,6 @@ processes only every ``train.print_interval`` steps and at the end of each epoch
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import logging
 import shutil
@@ -26,7 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..config import Config, ConfigError, dump_config, model_hash, model_signature, to_dict
+from ..config import Config, ConfigError, dump_config, model_hash, model_signature, to_dict, with_scratch_init
 from ..data import EpochSampler, build_train_dataset, normalize_batch, worker_init_fn
 from ..files import write_json_atomic, write_text_atomic
 from ..model import build_model
@@ -313,7 +312,7 @@ class Trainer:
         loader = self._build_loader(dataset)
 
         set_seed(cfg.train.seed)  # identical initial weights on every process
-        model_cfg = cfg if start is None else dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init="scratch"))
+        model_cfg = cfg if start is None else with_scratch_init(cfg)
         model = build_model(model_cfg)
         if start is not None and not full_state:
             from safetensors.torch import load_file
