@@ -98,3 +98,9 @@ def test_simplejpeg_decoder_names_an_undecodable_jpeg(tmp_path):
     path.write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(ImageDecodeError, match="broken.jpg"):
         FrameDecoder("simplejpeg").decode(path, 1)
+
+
+def test_read_image_gives_opencvs_pixels(textured_jpeg):
+    reference = cv2.cvtColor(cv2.imread(str(textured_jpeg)), cv2.COLOR_BGR2RGB)
+    difference = read_image(textured_jpeg).astype(int) - reference.astype(int)
+    assert np.abs(difference).max() <= 1  # both are libjpeg's accurate decode (identical where both are turbo)

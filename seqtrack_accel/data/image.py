@@ -12,6 +12,9 @@ Decoders (``data.decoder``), measured by ``scripts/bench_data.py`` (1280x720 fra
   buffers that are reused from one frame to the next, so no frame costs a fresh multi-megabyte allocation.
   Files that are not JPEGs, and JPEGs that libjpeg-turbo's TurboJPEG interface rejects (CMYK), go to OpenCV.
 - ``opencv``: ``cv2.imdecode`` with the ``IMREAD_REDUCED_COLOR_{2,4,8}`` flags.
+
+``read_image`` (tracking and evaluation) decodes full frames exactly, with libjpeg-turbo's accurate IDCT: the
+same pixels as OpenCV, 2.2-2.4x faster on 1280x720 frames.
 """
 
 from __future__ import annotations
@@ -136,7 +139,20 @@ def decode_bgr(path: str | os.PathLike, scale: int = 1, decoder: str = "opencv")
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode a frame at full size. Returns uint8 (H, W, 3) RGB."""
+    """Decode a frame at full size, exactly (accurate IDCT and upsampling). Returns uint8 (H, W, 3) RGB.
+
+    JPEGs go through libjpeg-turbo (simplejpeg) straight to RGB: the same pixels as OpenCV's decode, in less than
+    half its time on 1280x720 frames; other files, and JPEGs TurboJPEG rejects, through OpenCV.
+    """
+    if simplejpeg is not None:
+        with open(os.fspath(path), "rb") as f:
+            data = f.read()
+        if data[:2] == _JPEG_MAGIC:
+            try:
+                return simplejpeg.decode_jpeg(data, "RGB", strict=False)
+            except ValueError:
+                pass  # e.g. CMYK, or corrupt: OpenCV decides
+        return cv2.cvtColor(_decode_opencv(data, 1, path), cv2.COLOR_BGR2RGB)
     return cv2.cvtColor(decode_bgr(path, 1), cv2.COLOR_BGR2RGB)
 
 
