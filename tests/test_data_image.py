@@ -104,3 +104,12 @@ def test_read_image_gives_opencvs_pixels(textured_jpeg):
     reference = cv2.cvtColor(cv2.imread(str(textured_jpeg)), cv2.COLOR_BGR2RGB)
     difference = read_image(textured_jpeg).astype(int) - reference.astype(int)
     assert np.abs(difference).max() <= 1  # both are libjpeg's accurate decode (identical where both are turbo)
+
+
+def test_cmyk_jpeg_decodes_to_opencvs_colours(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (40, 30), (10, 200, 30, 0)).save(path)
+    reference = cv2.imread(str(path))
+    assert np.abs(FrameDecoder("simplejpeg").decode(path).astype(int) - reference.astype(int)).max() <= 1

@@ -10,7 +10,7 @@ Decoders (``data.decoder``), measured by ``scripts/bench_data.py`` (1280x720 fra
 - ``simplejpeg`` (default): libjpeg-turbo with its SIMD paths, fast integer IDCT and fast chroma upsampling
   (PSNR about 43 dB against the accurate decode, far below the training augmentation's noise), decoding into
   buffers that are reused from one frame to the next, so no frame costs a fresh multi-megabyte allocation.
-  Files that are not JPEGs, and JPEGs that libjpeg-turbo's TurboJPEG interface rejects (CMYK), go to OpenCV.
+  Files that are not JPEGs, and JPEGs that libjpeg-turbo's TurboJPEG interface rejects, go to OpenCV.
 - ``opencv``: ``cv2.imdecode`` with the ``IMREAD_REDUCED_COLOR_{2,4,8}`` flags.
 
 ``read_image`` (tracking and evaluation) decodes full frames exactly, with libjpeg-turbo's accurate IDCT: the
@@ -151,7 +151,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             try:
                 return simplejpeg.decode_jpeg(data, "RGB", strict=False)
             except ValueError:
-                pass  # e.g. CMYK, or corrupt: OpenCV decides
+                pass  # rejected by TurboJPEG (corrupt, unusual): OpenCV decides
         return cv2.cvtColor(_decode_opencv(data, 1, path), cv2.COLOR_BGR2RGB)
     return cv2.cvtColor(decode_bgr(path, 1), cv2.COLOR_BGR2RGB)
 
