@@ -99,7 +99,7 @@ class DataConfig:
     num_workers: int = 8
     max_redraws: int = 100  # bounded re-draws of an invalid sample before the error names the sequences
     reduced_decode: bool = True  # decode JPEGs at 1/2, 1/4, 1/8 scale where the crop is shrunk that much
-    decoder: str = "simplejpeg"  # simplejpeg (libjpeg-turbo, fast IDCT, reused buffers) | opencv
+    decoder: str = "simplejpeg"  # simplejpeg (libjpeg-turbo into reused buffers) | opencv: the same pixels
 
     def __post_init__(self):
         _require(self.classes is None or len(self.classes) > 0, "classes",

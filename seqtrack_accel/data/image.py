@@ -7,9 +7,11 @@ is ``ceil(W / scale) x ceil(H / scale)`` pixels and its pixel ``j`` covers the f
 
 Decoders (``data.decoder``), measured by ``scripts/bench_data.py`` (1280x720 frames, one core; see the README):
 
-- ``simplejpeg`` (default): libjpeg-turbo with its SIMD paths, fast integer IDCT and fast chroma upsampling
-  (PSNR about 43 dB against the accurate decode, far below the training augmentation's noise), decoding into
-  buffers that are reused from one frame to the next, so no frame costs a fresh multi-megabyte allocation.
+- ``simplejpeg`` (default): libjpeg-turbo with its SIMD paths, decoding into buffers that are reused from one
+  frame to the next, so no frame costs a fresh multi-megabyte allocation. It uses libjpeg's accurate IDCT and
+  chroma upsampling, so its pixels are OpenCV's, bit for bit, at every scale: the decoder changes the speed of
+  training, never its samples. (The fast IDCT and upsampling would save 2.5% of a half-scale decode and 10% of
+  a full-scale one, for a few grey levels of difference.)
   Files that are not JPEGs, and JPEGs that libjpeg-turbo's TurboJPEG interface rejects, go to OpenCV.
 - ``opencv``: ``cv2.imdecode`` with the ``IMREAD_REDUCED_COLOR_{2,4,8}`` flags.
 
@@ -108,8 +110,8 @@ class FrameDecoder:
             # min_height/min_width select the scaling factor; min_factor alone does not scale.
             # strict=False: recoverable libjpeg warnings (extraneous bytes, a truncated tail) decode as
             # OpenCV decodes them, instead of failing the frame.
-            image = simplejpeg.decode_jpeg(data, "BGR", fastdct=True, fastupsample=True, min_height=out_h,
-                                           min_width=out_w, min_factor=scale, buffer=buffer, strict=False)
+            image = simplejpeg.decode_jpeg(data, "BGR", min_height=out_h, min_width=out_w, min_factor=scale,
+                                           buffer=buffer, strict=False)
         except ValueError:
             return None
         return image if image.shape == (out_h, out_w, 3) else None
