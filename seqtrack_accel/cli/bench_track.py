@@ -2,7 +2,7 @@
 
     python scripts/bench_track.py --config configs/demo.yaml --frames 60
     python scripts/bench_track.py --config configs/seqtrack_b192.yaml --device cuda --dtype bfloat16 --frames 300
-    python scripts/bench_track.py --checkpoint runs/demo/phase_1/checkpoints/checkpoint_10 --frames 100
+    python scripts/bench_track.py --checkpoint runs/demo/phase_1/checkpoints/checkpoint_16 --frames 100
 
 Runs ``SeqTrackTracker`` over the first ``--frames`` frames of one LaSOT test sequence (frames are decoded
 before timing, so only ``track()`` is timed: crop, encoder, 4 decoding steps, host transfer). Cached and uncached
