@@ -146,16 +146,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     JPEGs go through libjpeg-turbo (simplejpeg) straight to RGB: the same pixels as OpenCV's decode, in less than
     half its time on 1280x720 frames; other files, and JPEGs TurboJPEG rejects, through OpenCV.
     """
-    if simplejpeg is not None:
-        with open(os.fspath(path), "rb") as f:
-            data = f.read()
-        if data[:2] == _JPEG_MAGIC:
-            try:
-                return simplejpeg.decode_jpeg(data, "RGB", strict=False)
-            except ValueError:
-                pass  # rejected by TurboJPEG (corrupt, unusual): OpenCV decides
-        return cv2.cvtColor(_decode_opencv(data, 1, path), cv2.COLOR_BGR2RGB)
-    return cv2.cvtColor(decode_bgr(path, 1), cv2.COLOR_BGR2RGB)
+    with open(os.fspath(path), "rb") as f:
+        data = f.read()
+    if simplejpeg is not None and data[:2] == _JPEG_MAGIC:
+        try:
+            return simplejpeg.decode_jpeg(data, "RGB", strict=False)
+        except ValueError:
+            pass  # rejected by TurboJPEG (corrupt, unusual): OpenCV decides
+    return cv2.cvtColor(_decode_opencv(data, 1, path), cv2.COLOR_BGR2RGB)
 
 
 def read_image_reduced(path: str | os.PathLike, scale: int) -> np.ndarray:
