@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.resources
 import json
 import os
 import types
@@ -223,6 +224,11 @@ class EvalConfig:
     validate_every_epochs: int = 0  # 0: no validation during training
     validate_sequences: tuple[str, ...] = ()  # empty: the whole split
     max_frames: int = 0  # frames tracked per sequence during validation (0: all)
+    # Free-running validation (seqtrack_accel.training.validation): greedy decoding on fixed held-out crops of
+    # the validation sequences, against the IoU of the training set's mean box, every K epochs (0: off).
+    free_run_every_epochs: int = 1
+    free_run_samples: int = 256
+    collapse_spread: float = 0.2  # warn when a coordinate's predictions vary less than this x the targets'
 
     def __post_init__(self):
         _require(self.split in SPLITS, "split", f"must be one of {SPLITS}, got {self.split!r}")
@@ -230,6 +236,9 @@ class EvalConfig:
         _require(self.template_update_interval >= 1, "template_update_interval", "must be >= 1")
         _require(self.validate_every_epochs >= 0, "validate_every_epochs", "must be >= 0")
         _require(self.max_frames >= 0, "max_frames", "must be >= 0")
+        _require(self.free_run_every_epochs >= 0, "free_run_every_epochs", "must be >= 0 (0: off)")
+        _require(self.free_run_samples >= 1, "free_run_samples", "must be >= 1")
+        _require(0.0 <= self.collapse_spread <= 1.0, "collapse_spread", "must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -393,24 +402,46 @@ def _default_constructible(cls: type) -> bool:
                for f in dataclasses.fields(cls))
 
 
+def shipped_configs() -> list[str]:
+    """Names of the experiment configs inside the package (``seqtrack_accel/configs/<name>.yaml``; the repository's
+    ``configs/`` links to that folder)."""
+    folder = importlib.resources.files("seqtrack_accel") / "configs"
+    return sorted(f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml"))
+
+
+def find_config(config: str | os.PathLike) -> Path | importlib.resources.abc.Traversable:
+    """The YAML file that ``config`` names: an existing file, else a shipped config (``demo`` or ``demo.yaml``).
+
+    A file wins over a shipped config of the same name, so a ``demo.yaml`` in the working directory is that file.
+    """
+    text = os.fspath(config)
+    if Path(text).is_file():
+        return Path(text)
+    name = text.removesuffix(".yaml")
+    shipped = shipped_configs()
+    if "/" not in text and os.sep not in text and name in shipped:
+        return importlib.resources.files("seqtrack_accel") / "configs" / f"{name}.yaml"
+    raise FileNotFoundError(f"config {text!r} is neither an existing file nor the name of a shipped config; "
+                            f"the shipped configs are: {', '.join(shipped)}")
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Defaults <- YAML file (differences only) <- ``key.path=value`` overrides.
 
+    ``path`` is a YAML file or the name of a shipped config (``demo``, ``seqtrack_b192``: see ``shipped_configs``).
     The experiment name defaults to the YAML file's stem (``configs/seqtrack_b192.yaml`` -> ``seqtrack_b192``).
     """
     values: dict = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist; the shipped ones are in configs/")
+        source = find_config(path)
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
+            loaded = yaml.safe_load(source.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(str(path), f"is not valid YAML: {e}") from None
+            raise ConfigError(str(source), f"is not valid YAML: {e}") from None
         if not isinstance(loaded, dict):
-            raise ConfigError(str(path), "must hold a mapping of config sections")
+            raise ConfigError(str(source), "must hold a mapping of config sections")
         values = loaded
-        values.setdefault("name", path.stem)
+        values.setdefault("name", Path(source.name).stem)
     values = _merge(to_dict(Config()), values)
     values = apply_overrides(values, list(overrides))
     return config_from_dict(values)

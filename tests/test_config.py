@@ -1,9 +1,13 @@
 """The config system: defaults are the original B256, YAML holds differences, overrides and errors name the key."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
-from seqtrack_accel.config import Config, ConfigError, config_from_dict, dump_config, load_config
+from seqtrack_accel.config import Config, ConfigError, config_from_dict, dump_config, load_config, shipped_configs
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_are_the_original_b256_values():
@@ -66,3 +70,32 @@ def test_root_comes_from_the_environment_relative_to_cwd(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LASOT_ROOT", "lasot")
     assert Config().data.resolved_root() == tmp_path / "lasot"
+
+
+def test_repository_configs_folder_is_the_package_folder():
+    # one source of truth: the YAMLs users read in configs/ are the ones the wheel ships
+    assert (REPO / "configs").resolve() == (REPO / "seqtrack_accel" / "configs").resolve()
+    assert shipped_configs() == ["demo", "seqtrack_b192", "seqtrack_b256"]
+
+
+@pytest.mark.parametrize("name", ["demo", "demo.yaml"])
+def test_shipped_name_loads_the_same_config_as_its_file_from_any_folder(name, monkeypatch, tmp_path):
+    from_file = load_config(REPO / "configs" / "demo.yaml", ["train.lr=0.01"])
+    monkeypatch.chdir(tmp_path)
+    assert load_config(name, ["train.lr=0.01"]) == from_file
+    assert from_file.name == "demo"
+
+
+def test_existing_file_wins_over_a_shipped_name(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo.yaml").write_text("train: {epochs: 3}\n")
+    cfg = load_config("demo.yaml")
+    assert cfg.train.epochs == 3 and cfg.name == "demo" and cfg.model.encoder == "base"
+
+
+@pytest.mark.parametrize("given", ["demoo", "configs/demoo.yaml", "elsewhere/demo"])
+def test_unknown_config_error_names_it_and_lists_the_shipped_ones(given):
+    with pytest.raises(FileNotFoundError) as e:
+        load_config(given)
+    assert repr(given) in str(e.value)
+    assert "demo, seqtrack_b192, seqtrack_b256" in str(e.value)

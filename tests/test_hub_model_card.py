@@ -47,4 +47,12 @@ def test_card_table_shows_the_validation_auc_of_validated_epochs():
     history = {"phase": [1, 1], "epoch": [1, 2], "loss": [5.0, 4.0], "iou": [0.1, 0.2], "val_auc": {"2": 31.25}}
     card = render_model_card(repo_id="org/run", config_yaml="name: demo\n", history=history)
     text = str(card)
-    assert "| 1 | 1 | 5.0000 | 0.1000 | |" in text and "| 1 | 2 | 4.0000 | 0.2000 | 31.25 |" in text
+    assert "| 1 | 1 | 5.0000 | 0.1000 |  |  |  |" in text and "| 1 | 2 | 4.0000 | 0.2000 |  |  | 31.25 |" in text
+
+
+def test_card_table_shows_free_running_and_prior_iou():
+    history = {"phase": [1, 1], "epoch": [1, 2], "loss": [5.0, 4.0], "iou": [0.1, 0.2],
+               "free_iou": {"1": 0.5, "2": 0.75}, "prior_iou": {"1": 0.4, "2": 0.4}}
+    text = str(render_model_card(repo_id="org/run", config_yaml="name: demo\n", history=history))
+    assert "| free-running IoU | prior IoU |" in text
+    assert "| 1 | 2 | 4.0000 | 0.2000 | 0.7500 | 0.4000 |  |" in text

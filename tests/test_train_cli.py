@@ -1,6 +1,7 @@
 """The command line of train.py."""
 
-from seqtrack_accel.cli.train import build_parser, main
+from seqtrack_accel.cli.train import build_parser, main, resolve_config
+from seqtrack_accel.config import load_config
 
 
 def test_resume_flag_without_a_value_leaves_a_following_override_alone(monkeypatch, tmp_path):
@@ -25,3 +26,21 @@ def test_resume_flag_without_a_value_leaves_a_following_override_alone(monkeypat
 def test_resume_flag_alone_means_latest():
     args = build_parser().parse_args(["--resume_from_checkpoint"])
     assert args.resume_from_checkpoint == "latest"
+
+
+def test_default_config_is_the_shipped_b192_from_any_folder(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    cfg = resolve_config(build_parser().parse_args([]))
+    assert cfg.name == "seqtrack_b192" and cfg.data.search.size == 192
+
+
+def test_config_takes_a_shipped_name(monkeypatch, tmp_path):
+    expected = load_config("configs/demo.yaml", ["train.batch_size=4"])
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config(build_parser().parse_args(["--config", "demo", "train.batch_size=4"])) == expected
+
+
+def test_unknown_config_name_exits_2_listing_the_shipped_configs(capsys):
+    assert main(["--config", "seqtrack_b19"]) == 2
+    err = capsys.readouterr().err
+    assert "'seqtrack_b19'" in err and "demo, seqtrack_b192, seqtrack_b256" in err

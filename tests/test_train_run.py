@@ -62,6 +62,33 @@ def test_history_has_one_entry_per_epoch_and_the_step_decay(straight_run):
     assert result.history.lr == [cfg.train.lr, cfg.train.lr, cfg.train.lr * cfg.train.lr_drop_factor]
 
 
+def test_free_running_and_prior_iou_are_in_history_tensorboard_and_log_every_epoch(straight_run):
+    cfg, run_dir, result = straight_run
+    assert list(result.history.free_iou) == list(result.history.prior_iou) == ["1", "2", "3"]
+    events = EventAccumulator(str(run_dir / "tensorboard")).Reload()
+    for tag in ("val/free_iou", "val/prior_iou", "val/spread_cx"):
+        assert [e.step for e in events.Scalars(tag)] == [4, 8, 12], tag
+    log = (run_dir / "logs" / f"seqtrack-{cfg.name}.log").read_text()
+    assert "free-running validation after epoch 3: IoU" in log
+
+
+def test_free_running_history_continues_across_a_resume(straight_run, tmp_path):
+    cfg, ref_dir, ref = straight_run
+    train(cfg, tmp_path, epochs=1)
+    result = train(cfg, tmp_path, epochs=3, resume_from="latest")
+    assert result.history.free_iou == ref.history.free_iou and result.history.prior_iou == ref.history.prior_iou
+
+
+def test_collapsed_predictions_are_named_in_the_log_and_tensorboard(synthetic_lasot, tmp_path):
+    # The threshold at the targets' own spread: a one-epoch model varies less than the targets in some coordinate.
+    cfg = tiny_config(synthetic_lasot, "eval.collapse_spread=1.0")
+    train(cfg, tmp_path, epochs=1)
+    log = (tmp_path / "logs" / f"seqtrack-{cfg.name}.log").read_text()
+    assert re.search(r"WARNING .*epoch 1: the predictions have collapsed in (cx|cy|w|h)", log)
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"tensors": 0}).Reload()
+    assert "val/collapse/text_summary" in events.Tags()["tensors"]
+
+
 def test_resume_from_an_epoch_checkpoint_is_bit_identical(straight_run, tmp_path):
     cfg, ref_dir, ref = straight_run
     train(cfg, tmp_path, epochs=1)

@@ -26,6 +26,7 @@ TINY = [
     "train.keep_last=10",
     "train.log_images=2",
     "train.lr_drop_epoch=2",
+    "eval.free_run_samples=32",
 ]
 
 

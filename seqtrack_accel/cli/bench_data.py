@@ -131,7 +131,8 @@ def _loader_samples_per_s(dataset: Dataset, n: int, workers: int, batch_size: in
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="LaSOT root (generated there with --make-synthetic)")
-    parser.add_argument("--config", required=True, help="experiment YAML, e.g. configs/seqtrack_b192.yaml")
+    parser.add_argument("--config", required=True,
+                        help="experiment YAML: a path or a shipped config name, e.g. seqtrack_b192")
     parser.add_argument("--samples", type=int, default=300, help="samples per measurement")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     parser.add_argument("--batch-size", type=int, default=8)

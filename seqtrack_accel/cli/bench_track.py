@@ -74,8 +74,8 @@ def time_decoding(model, templates, search, device, dtype, repeats: int) -> dict
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="config YAML: crop sizes, model, data root (default: the checkpoint's own "
-                                    "config, else configs/demo.yaml)")
+    p.add_argument("--config", help="config YAML, a path or a shipped config name: crop sizes, model, data root "
+                                    "(default: the checkpoint's own config, else demo)")
     p.add_argument("--checkpoint", help="track with these weights (anything seqtrack-evaluate --checkpoint takes)")
     p.add_argument("--sequence", help="test sequence to track (default: the first of the evaluation split)")
     p.add_argument("--frames", type=int, default=60, help="frames tracked per run (the first initialises)")
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         model, cfg = load_tracker_model(args.checkpoint,
                                         load_config(args.config, args.overrides) if args.config else None)
     else:
-        cfg = load_config(args.config or "configs/demo.yaml", args.overrides)
+        cfg = load_config(args.config or "demo", args.overrides)
         torch.manual_seed(cfg.train.seed)
         model = build_model(with_scratch_init(cfg))
     model = model.to(device).eval()

@@ -207,7 +207,7 @@ def _batch_size(text: str) -> int | str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="configs/demo.yaml")
+    p.add_argument("--config", default="demo", help="experiment YAML: a path or a shipped config name (default demo)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batch-size", type=_batch_size,

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", nargs="+", default=[], metavar="DIR",
                         help="existing result folders (<sequence>.txt, from any tool) to score")
     parser.add_argument("--names", nargs="+", default=[], metavar="NAME", help="names of the --results folders")
-    parser.add_argument("--config", help="config YAML (default: the checkpoint's own config.yaml, else defaults)")
+    parser.add_argument("--config", help="config YAML, a path or a shipped config name such as demo (default: the "
+                                         "checkpoint's own config.yaml, else defaults)")
     parser.add_argument("--root", help="LaSOT root (sets data.root)")
     parser.add_argument("--output", help="output folder (default: output/evaluation/<config name>)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -7,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from ..config import ConfigError, load_config
+from ..config import ConfigError, load_config, shipped_configs
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "seqtrack_b192.yaml"
+DEFAULT_CONFIG = "seqtrack_b192"  # a config shipped inside the package, so the default works from any folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,8 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train SeqTrack with Accelerate. Launch with `accelerate launch train.py ...` for GPUs.",
         epilog="Trailing key.path=value arguments override the config, e.g. train.batch_size=8 data.root=/data/LaSOT",
     )
-    p.add_argument("--config", help="experiment YAML (differences from the defaults). Default: the run folder's "
-                   f"config.yaml when it exists, else {DEFAULT_CONFIG.relative_to(DEFAULT_CONFIG.parents[1])}")
+    p.add_argument("--config", help="experiment YAML (differences from the defaults): a path or the name of a shipped "
+                   f"config ({', '.join(shipped_configs())}). Default: the run folder's config.yaml when it exists, "
+                   f"else {DEFAULT_CONFIG}")
     p.add_argument("--phase", type=int, default=1, help="phase number; phase N > 1 continues the previous phase")
     p.add_argument("--output_dir", help="run folder (default runs/<config name>)")
     p.add_argument("--epochs", type=int, help="stop after this epoch (absolute, over all phases)")

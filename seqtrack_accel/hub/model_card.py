@@ -27,6 +27,15 @@ def history_rows(history: dict[str, Sequence]) -> list[tuple[int, int, float, fl
     return [(int(p), int(e), float(loss), float(iou)) for p, e, loss, iou in zip(*columns)]
 
 
+def _by_epoch(history: dict, key: str) -> dict[int, float]:
+    """A validated-epochs column of the history (``{"3": value}``), keyed by int epoch; empty when absent."""
+    return {int(k): float(v) for k, v in (history.get(key) or {}).items()}
+
+
+def _cell(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
 def render_model_card(
     *,
     repo_id: str,
@@ -47,9 +56,10 @@ def render_model_card(
     """
     data = ModelCardData(library_name=LIBRARY_NAME, tags=list(TAGS))
     rows = history_rows(history)
-    val_auc = {int(k): float(v) for k, v in (history.get("val_auc") or {}).items()}  # epoch -> success AUC
-    table = "\n".join(f"| {p} | {e} | {loss:.4f} | {iou:.4f} | {val_auc[e]:.2f} |" if e in val_auc else
-                      f"| {p} | {e} | {loss:.4f} | {iou:.4f} | |" for p, e, loss, iou in rows)
+    validated = [_by_epoch(history, key) for key in ("free_iou", "prior_iou", "val_auc")]  # epoch -> value
+    table = "\n".join(f"| {p} | {e} | {loss:.4f} | {iou:.4f} | "
+                      + " | ".join(_cell(column.get(e), digits) for column, digits in zip(validated, (4, 4, 2)))
+                      + " |" for p, e, loss, iou in rows)
     name = config_name or "<experiment>"
     newest = f"The newest checkpoint is `{latest_path}` (see `latest.json`).\n\n" if latest_path else ""
     example = latest_path or "phase_1/checkpoint_1"
@@ -72,16 +82,19 @@ one folder per checkpoint under `phase_N/`, TensorBoard logs under `tensorboard/
 
 {newest}## Training curves
 
-| phase | epoch | loss | iou | val AUC |
-| ---: | ---: | ---: | ---: | ---: |
+| phase | epoch | loss | iou | free-running IoU | prior IoU | val AUC |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {table}
 
 ![loss](plots/loss.png)
 
 ![iou](plots/iou.png)
 
-IoU is the training IoU of the teacher-forced predictions (optimistic: the previous ground-truth tokens are fed in).
-val AUC is the LaSOT success AUC on the held-out sequences, where validation ran (`eval.validate_every_epochs`).
+iou is the training IoU of the teacher-forced predictions (optimistic: the previous ground-truth tokens are fed in).
+free-running IoU decodes the box as the tracker does, on fixed crops of the held-out sequences; prior IoU is what
+always answering the training set's mean box scores on the same crops, so a model that learned to localise is
+well above it (`eval.free_run_every_epochs`). val AUC is the LaSOT success AUC of tracking the held-out
+sequences, where that validation ran (`eval.validate_every_epochs`).
 
 ## Config
 

@@ -127,15 +127,24 @@ def teacher_forced_iou(logits: Tensor, target: Tensor, bins: int) -> Tensor:
             f"and {tuple(target.shape)}"
         )
     predicted = logits[:, :NUM_COORDINATES, :bins].argmax(dim=-1)
-    pred_xyxy = box_convert(predicted.float(), "cxcywh", "xyxy")
-    target_xyxy = box_convert(target[:, :NUM_COORDINATES].float(), "cxcywh", "xyxy")
-    # Element-wise IoU (torchvision's box_iou is pairwise, B x B).
-    top_left = torch.maximum(pred_xyxy[:, :2], target_xyxy[:, :2])
-    bottom_right = torch.minimum(pred_xyxy[:, 2:], target_xyxy[:, 2:])
+    return paired_iou(predicted.float(), target[:, :NUM_COORDINATES].float())
+
+
+def paired_iou(boxes_a: Tensor, boxes_b: Tensor) -> Tensor:
+    """Element-wise IoU of two (B, 4) ``cx, cy, w, h`` box sets in the same units (torchvision's ``box_iou`` is
+    pairwise, B x B). Where both boxes have zero area the union is floored at a tiny epsilon, giving IoU 0.
+
+    Returns:
+        (B,) float IoU in [0, 1], on the boxes' device.
+    """
+    a = box_convert(boxes_a, "cxcywh", "xyxy")
+    b = box_convert(boxes_b, "cxcywh", "xyxy")
+    top_left = torch.maximum(a[:, :2], b[:, :2])
+    bottom_right = torch.minimum(a[:, 2:], b[:, 2:])
     intersection = (bottom_right - top_left).clamp(min=0).prod(dim=-1)
-    area_pred = (pred_xyxy[:, 2:] - pred_xyxy[:, :2]).prod(dim=-1)
-    area_target = (target_xyxy[:, 2:] - target_xyxy[:, :2]).prod(dim=-1)
-    union = area_pred + area_target - intersection
+    area_a = (a[:, 2:] - a[:, :2]).prod(dim=-1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(dim=-1)
+    union = area_a + area_b - intersection
     return intersection / union.clamp(min=torch.finfo(torch.float32).tiny)
 
 

@@ -14,7 +14,9 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
+from typing import Iterable
 
 from safetensors import safe_open
 
@@ -23,10 +25,11 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 STATE_FILE = "training_state.json"
 WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_PATTERN = "model*.safetensors"  # Accelerate names the first model's weights model.safetensors, then model_1...
 CONFIG_FILE = "config.yaml"
 TMP_PREFIX = ".tmp-"
-_NAME = re.compile(r"^checkpoint_(\d+)(?:_step(\d+))?$")
-_PHASE = re.compile(r"^phase_(\d+)$")
+CHECKPOINT_NAME = re.compile(r"^checkpoint_(\d+)(?:_step(\d+))?$")  # checkpoint_E or checkpoint_E_stepS
+PHASE_NAME = re.compile(r"^phase_(\d+)$")
 
 
 class CheckpointError(RuntimeError):
@@ -43,7 +46,11 @@ class History:
     iou: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     samples_per_s: list[float] = field(default_factory=list)
-    val_auc: dict[str, float] = field(default_factory=dict)  # epoch (as str, JSON keys) -> success AUC
+    # validated epochs only, keyed by the epoch as a string (JSON keys)
+    val_auc: dict[str, float] = field(default_factory=dict)  # tracking success AUC on the held-out sequences
+    free_iou: dict[str, float] = field(default_factory=dict)  # free-running IoU on the held-out crops
+    prior_iou: dict[str, float] = field(default_factory=dict)  # IoU of the training set's mean box, same crops
+    free_spread: dict[str, list[float]] = field(default_factory=dict)  # predicted / target token spread, per coord
 
     def append(self, *, phase: int, epoch: int, loss: float, iou: float, lr: float, samples_per_s: float) -> None:
         self.phase.append(phase)
@@ -140,11 +147,13 @@ def checkpoints_dir(run_dir: Path, phase: int) -> Path:
     return phase_dir(run_dir, phase) / "checkpoints"
 
 
-def _order_key(folder: Path) -> tuple[int, int]:
-    """(finished epochs, global step inside the next epoch): checkpoint_<E> is after E epochs, while
-    checkpoint_<E>_step<S> is inside epoch E, i.e. after E-1 epochs and S steps."""
-    m = _NAME.match(folder.name)
-    assert m is not None
+def checkpoint_order(name: str) -> tuple[int, int]:
+    """Sort key of a checkpoint folder name within a phase: (finished epochs, global step inside the next epoch).
+    checkpoint_<E> is after E epochs, while checkpoint_<E>_step<S> is inside epoch E, i.e. after E-1 epochs and S steps.
+    """
+    m = CHECKPOINT_NAME.match(name)
+    if m is None:
+        raise ValueError(f"{name!r} is not a checkpoint folder name (checkpoint_E or checkpoint_E_stepS)")
     epoch, step = int(m.group(1)), m.group(2)
     return (epoch, 0) if step is None else (epoch - 1, int(step))
 
@@ -154,15 +163,15 @@ def list_checkpoints(run_dir: Path, phase: int) -> list[Path]:
     folder = checkpoints_dir(run_dir, phase)
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if p.is_dir() and _NAME.match(p.name) and (p / STATE_FILE).is_file()]
-    return sorted(found, key=_order_key)
+    found = [p for p in folder.iterdir() if p.is_dir() and CHECKPOINT_NAME.match(p.name) and (p / STATE_FILE).is_file()]
+    return sorted(found, key=lambda p: checkpoint_order(p.name))
 
 
 def phases(run_dir: Path) -> list[int]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return []
-    return sorted(int(m.group(1)) for p in run_dir.iterdir() if (m := _PHASE.match(p.name)) and p.is_dir())
+    return sorted(int(m.group(1)) for p in run_dir.iterdir() if (m := PHASE_NAME.match(p.name)) and p.is_dir())
 
 
 def latest_checkpoint(run_dir: Path, up_to_phase: int) -> Path | None:
@@ -172,6 +181,12 @@ def latest_checkpoint(run_dir: Path, up_to_phase: int) -> Path | None:
         if found:
             return found[-1]
     return None
+
+
+def is_full_state(names: Iterable[str]) -> bool:
+    """Whether a checkpoint's file names (or paths) include the optimizer and RNG states needed to resume training."""
+    names = [n.rsplit("/", 1)[-1] for n in names]
+    return any(n.startswith("optimizer") for n in names) and any(fnmatch(n, "random_states_*.pkl") for n in names)
 
 
 def verify_checkpoint(folder: Path, world_size: int | None = None) -> TrainingState:

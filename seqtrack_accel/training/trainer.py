@@ -33,6 +33,7 @@ from ..model.tokens import make_sequences, sequence_loss, teacher_forced_iou
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError, History, TrainingState
 from .plots import write_plots
+from .validation import COORDINATES, FreeRunValidation
 from .visualize import box_grid
 
 logger = logging.getLogger("seqtrack_accel.train")
@@ -309,6 +310,7 @@ class Trainer:
 
         with acc.main_process_first():
             self.dataset = dataset = build_train_dataset(cfg)
+            self.free_run = self._build_free_run(dataset)
         loader = self._build_loader(dataset)
 
         set_seed(cfg.train.seed)  # identical initial weights on every process
@@ -502,14 +504,57 @@ class Trainer:
             grid = box_grid(last_batch["search_images"], last_batch["search_anno"], last_logits, cfg)
             acc.get_tracker("tensorboard").log_images({"train/search_boxes": grid}, step=self.global_step,
                                                       dataformats="HWC")
+        self._maybe_free_run(model, epoch)
         self._maybe_validate(model, epoch)
         if acc.is_main_process:
             write_plots(self.run_dir, self.history, self.phase)
         return self._save(epoch=epoch, step_in_epoch=0, sums=sums, end_of_epoch=True)
 
+    def _build_free_run(self, dataset) -> FreeRunValidation | None:
+        if not self.cfg.eval.free_run_every_epochs:
+            return None
+        try:
+            return FreeRunValidation.build(self.cfg, dataset)
+        except (ValueError, KeyError, FileNotFoundError) as e:
+            raise ConfigError("eval.free_run_every_epochs", f"free-running validation has no held-out samples: {e}. "
+                              "Give validation sequences (eval.split, eval.classes, eval.validate_sequences) or "
+                              "turn it off with eval.free_run_every_epochs=0") from e
+
+    def _due(self, every: int, epoch: int) -> bool:
+        return bool(every) and (epoch % every == 0 or epoch == self.last_epoch)
+
+    def _maybe_free_run(self, model, epoch: int) -> None:
+        if self.free_run is None or not self._due(self.cfg.eval.free_run_every_epochs, epoch):
+            return
+        acc = self.accelerator
+        if acc.is_main_process:
+            scores = self.free_run.run(acc.unwrap_model(model), acc.device, acc.autocast)
+            key = str(epoch)
+            self.history.free_iou[key] = scores.iou
+            self.history.prior_iou[key] = scores.prior_iou
+            self.history.free_spread[key] = list(scores.spread)
+            spread = ", ".join(f"{c} {s:.2f}" for c, s in zip(COORDINATES, scores.spread))
+            logger.info("free-running validation after epoch %d: IoU %.4f against %.4f for the mean-box prior "
+                        "(%+.4f) on %d held-out crops; prediction spread / target spread: %s", epoch, scores.iou,
+                        scores.prior_iou, scores.iou - scores.prior_iou, scores.samples, spread)
+            values = {"val/free_iou": scores.iou, "val/prior_iou": scores.prior_iou,
+                      "val/free_minus_prior_iou": scores.iou - scores.prior_iou,
+                      **{f"val/spread_{c}": s for c, s in zip(COORDINATES, scores.spread)}}
+            collapsed = scores.collapsed(self.cfg.eval.collapse_spread)
+            if collapsed:
+                message = (f"epoch {epoch}: the predictions have collapsed in {', '.join(collapsed)}: over "
+                           f"{scores.samples} held-out crops they vary "
+                           + ", ".join(f"{scores.spread[COORDINATES.index(c)]:.0%}" for c in collapsed)
+                           + f" as much as the targets (eval.collapse_spread={self.cfg.eval.collapse_spread}). The "
+                           "model answers nearly the same box whatever the image shows; more data, jitter or "
+                           "epochs, or fewer bins, help")
+                logger.warning("%s", message)
+                values["val/collapse"] = message
+            acc.log(values, step=self.global_step)
+        acc.wait_for_everyone()
+
     def _maybe_validate(self, model, epoch: int) -> None:
-        every = self.cfg.eval.validate_every_epochs
-        if not every or (epoch % every and epoch != self.last_epoch):
+        if not self._due(self.cfg.eval.validate_every_epochs, epoch):
             return
         acc = self.accelerator
         if acc.is_main_process:
