@@ -27,7 +27,7 @@ def test_tree_has_the_lasot_layout(synthetic_lasot):
         lines = (seq / flag_file).read_text().splitlines()
         assert len(lines) == 1 and len(lines[0].split(",")) == 25 and set(lines[0].split(",")) <= {"0", "1"}
     assert (seq / "nlp.txt").read_text().strip()
-    assert sorted(p.name for p in synthetic_lasot.iterdir()) == ["book", "coin"]
+    assert sorted(p.name for p in synthetic_lasot.iterdir() if p.is_dir()) == ["book", "coin"]
 
 
 def test_groundtruth_box_is_where_the_bright_object_was_drawn(synthetic_lasot):
@@ -77,6 +77,17 @@ def test_missing_synthetic_root_is_generated(tmp_path):
     root = ensure_dataset_root(cfg)
     assert root == (tmp_path / "gen").resolve()
     assert len(list((root / "coin" / "coin-1" / "img").iterdir())) == 3
+
+
+def test_a_tree_made_with_other_generator_settings_is_refused_naming_the_difference(tmp_path):
+    def cfg(frames):
+        return DataConfig(root=str(tmp_path / "gen"), synthetic=SyntheticConfig(
+            classes=("coin",), sequences_per_class=1, frames=frames, width=32, height=32))
+
+    ensure_dataset_root(cfg(3))
+    assert ensure_dataset_root(cfg(3)) == (tmp_path / "gen").resolve()  # the same settings: reused
+    with pytest.raises(FileExistsError, match=r"frames 3 -> 4.*delete"):
+        ensure_dataset_root(cfg(4))
 
 
 def test_missing_real_root_error_says_where_it_looked_and_how_to_set_it(tmp_path, monkeypatch):

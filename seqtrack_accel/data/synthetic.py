@@ -16,11 +16,14 @@ Guarantees the tests rely on:
 - the background is dark (every channel <= 90), occluders grey (95..125), objects bright (luminance >= 170),
   so a luminance threshold of 130 separates an object from everything else in a frame or a crop;
 - same arguments and seed: the same bytes (one numpy Generator, JPEG at a fixed quality via ``cv2.imencode``);
-- the tree appears at ``out`` only when complete (generated in a hidden temporary folder, then renamed).
+- the tree appears at ``out`` only when complete (generated in a hidden temporary folder, then renamed), with
+  ``synthetic.json`` holding the generator's arguments: ``ensure_dataset_root`` refuses a tree made with other
+  settings than ``data.synthetic``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -31,11 +34,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..config import DataConfig
+from ..config import DataConfig, SyntheticConfig
 
 logger = logging.getLogger(__name__)
 
 JPEG_QUALITY = 90
+MANIFEST_FILE = "synthetic.json"  # the generator's arguments, written at the tree's root
 _BACKGROUND_MAX = 90  # every background channel value is <= this
 _OCCLUDER_RANGE = (95, 125)
 _OBJECT_MIN_LUMA = 200  # base colours; texture modulation keeps every object pixel's luminance >= 170
@@ -99,6 +103,9 @@ def make_synthetic_lasot(
         for class_name in classes:
             for index in range(1, sequences_per_class + 1):
                 _write_sequence(tmp / class_name / f"{class_name}-{index}", class_name, frames, width, height, rng)
+        manifest = {"classes": list(classes), "sequences_per_class": sequences_per_class, "frames": frames,
+                    "width": width, "height": height, "seed": seed}
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")
         try:
             os.rename(tmp, out)
         except OSError:
@@ -121,6 +128,8 @@ def ensure_dataset_root(data_cfg: DataConfig) -> Path:
     """
     root = data_cfg.resolved_root()
     if root.is_dir():
+        if data_cfg.synthetic is not None:
+            _check_manifest(root, data_cfg.synthetic)
         return root
     if root.exists():
         raise NotADirectoryError(f"LaSOT root {root} is a file, not a folder; point data.root at the LaSOT folder")
@@ -138,6 +147,29 @@ def ensure_dataset_root(data_cfg: DataConfig) -> Path:
     )
     return make_synthetic_lasot(root, syn.classes, syn.sequences_per_class, syn.frames, (syn.width, syn.height),
                                 syn.seed)
+
+
+def _check_manifest(root: Path, syn: SyntheticConfig) -> None:
+    """An existing tree at a synthetic root must be the one ``syn`` describes, or training would silently use
+    other data than the config says (for example after the demo's generator settings changed)."""
+    wanted = {"classes": list(syn.classes), "sequences_per_class": syn.sequences_per_class, "frames": syn.frames,
+              "width": syn.width, "height": syn.height, "seed": syn.seed}
+    path = root / MANIFEST_FILE
+    try:
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileExistsError(
+            f"{root} exists but has no {MANIFEST_FILE}, so it was not generated from data.synthetic (or by an "
+            "older seqtrack-accel): delete the folder to generate it again, or leave data.synthetic out to train on "
+            "it as it is") from None
+    except json.JSONDecodeError as e:
+        raise FileExistsError(f"{path} is not valid JSON ({e}); delete {root} to generate the tree again") from None
+    different = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
+    if different:
+        listed = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in different.items())
+        raise FileExistsError(
+            f"the synthetic tree at {root} was generated with other settings than data.synthetic asks for "
+            f"({listed}); delete {root} to generate it again, or point data.root at another folder")
 
 
 # ---------------------------------------------------------------------------------------------------------------
