@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..training.trainer import _versions
+from .. import versions as package_versions
 
 
 def cpu_name() -> str:
@@ -34,7 +34,7 @@ def versions() -> dict:
 
     from ..data.image import simplejpeg
 
-    return {"python": platform.python_version(), **_versions(), "torchvision": torchvision.__version__,
+    return {"python": platform.python_version(), **package_versions(), "torchvision": torchvision.__version__,
             "numpy": numpy.__version__, "opencv": cv2.__version__,
             "simplejpeg": getattr(simplejpeg, "__version__", None),
             "cuda": torch.version.cuda if torch.cuda.is_available() else None}

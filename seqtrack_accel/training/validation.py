@@ -48,12 +48,14 @@ class FreeRunScores:
         spread: per coordinate (cx, cy, w, h), the standard deviation of the predicted tokens over the samples
             divided by that of the target tokens (NaN where the targets do not vary).
         samples: number of held-out samples.
+        predicted: (samples, 4) long, the decoded tokens ``cx, cy, w, h``.
     """
 
     iou: float
     prior_iou: float
     spread: tuple[float, float, float, float]
     samples: int
+    predicted: torch.Tensor
 
     def collapsed(self, threshold: float) -> list[str]:
         """The coordinates whose predictions vary less than ``threshold`` times the targets' variation."""
@@ -129,8 +131,8 @@ def score(predicted: torch.Tensor, target: torch.Tensor, prior: torch.Tensor, bi
     target_std = target.double().std(dim=0, unbiased=False)
     predicted_std = predicted.double().std(dim=0, unbiased=False)
     spread = torch.where(target_std > 0, predicted_std / target_std.clamp(min=1e-12), torch.nan)
-    return FreeRunScores(iou=float(iou), prior_iou=float(prior_iou),
-                         spread=tuple(float(s) for s in spread), samples=int(target.shape[0]))
+    return FreeRunScores(iou=float(iou), prior_iou=float(prior_iou), spread=tuple(float(s) for s in spread),
+                         samples=int(target.shape[0]), predicted=predicted)
 
 
 def prior_box(dataset: TrackingDataset, bins: int, samples: int = PRIOR_SAMPLES) -> torch.Tensor:
