@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+# The benchmark scripts (and their bench_env helper) are imported by their tests as modules.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from seqtrack_accel.data.synthetic import make_synthetic_lasot
 

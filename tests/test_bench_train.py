@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
-from seqtrack_accel.cli.bench_train import main, peak_tflops
-from seqtrack_accel.config import load_config
+import bench_train
+from bench_train import main, peak_tflops
 from train_helpers import REPO, TINY
+
+from seqtrack_accel.config import load_config
 
 
 def test_bench_train_prints_both_settings_and_the_speedup(synthetic_lasot, one_thread, capsys):
@@ -19,6 +21,7 @@ def test_bench_train_prints_both_settings_and_the_speedup(synthetic_lasot, one_t
     for key in ("samples_per_s", "step_ms", "data_wait_fraction", "gflop_per_step", "versions", "device"):
         assert key in fast
     assert speedup["speedup"] == fast["samples_per_s"] / base["samples_per_s"]
+    assert fast["gflop_per_step"] > 0
 
 
 def test_peak_flops_tell_the_h100_parts_apart():
@@ -27,8 +30,6 @@ def test_peak_flops_tell_the_h100_parts_apart():
 
 
 def test_auto_batch_halves_after_out_of_memory_until_a_batch_fits(monkeypatch):
-    from seqtrack_accel.cli import bench_train
-
     def fake_run(cfg, **kwargs):
         if cfg.train.batch_size > 8:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -38,3 +39,18 @@ def test_auto_batch_halves_after_out_of_memory_until_a_batch_fits(monkeypatch):
     make_cfg = lambda batch: load_config(REPO / "configs" / "demo.yaml", [f"train.batch_size={batch}"])  # noqa: E731
     result = bench_train.largest_batch_run(make_cfg, 32)
     assert result == {"batch_size": 8, "batch_search": [32, 16, 8]}
+
+
+def test_bench_times_the_trainers_own_step(synthetic_lasot, one_thread, monkeypatch):
+    from accelerate.state import AcceleratorState
+
+    from seqtrack_accel.training import Trainer
+
+    calls = []
+    original = Trainer.train_step
+    monkeypatch.setattr(Trainer, "train_step", lambda self, batch: calls.append(1) or original(self, batch))
+    AcceleratorState._reset_state(True)
+    cfg = load_config(REPO / "configs" / "demo.yaml", [f"data.root={synthetic_lasot}", *TINY])
+    result = bench_train.run(cfg, steps=3, warmup=1)
+    assert len(calls) == 1 + 1 + 3  # the FLOP count, the warm-up, the timed steps
+    assert result["steps"] == 3 and result["samples_per_s"] > 0

@@ -1,4 +1,6 @@
-"""What every benchmark line says about where it ran: the device's name and the library versions."""
+"""What every benchmark line says about where it ran: the device's name and the library versions.
+
+Imported by the benchmark scripts next to it (``python scripts/bench_*.py`` puts this folder on ``sys.path``)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .. import versions as package_versions
+from seqtrack_accel import versions as package_versions
 
 
 def cpu_name() -> str:
@@ -32,7 +34,7 @@ def versions() -> dict:
     import numpy
     import torchvision
 
-    from ..data.image import simplejpeg
+    import simplejpeg
 
     return {"python": platform.python_version(), **package_versions(), "torchvision": torchvision.__version__,
             "numpy": numpy.__version__, "opencv": cv2.__version__,
