@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from seqtrack_accel.cli.bench_track import main
+from bench_track import main
 from train_helpers import REPO, TINY
 
 

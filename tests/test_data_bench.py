@@ -1,15 +1,17 @@
-"""The data benchmark script runs end to end and reports its figures as one JSON line."""
+"""The data benchmark script runs end to end, reports its figures as one JSON line, and its baselines make the
+dataset's crops."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from seqtrack_accel.cli.bench_data import main, original_sample
+import numpy as np
+import torch
+from bench_data import lookup_normalize, main, original_sample
+
 from seqtrack_accel.config import load_config
-from seqtrack_accel.data.dataset import TrackingDataset
-from seqtrack_accel.data.lasot import load_lasot
-from seqtrack_accel.data.processing import normalize_crops
+from seqtrack_accel.data import TrackingDataset, load_lasot, normalize_crops
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 
@@ -32,9 +34,22 @@ def test_straightforward_baseline_makes_the_same_crops_as_the_dataset(synthetic_
     """The benchmark compares like with like: the original's way gives our crops, up to resampling details."""
     cfg = load_config(DEMO_CONFIG, [f"data.root={synthetic_lasot}", "data.decoder=opencv"])
     dataset = TrackingDataset(cfg.data, load_lasot(synthetic_lasot, cfg.data.classes), seed=0)
+    mirrored = []
     for i in range(8):
         sequence, frame_ids, plans = dataset.first_draw(i)
         original = original_sample([sequence.frame_path(f) for f in frame_ids], plans, cfg.data.mean, cfg.data.std)
         sample = dataset[i]
         ours = normalize_crops(sample["search_images"], sample["search_brightness"], cfg.data.mean, cfg.data.std)
         assert (original[-1] - ours).abs().mean() < 0.02, f"sample {i}"  # normalised units: about one grey level
+        mirrored.append(plans[-1].mirror)
+    assert any(mirrored) and not all(mirrored)  # both ways of making a crop were compared
+
+
+def test_lean_baseline_lookup_is_the_map_of_normalize_crops():
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, size=(2, 5, 6, 3), dtype=np.uint8)
+    brightness = (0.85, 1.15)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    batched = normalize_crops(torch.from_numpy(crops).permute(0, 3, 1, 2), torch.tensor(brightness), mean, std)
+    expected = torch.stack([lookup_normalize(c, mean, std, b) for c, b in zip(crops, brightness)])
+    torch.testing.assert_close(batched, expected, rtol=1e-5, atol=1e-5)

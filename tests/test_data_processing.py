@@ -1,4 +1,4 @@
-"""Crops, jitter plans and tensor conversion."""
+"""Crops, jitter plans and normalisation."""
 
 from __future__ import annotations
 
@@ -8,17 +8,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from bench_data import straightforward_crop
 
-from seqtrack_accel.cli.bench_data import straightforward_crop
 from seqtrack_accel.config import CropConfig
-from seqtrack_accel.data.processing import (
-    crop_around,
-    decode_scale,
-    normalize_crops,
-    plan_crop,
-    render_crop,
-    to_normalized_tensor,
-)
+from seqtrack_accel.data.processing import crop_around, decode_scale, normalize_crops, plan_crop, render_crop
 
 
 @pytest.fixture(scope="module")
@@ -110,20 +103,11 @@ def test_grayscale_plan_gives_equal_channels(frame):
     assert (crop[..., 0] == crop[..., 1]).all() and (crop[..., 1] == crop[..., 2]).all()
 
 
-def test_to_normalized_tensor_scales_clips_and_normalises():
-    crop = np.array([[[0, 128, 255]]], dtype=np.uint8)
+def test_normalize_crops_scales_clips_and_normalises_each_crop_with_its_brightness():
+    crops = torch.tensor([0, 128, 255], dtype=torch.uint8).expand(2, 1, 1, 3).permute(0, 3, 1, 2)  # (2, 3, 1, 1)
     mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
-    tensor = to_normalized_tensor(crop, mean, std, brightness=1.2)
-    assert tensor.shape == (3, 1, 1) and tensor.dtype == torch.float32
-    expected = (np.minimum(np.array([0, 128, 255]) / 255 * 1.2, 1.0) - 0.5) / 0.25
-    np.testing.assert_allclose(tensor[:, 0, 0].numpy(), expected, rtol=1e-5)
-
-
-def test_normalize_crops_is_the_map_of_to_normalized_tensor():
-    rng = np.random.default_rng(0)
-    crops = rng.integers(0, 256, size=(2, 5, 6, 3), dtype=np.uint8)
-    brightness = (0.85, 1.15)
-    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-    batched = normalize_crops(torch.from_numpy(crops).permute(0, 3, 1, 2), torch.tensor(brightness), mean, std)
-    expected = torch.stack([to_normalized_tensor(c, mean, std, b) for c, b in zip(crops, brightness)])
-    torch.testing.assert_close(batched, expected, rtol=1e-5, atol=1e-5)
+    normalised = normalize_crops(crops, torch.tensor([1.0, 1.2]), mean, std)
+    assert normalised.shape == (2, 3, 1, 1) and normalised.dtype == torch.float32
+    for crop, brightness in zip(normalised, (1.0, 1.2)):
+        expected = (np.minimum(np.array([0, 128, 255]) / 255 * brightness, 1.0) - 0.5) / 0.25
+        np.testing.assert_allclose(crop[:, 0, 0].numpy(), expected, rtol=1e-5, atol=1e-6)  # float32 rounding

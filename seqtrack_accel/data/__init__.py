@@ -3,7 +3,7 @@
 from .dataset import EpochSampler, TrackingDataset, build_train_dataset, worker_init_fn
 from .image import FrameDecoder, ImageDecodeError, read_image, read_image_reduced
 from .lasot import BUILTIN_TEST_SEQUENCES, Sequence, load_lasot, read_split_file
-from .processing import crop_around, normalize_batch, normalize_crops, to_normalized_tensor
+from .processing import crop_around, normalize_batch, normalize_crops
 from .synthetic import ensure_dataset_root, make_synthetic_lasot
 
 __all__ = [
@@ -23,6 +23,5 @@ __all__ = [
     "read_image",
     "read_image_reduced",
     "read_split_file",
-    "to_normalized_tensor",
     "worker_init_fn",
 ]

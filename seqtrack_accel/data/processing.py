@@ -53,7 +53,6 @@ class CropPlan:
         side: window side in full-size pixels (>= 1).
         out_size: output crop side in pixels.
         mirror: read the window right to left (frame flip XOR crop flip).
-        frame_flip: the sample's frame flip (recorded for reference pipelines that flip the whole frame).
         grayscale: convert the crop to 3-channel gray.
         brightness: multiplier of the [0, 1] pixel values (clipped at 1), ``U[1 - b, 1 + b]``.
         box: the object box in the output crop, normalised ``x, y, w, h`` (divided by ``out_size``).
@@ -64,7 +63,6 @@ class CropPlan:
     side: int
     out_size: int
     mirror: bool
-    frame_flip: bool
     grayscale: bool
     brightness: float
     box: tuple[float, float, float, float]
@@ -103,6 +101,8 @@ def plan_crop(
 
     Draws, in this order: 2 normals (scale jitter), 2 uniforms (centre jitter), 1 uniform (brightness),
     1 uniform (crop flip). Returns None when the window side is below 1 pixel (the sample is invalid).
+    ``frame_flip`` is the sample's frame flip, drawn once by the caller: it mirrors the centre jitter and is folded
+    with the crop flip into ``CropPlan.mirror``.
     """
     x, y, w, h = (float(v) for v in box_xywh)
     jittered_wh = np.array([w, h]) * np.exp(rng.standard_normal(2) * crop.scale_jitter)
@@ -131,8 +131,8 @@ def plan_crop(
     if mirror:  # crop column u shows unmirrored column out - 1 - u
         cx = out - 1 - cx
     box = ((cx - 0.5 * bw) / out, (cy - 0.5 * bh) / out, bw / out, bh / out)
-    return CropPlan(x1=int(x1), y1=int(y1), side=side, out_size=out, mirror=mirror, frame_flip=frame_flip,
-                    grayscale=grayscale, brightness=brightness, box=box)
+    return CropPlan(x1=int(x1), y1=int(y1), side=side, out_size=out, mirror=mirror, grayscale=grayscale,
+                    brightness=brightness, box=box)
 
 
 def window_hits_image(plan: CropPlan, image_shape: tuple[int, ...], scale: int) -> bool:
@@ -179,20 +179,6 @@ def crop_around(image: np.ndarray, box_xywh: SequenceType[float] | np.ndarray, f
     return _warp_window(image, 1, int(x1), int(y1), side, out_size, False), out_size / side
 
 
-def to_normalized_tensor(crop: np.ndarray, mean: SequenceType[float], std: SequenceType[float],
-                         brightness: float = 1.0) -> torch.Tensor:
-    """uint8 (H, W, 3) RGB -> float32 (3, H, W): ``(min(v / 255 * brightness, 1) - mean) / std`` per channel."""
-    # A uint8 pixel has 256 possible values, so the whole map is a (3, 256) table; looking it up per channel
-    # writes channel-first output directly and is ~3x faster than float arithmetic on the crop.
-    levels = np.minimum(np.arange(256, dtype=np.float32) * np.float32(brightness / 255.0), np.float32(1.0))
-    mean32, std32 = np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
-    table = (levels[None, :] - mean32[:, None]) / std32[:, None]
-    out = np.empty((3, crop.shape[0], crop.shape[1]), dtype=np.float32)
-    for channel in range(3):
-        np.take(table[channel], crop[..., channel], out=out[channel])
-    return torch.from_numpy(out)
-
-
 def _warp_window(image: np.ndarray, scale: int, x1: int, y1: int, side: int, out_size: int,
                  mirror: bool) -> np.ndarray:
     """Bilinear sample of the full-size window ``[x1, x1 + side) x [y1, y1 + side)`` from ``image`` decoded at
@@ -216,7 +202,7 @@ def normalize_crops(images: torch.Tensor, brightness: torch.Tensor, mean: Sequen
                     std: SequenceType[float]) -> torch.Tensor:
     """uint8 crops (..., 3, H, W) and their brightness factors (...) -> float32 ``(min(v / 255 * b, 1) - mean) / std``.
 
-    The same map as ``to_normalized_tensor``, batched, on the crops' device (the training step runs it on the GPU).
+    Runs on the crops' device: the training step and the tracker ship uint8 crops and normalise them there.
     """
     scale = (brightness.to(torch.float32) / 255.0)[..., None, None, None]
     x = (images.to(torch.float32) * scale).clamp_(max=1.0)

@@ -19,7 +19,7 @@ from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, 
 from safetensors.torch import load_file
 
 from ..config import Config, ConfigError, load_config, model_signature, with_scratch_init
-from ..data.processing import crop_around, to_normalized_tensor
+from ..data.processing import crop_around, normalize_crops
 from ..model import SeqTrack, build_model, load_original_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class SeqTrackTracker:
         self.model = model.to(self.device).eval()
         self.cfg = cfg
         self._check_model_matches(cfg)
+        self._brightness = torch.ones((), device=self.device)  # no brightness jitter at inference
         self.templates: list[torch.Tensor] = []  # each (3, Hz, Wz), normalised
         self.state = np.zeros(4)  # x,y,w,h of the last box, image pixels
         self.frame_index = 0
@@ -99,8 +100,10 @@ class SeqTrackTracker:
 
     def _crop(self, frame: np.ndarray, box_xywh: np.ndarray, factor: float, size: int) -> tuple[torch.Tensor, float]:
         crop, resize_factor = crop_around(frame, box_xywh, factor, size)
-        tensor = to_normalized_tensor(crop, self.cfg.data.mean, self.cfg.data.std)
-        return tensor.to(self.device), float(resize_factor)
+        # uint8 to the device (a quarter of float32's bytes), normalised there as the training step does; made
+        # contiguous first, as normalisation keeps the layout and the model expects channel-first memory.
+        image = torch.from_numpy(crop).to(self.device).permute(2, 0, 1).contiguous()  # (3, size, size) uint8
+        return normalize_crops(image, self._brightness, self.cfg.data.mean, self.cfg.data.std), float(resize_factor)
 
     def _template(self, frame: np.ndarray, box_xywh: np.ndarray) -> torch.Tensor:
         template_cfg = self.cfg.data.template
