@@ -6,10 +6,10 @@
 Prints one JSON line. Every pipeline makes the same samples (the first draw of each index: same frames, windows,
 flips, grayscale and brightness), measured in the same run:
 
-- ``straightforward``: what the original does (SPEC 3): ``cv2.imread`` of the full frame, BGR->RGB, grayscale
-  and horizontal flip of the full frame, slice + zero pad + ``cv2.resize`` of the window, then torch's
-  ``float().mul(brightness / 255).clamp(0, 1)`` and ``torchvision`` normalisation (the original's frame and crop
-  flips folded into one frame flip: ``original_sample``);
+- ``straightforward``: what the original does (``lib/train/data/processing.py``): ``cv2.imread`` of the full
+  frame, BGR->RGB, grayscale and horizontal flip of the full frame, slice + zero pad + ``cv2.resize`` of the
+  window, then torch's ``float().mul(brightness / 255).clamp(0, 1)`` and ``torchvision`` normalisation (the
+  original's frame and crop flips folded into one frame flip: ``original_sample``);
 - ``ours``: the TrackingDataset (``data.decoder``, reduced-scale decode into reused buffers, one warp per crop,
   uint8 output; the normalisation runs on the training device, and is left out here as it is of the GPU's step);
 - ``lean_straightforward``: full ``cv2.imread`` decode, then our crop and a table-lookup float conversion (how

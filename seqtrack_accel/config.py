@@ -1,7 +1,7 @@
 """Typed, frozen configuration.
 
-The defaults are the original SeqTrack B256 experiment (SPEC section 2). YAML files in ``configs/``
-hold only the differences; ``key.path=value`` overrides come last. Every error names the key.
+The defaults are the original SeqTrack B256 experiment (original: ``experiments/seqtrack/seqtrack_b256.yaml``).
+YAML files in ``configs/`` hold only the differences; ``key.path=value`` overrides come last. Every error names the key.
 
     cfg = load_config("configs/seqtrack_b192.yaml", ["train.batch_size=8"])
     text = dump_config(cfg)                   # resolved YAML, written into each run folder
@@ -232,7 +232,8 @@ class EvalConfig:
 
     def __post_init__(self):
         _require(self.split in SPLITS, "split", f"must be one of {SPLITS}, got {self.split!r}")
-        _require(self.classes is None or len(self.classes) > 0, "classes", "is an empty list; leave it out or name a class")
+        _require(self.classes is None or len(self.classes) > 0, "classes",
+                 "is an empty list; leave it out or name a class")
         _require(self.template_update_interval >= 1, "template_update_interval", "must be >= 1")
         _require(self.validate_every_epochs >= 0, "validate_every_epochs", "must be >= 0")
         _require(self.max_frames >= 0, "max_frames", "must be >= 0")

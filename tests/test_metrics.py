@@ -1,4 +1,4 @@
-"""LaSOT metrics (SPEC 5), on boxes built here with hand-computed expectations."""
+"""LaSOT metrics, on boxes built here with hand-computed expectations."""
 
 from __future__ import annotations
 

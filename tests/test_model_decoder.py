@@ -1,4 +1,4 @@
-"""The box decoder (SPEC 1 "Decoder"): DETR post-norm maths, causality, the KV cache and initialisation."""
+"""The box decoder: DETR post-norm maths, causality, the KV cache and initialisation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ViT encoder (SPEC 1 "Encoder"): token order, shared positional rows, fused attention, checkpointing."""
+"""The ViT encoder: token order, shared positional rows, fused attention, checkpointing."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def test_base_256_has_about_89m_parameters():
     with torch.device("meta"):
         model = SeqTrack(SeqTrackConfig())
     count = sum(p.numel() for p in model.parameters())
-    # Exactly the parameters of SPEC 1's original names (see test_weights). The published "89M" (encoder 85.6M,
+    # Exactly the parameters of the original's names (see test_weights). The published "89M" (encoder 85.6M,
     # decoder 3.5M) leaves out the positional tables and the word embedding: 90.60M - 0.39M - 0.07M - 1.02M.
     assert count == 90_596_002
     assert count - 393_216 - 65_536 - 1_024_512 == pytest.approx(89e6, rel=0.01)

@@ -1,4 +1,4 @@
-"""Box tokens, teacher-forcing sequences, the sequence loss and the logged IoU (SPEC 1 "Box tokens")."""
+"""Box tokens, teacher-forcing sequences, the sequence loss and the logged IoU."""
 
 from __future__ import annotations
 

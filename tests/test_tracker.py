@@ -1,4 +1,4 @@
-"""SeqTrackTracker (SPEC 5): box mapping, clipping, template update, tiny random models, model loading."""
+"""SeqTrackTracker: box mapping, clipping, template update, tiny random models, model loading."""
 
 from __future__ import annotations
 

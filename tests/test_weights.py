@@ -1,4 +1,4 @@
-"""Weight import: released SeqTrack checkpoints (SPEC 1 names) and MAE / timm ViT files into the encoder."""
+"""Weight import: released SeqTrack checkpoints (original parameter names) and MAE / timm ViT files into the encoder."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def original_shapes(width=192, depth=12, hidden=32, ffn=64, bins=30, layers=2, search=64, template=32):
-    """The released checkpoint's ``net`` names and shapes, written out from SPEC 1 (not from the model)."""
+    """The released checkpoint's ``net`` names and shapes, written out from its layout (not from the model)."""
     ns, nt = (search // 16) ** 2, (template // 16) ** 2
     shapes = {
         "pos_embed": (1, ns, hidden),

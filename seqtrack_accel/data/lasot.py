@@ -1,6 +1,6 @@
 """The LaSOT reader: sequences with their boxes and visibility, the protocol split, loud checks of every file.
 
-Layout (SPEC section 3)::
+Layout, as LaSOT is distributed::
 
     root/<class>/<class>-<idx>/img/00000001.jpg ...   1-based, 8 digits
     root/<class>/<class>-<idx>/groundtruth.txt         one "x,y,w,h" line per frame (pixels, top-left origin)
@@ -23,7 +23,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-# The protocol's test sequences of the classes whose split is built in (SPEC section 3).
+# The protocol's test sequences of the classes whose split is built in (LaSOT's ``testing_set.txt``).
 BUILTIN_TEST_SEQUENCES: dict[str, frozenset[str]] = {
     "book": frozenset({"book-3", "book-10", "book-11", "book-19"}),
     "coin": frozenset({"coin-3", "coin-6", "coin-7", "coin-18"}),

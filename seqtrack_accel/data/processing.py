@@ -1,4 +1,6 @@
-"""Crops and augmentation of the original SeqTrack processing (SPEC section 3 "Processing"), done cheaply.
+"""Crops and augmentation of the original SeqTrack processing, done cheaply.
+
+Original: ``lib/train/data/processing.py`` and ``processing_utils.py``.
 
 Per crop: jitter the box, take a square window of side ``ceil(sqrt(w*h) * factor)`` centred on the jittered box
 (corners rounded), zero padding outside the frame, resize to the output size; the object box lands at
@@ -20,7 +22,7 @@ What differs from the original's implementation, not its statistics:
   a box to ``x' = W - 1 - x - w`` while the object's pixels land at ``W - x - w``.
 - Grayscale (p 0.05, one roll per sample in the original, on full frames) is applied to the crops: it is a
   per-pixel linear map, so it commutes with cropping and bilinear resizing up to uint8 rounding.
-- Boxes are normalised by the output size (SPEC); the original code divides by ``out - 1``
+- Boxes are normalised by the output size, as the paper describes; the original code divides by ``out - 1``
   (``transform_image_to_crop``), a 0.5 % scale difference at 192 px.
 - The original's ``sample_target`` pads one zero column (row) too many where the window crosses the right
   (bottom) frame border (``x2_pad = x2 - W + 1``), dropping the frame's last column; not reproduced.

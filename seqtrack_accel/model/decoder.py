@@ -1,4 +1,6 @@
-"""The SeqTrack box decoder: a DETR-style post-norm transformer decoder over four box tokens (SPEC 1 "Decoder").
+"""The SeqTrack box decoder: a DETR-style post-norm transformer decoder over four box tokens.
+
+Original: ``lib/models/seqtrack/decoder.py``.
 
 The memory is the bottlenecked search tokens, (B, Ns, hidden). Teacher forcing runs all positions at once under a
 causal mask; inference runs one token per step with a ``DecoderCache``: the cross-attention keys/values of the

@@ -1,4 +1,4 @@
-"""The ViT encoder of SeqTrack, assembled from timm building blocks (SPEC 1 "Encoder").
+"""The ViT encoder of SeqTrack, assembled from timm building blocks (original: ``lib/models/seqtrack/vit.py``).
 
 Templates and the search image share one patch embedding and one learnable positional table of
 ``Ns + Nt`` rows: the first ``Ns`` rows go to the search tokens, the last ``Nt`` rows to every template.

@@ -180,7 +180,7 @@ class SeqTrack(nn.Module, PyTorchModelHubMixin, library_name="seqtrack-accel", t
     def generate(
         self, template_images: Tensor, search_images: Tensor, window: bool = True, use_cache: bool = True
     ) -> dict[str, Tensor]:
-        """Greedy decoding of one box per sample (SPEC 5), as the original tracker does it.
+        """Greedy decoding of one box per sample as the original tracker does it (``lib/test/tracker/seqtrack.py``).
 
         Each step takes the softmax over the whole vocabulary, keeps the first ``bins`` classes (coordinates
         only, not renormalised), multiplies cx and cy by a Hanning window of length ``bins`` when ``window``,

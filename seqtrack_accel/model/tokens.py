@@ -1,4 +1,6 @@
-"""Box <-> token conversion, teacher-forcing sequences, the sequence loss and the logged IoU (SPEC 1 "Box tokens").
+"""Box <-> token conversion, teacher-forcing sequences, the sequence loss and the logged IoU.
+
+Original: ``lib/train/actors/seqtrack.py`` and ``lib/models/seqtrack/seqtrack.py``.
 
 Pure functions over batch-first tensors. Coordinates are normalised to the search crop ([0, 1]); a box becomes
 four tokens ``[cx, cy, w, h]``, each ``floor(v * (bins - 1))`` in ``0 .. bins - 1``. Two special tokens follow

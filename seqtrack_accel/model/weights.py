@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 IGNORED_PRETRAIN_KEYS = ("cls_token",)
 IGNORED_PRETRAIN_PREFIXES = ("head.", "fc_norm.", "decoder_", "mask_token")
 
-# This package's names -> the released SeqTrack checkpoints' names (SPEC 1 "Original parameter names"), as prefix
-# renames; the first matching rule applies. Inside decoder layers the cross-attention is called
+# This package's names -> the released SeqTrack checkpoints' names (the ``net`` state dict of
+# ``SEQTRACK_ep0500.pth.tar``), as prefix renames; the first matching rule applies. Inside decoder layers the cross-attention is called
 # ``cross_attn`` here and ``multihead_attn`` there.
 _TO_ORIGINAL_PREFIXES = (
     ("decoder.memory_pos", "pos_embed"),
@@ -166,7 +166,7 @@ def load_original_checkpoint(path: str | Path, config: Config | SeqTrackConfig) 
 
     Args:
         path: the checkpoint; ``torch.load(weights_only=True)`` must be able to read it and its ``net`` key
-            holds the original state dict (SPEC 1).
+            holds the original state dict.
         config: the target network (``Config`` or ``SeqTrackConfig``). Its crop sizes may differ from the
             checkpoint's; then the positional tables are resized:
             - encoder ``pos_embed``: the search rows and the template rows separately, as 2D grids;

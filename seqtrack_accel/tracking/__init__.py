@@ -1,4 +1,4 @@
-"""SeqTrack inference and LaSOT evaluation (SPEC 5).
+"""SeqTrack inference and LaSOT evaluation (original: ``lib/test/tracker/seqtrack.py``).
 
 - ``tracker``: ``SeqTrackTracker`` (one video, frame by frame), ``FirstBoxTracker`` (baseline),
   ``load_tracker_model`` (training checkpoint folder, save_pretrained folder / Hub repo, original ``.pth.tar``).

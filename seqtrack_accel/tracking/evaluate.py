@@ -1,4 +1,4 @@
-"""Run a tracker over LaSOT sequences, write result files, and score result folders (SPEC 5).
+"""Run a tracker over LaSOT sequences, write result files, and score result folders.
 
 Result folder layout, compatible with the original toolkit and other trackers' raw results:
 ``<sequence>.txt`` holds one ``x,y,w,h`` line per frame (pixels; comma, tab or space separated when read),

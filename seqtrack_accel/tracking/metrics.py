@@ -1,4 +1,6 @@
-"""LaSOT one-pass-evaluation metrics, exactly as the original evaluation toolkit computes them (SPEC 5).
+"""LaSOT one-pass-evaluation metrics, exactly as the original evaluation toolkit computes them.
+
+Original: ``lib/test/analysis/extract_results.py``.
 
 Per sequence: overlaps and center errors of the predicted boxes against the ground truth, with
 inclusive pixel coordinates; curves over thresholds; then the mean over sequences (and per class).
@@ -126,7 +128,7 @@ def clean_predictions(pred: np.ndarray, gt: np.ndarray, name: str) -> np.ndarray
 
 
 def sequence_errors(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, name: str) -> SequenceErrors:
-    """Per-frame overlaps and center errors of one sequence (SPEC 5).
+    """Per-frame overlaps and center errors of one sequence.
 
     Args:
         pred: (M, 4) predicted x,y,w,h in pixels, M >= N.

@@ -1,4 +1,6 @@
-"""SeqTrack inference on a video, one frame at a time (SPEC 5), and loading a model to track with.
+"""SeqTrack inference on a video, one frame at a time, and loading a model to track with.
+
+Original: ``lib/test/tracker/seqtrack.py``.
 
     model, cfg = load_tracker_model("runs/demo/phase_1/checkpoints/checkpoint_6")
     tracker = SeqTrackTracker(model, cfg, device="cuda")
@@ -126,7 +128,7 @@ class SeqTrackTracker:
 
         Returns:
             box: (4,) float64 x,y,w,h pixels, clipped to the image with a 10 px margin.
-            confidence: sum of the 4 chosen token probabilities x 10 (SPEC 5), in [0, 40].
+            confidence: sum of the 4 chosen token probabilities x 10 (as the original), in [0, 40].
         """
         if not self.templates:
             raise RuntimeError("track() called before initialize(); initialise on the first frame's box")

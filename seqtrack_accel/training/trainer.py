@@ -576,7 +576,8 @@ class Trainer:
             result = validate(acc.unwrap_model(self.model), self.cfg, max_frames=self.cfg.eval.max_frames)
             self.history.val_auc[str(epoch)] = result["auc"]
             acc.log({"val/auc": result["auc"], "val/precision": result["precision"]}, step=self.global_step)
-            logger.info("validation after epoch %d: AUC %.2f, precision %.2f", epoch, result["auc"], result["precision"])
+            logger.info("validation after epoch %d: AUC %.2f, precision %.2f", epoch, result["auc"],
+                        result["precision"])
             self.model.train()
         acc.wait_for_everyone()
 
