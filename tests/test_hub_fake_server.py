@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError
 
-from seqtrack_accel.testing import FakeHub, Fault
+from fake_hub import FakeHub, Fault
 
 TOKEN = "hf_fake_server_token"
 
@@ -135,3 +136,7 @@ def test_a_fault_matching_the_lfs_upload_fails_it_before_the_commit(hub, api):
 
     assert not any(r.path.endswith("/commit/main") for r in hub.requests)
     assert len(hub.commits("org/repo")) == 1
+
+
+def test_the_server_is_test_code_outside_the_installed_package():
+    assert importlib.util.find_spec("seqtrack_accel.testing") is None

@@ -11,11 +11,12 @@ import time
 
 import pytest
 
+from fake_hub import FakeHub, Fault
+from hub_helpers import make_fake_checkpoint, make_fake_run
+
 from seqtrack_accel.config import HubConfig
 from seqtrack_accel.hub import HubMirror
 from seqtrack_accel.hub.mirror import lower_thread_priority
-from seqtrack_accel.hub.remote import reset_request_timeout
-from seqtrack_accel.testing import FakeHub, Fault, make_fake_checkpoint, make_fake_run
 
 TOKEN = "hf_mirror_test_token_0123456789"
 REPO = "org/run"
@@ -33,7 +34,6 @@ def fast_cfg(**changes) -> HubConfig:
 def hub():
     with FakeHub(token=TOKEN) as server:
         yield server
-    reset_request_timeout()
 
 
 def mirror_for(hub: FakeHub, run_dir, cfg: HubConfig | None = None, token: str = TOKEN) -> HubMirror:
@@ -262,7 +262,7 @@ def test_unchanged_plots_and_event_files_are_not_sent_again(hub, tmp_path):
     first, second = make_fake_run(run, epochs=2)
     mirror = mirror_for(hub, run)
     mirror.submit_checkpoint(first, phase=1)
-    while mirror._pending_jobs() or mirror._current is not None:  # the first checkpoint's commits are done
+    while "latest.json" not in hub.files(REPO):  # the first checkpoint's last commit
         time.sleep(0.01)
     (run / "plots" / "loss.png").write_bytes(b"redrawn loss plot")
     mirror.submit_checkpoint(second, phase=1)

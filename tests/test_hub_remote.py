@@ -8,14 +8,12 @@ from pathlib import Path
 import pytest
 from huggingface_hub import HfApi
 
+from fake_hub import FakeHub, Fault
+from hub_helpers import make_fake_run
+
+from seqtrack_accel.config import HubConfig
 from seqtrack_accel.hub import HubError, check_repo, download_checkpoint, parse_spec
-from seqtrack_accel.hub.remote import (
-    FailureKind,
-    classify_error,
-    configure_request_timeout,
-    reset_request_timeout,
-)
-from seqtrack_accel.testing import FakeHub, Fault, make_fake_run
+from seqtrack_accel.hub.remote import Failure, classify_error, configure_request_timeout
 
 TOKEN = "hf_remote_test_token"
 REPO = "org/run"
@@ -25,7 +23,6 @@ REPO = "org/run"
 def hub():
     with FakeHub(token=TOKEN) as server:
         yield server
-    reset_request_timeout()
 
 
 def publish(hub: FakeHub, run_dir: Path, *, full_state: bool = True, epochs: int = 2) -> list[Path]:
@@ -133,8 +130,14 @@ def test_check_repo_reports_a_missing_repo(hub):
         "repository org/absent was not found")
 
 
-def test_every_request_gets_the_configured_timeout(hub):
+@pytest.fixture
+def short_timeout():
     configure_request_timeout(0.2)
+    yield
+    configure_request_timeout(HubConfig().request_timeout)  # the process-wide timeout other tests expect
+
+
+def test_every_request_gets_the_configured_timeout(hub, short_timeout):
     hub.create_repo(REPO)
     hub.inject([Fault.hang(3.0)])
     api = HfApi(endpoint=hub.endpoint, token=TOKEN)
@@ -143,4 +146,4 @@ def test_every_request_gets_the_configured_timeout(hub):
         api.repo_info(REPO)
 
     assert "Timeout" in type(err.value).__name__
-    assert classify_error(err.value).kind is FailureKind.TRANSIENT
+    assert classify_error(err.value)[0] is Failure.TRANSIENT

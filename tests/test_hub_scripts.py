@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from fake_hub import FakeHub
+from hub_helpers import make_fake_checkpoint, make_fake_run
+
 from seqtrack_accel.cli import check_repo, create_hf_repo, upload_checkpoint
-from seqtrack_accel.hub.remote import reset_request_timeout
-from seqtrack_accel.testing import FakeHub, make_fake_checkpoint, make_fake_run
 
 TOKEN = "hf_scripts_test_token"
 REPO = "org/run"
@@ -25,7 +26,6 @@ def hub(monkeypatch):
         monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
         monkeypatch.setenv("HF_TOKEN", TOKEN)
         yield server
-    reset_request_timeout()
 
 
 def test_create_hf_repo_creates_a_private_repo_then_reports_it_exists(hub, capsys):

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from fake_hub import FakeHub, Fault
 from train_helpers import REPO, cli_args, run_cli, sha, tiny_config, train
 
 from seqtrack_accel.hub import check_repo
-from seqtrack_accel.hub.remote import reset_request_timeout
-from seqtrack_accel.testing import FakeHub, Fault
 
 TOKEN = "hf_training_mirror_token_5f3a9c"
 EPOCHS = 2
@@ -50,7 +49,6 @@ def hub():
         env.setenv("HF_ENDPOINT", server.endpoint)
         env.setenv("HF_TOKEN", TOKEN)
         yield server
-    reset_request_timeout()
 
 
 def mirrored(root: Path, repo: str, *, request_timeout: float = 10.0):
@@ -229,13 +227,7 @@ def test_the_token_appears_in_no_file_of_the_run_folders(mirrored_run, faulty_ru
 # the overhead benchmark
 
 
-@pytest.fixture
-def default_request_timeout():
-    yield
-    reset_request_timeout()  # the benchmark's mirror set its own for the whole process
-
-
-def test_bench_mirror_prints_both_arms_and_the_slowdown(synthetic_lasot, capsys, default_request_timeout):
+def test_bench_mirror_prints_both_arms_and_the_slowdown(synthetic_lasot, capsys):
     from seqtrack_accel.cli import bench_mirror
 
     bench_mirror.main(["--config", str(REPO / "configs" / "demo.yaml"), "--steps", "3", "--warmup", "1",

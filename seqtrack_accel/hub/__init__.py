@@ -5,19 +5,8 @@ See ``mirror`` for the upload protocol and ``remote`` for the repo layout.
 
 from .mirror import HubMirror, upload_checkpoint
 from .model_card import render_model_card
-from .remote import (
-    CheckpointSpec,
-    HubError,
-    RepoLayout,
-    check_repo,
-    configure_request_timeout,
-    describe_repo,
-    download_checkpoint,
-    is_hub_spec,
-    parse_spec,
-)
+from .remote import (CheckpointSpec, HubError, RepoLayout, check_repo, configure_request_timeout, describe_repo,
+                     download_checkpoint, parse_spec)
 
-__all__ = [
-    "CheckpointSpec", "HubError", "HubMirror", "RepoLayout", "check_repo", "configure_request_timeout",
-    "describe_repo", "download_checkpoint", "is_hub_spec", "parse_spec", "render_model_card", "upload_checkpoint",
-]
+__all__ = ["CheckpointSpec", "HubError", "HubMirror", "RepoLayout", "check_repo", "configure_request_timeout",
+           "describe_repo", "download_checkpoint", "parse_spec", "render_model_card", "upload_checkpoint"]

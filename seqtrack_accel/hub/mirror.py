@@ -11,12 +11,13 @@ The trainer (main process only) calls::
     not_mirrored = mirror.close()                   # wait up to hub.final_wait seconds for pending uploads
 
 ``submit_checkpoint`` hard-links the checkpoint's files into ``DIR/.hub_staging/`` right away (rotation may delete
-the checkpoint folder at any moment after), and queues one job. The worker thread then makes, per checkpoint:
+the checkpoint folder at any moment after) and queues one job for the mirror's worker thread, which runs the jobs
+one at a time, in order. Per checkpoint the job makes:
 
 1. one commit with the checkpoint's files under ``phase_N/<folder name>/`` (weights, training_state.json,
    config.yaml; plus optimizer, scheduler, scaler and RNG files when ``hub.upload_full_state``);
-2. one commit with the plots (``plots/``, ``phase_N/plots/``), the TensorBoard files (``tensorboard/``), any
-   ``extra`` files and the model card ``README.md``;
+2. one commit with the plots (``plots/``, ``phase_N/plots/``), the TensorBoard files (``tensorboard/``) and the
+   model card ``README.md``;
 3. only when commit 1 succeeded, one commit with ``latest.json``, so latest.json never points at missing files.
 
 Transient failures (HTTP 408 / 429 / 5xx, timeouts, connection errors) are retried with exponential backoff from
@@ -25,55 +26,47 @@ Transient failures (HTTP 408 / 429 / 5xx, timeouts, connection errors) are retri
 failure (401 / 403) is logged once and disables mirroring. Training is never blocked or stopped by the Hub.
 A checkpoint that could not be mirrored keeps its staged copy in ``DIR/.hub_staging/``: a later run's
 ``sync_missing`` (or scripts/upload_checkpoint.py) uploads it.
+
+Kept by hand because huggingface_hub lacks it: retrying a whole commit (the library retries single requests, not
+the commit POST with its preupload and LFS steps), the commit order above, staging (a queued job reads its files
+only when it runs), ``sync_missing``, disabling the mirror on an authentication failure, and a ``close`` that ends
+the run in bounded time. The last one is why the queue is a daemon thread of its own: ``HfApi.run_as_future`` also
+runs jobs one at a time in order, but on a thread the interpreter joins at exit, so an upload still in flight after
+``close`` gave up would keep the finished run's process alive for as long as that upload lasts.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
+import queue
 import shutil
 import tempfile
 import threading
-import time
-from collections import deque
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Callable
 
 import huggingface_hub
-from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub import CommitOperationAdd
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from seqtrack_accel.config import HubConfig
+from seqtrack_accel.training import checkpoint as ckpt
+from seqtrack_accel.training.checkpoint import CheckpointError, TrainingState
 
 from .model_card import render_model_card
-from .remote import (
-    CARD_FILE,
-    CHECKPOINT_DIR_RE,
-    CONFIG_FILE,
-    LATEST_FILE,
-    PHASE_DIR_RE,
-    STATE_FILE,
-    TENSORBOARD_DIR,
-    FailureKind,
-    HubError,
-    checkpoint_order,
-    classify_error,
-    configure_request_timeout,
-    describe_error,
-    is_full_state,
-    is_weights_file,
-    list_remote_files,
-    make_api,
-    read_remote_json,
-    resolve_endpoint,
-)
+from .remote import (CARD_FILE, LATEST_FILE, TENSORBOARD_DIR, Failure, HubError, classify_error,
+                     configure_request_timeout, describe_error, list_remote_files, make_api, read_remote_json,
+                     resolve_endpoint)
 
 logger = logging.getLogger(__name__)
 
 STAGING_DIR = ".hub_staging"
+Files = list[tuple[str, Path | bytes]]  # one commit: (repo path, local file or content)
 
 
 def lower_thread_priority(niceness: int = 19) -> None:
@@ -83,17 +76,13 @@ def lower_thread_priority(niceness: int = 19) -> None:
     intra-op threads) the hashing and sending of checkpoint files takes only the CPU time training leaves idle.
     Elsewhere (no per-thread niceness) this does nothing.
     """
-    if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+    if not hasattr(os, "setpriority"):
         return
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), niceness))
     except OSError as err:  # not permitted, or not Linux: mirroring works the same, only less politely
         logger.debug("could not lower the mirror thread's priority: %s", err)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# files
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -111,95 +100,71 @@ def link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def checkpoint_files(folder: Path, *, full_state: bool) -> list[Path]:
-    """The files of a checkpoint folder to mirror: weights and training_state.json, or every file with ``full_state``.
+def checkpoint_files(folder: Path, *, full_state: bool) -> tuple[dict[str, Path], TrainingState]:
+    """The files of a checkpoint folder to mirror, {path inside the folder: file}, and its training state.
 
-    Raises FileNotFoundError naming the folder when it lacks weights or training_state.json.
+    The weights, training_state.json and config.yaml, or with ``full_state`` every file. A folder without
+    config.yaml gets the run's (``DIR/config.yaml`` of ``DIR/phase_N/checkpoints/<name>``).
+    Raises CheckpointError naming the folder when it lacks the weights or a readable training_state.json.
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"checkpoint folder {folder} does not exist")
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    top = [p for p in files if p.parent == folder]
-    if not any(is_weights_file(p.name) for p in top) or not any(p.name == STATE_FILE for p in top):
-        raise FileNotFoundError(f"{folder} has no model*.safetensors or no {STATE_FILE}: pass a checkpoint folder "
-                                "written by the trainer (Accelerate's save_state)")
-    if full_state:
-        return files
-    return [p for p in top if is_weights_file(p.name) or p.name in (STATE_FILE, CONFIG_FILE)]
+    state = TrainingState.read(folder)
+    files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+    weights = [rel for rel in files if "/" not in rel and fnmatch(rel, ckpt.WEIGHTS_PATTERN)]
+    if not weights:
+        raise CheckpointError(f"{folder} has no {ckpt.WEIGHTS_PATTERN}: pass a checkpoint folder written by the "
+                              "trainer (Accelerate's save_state)")
+    if not full_state:
+        files = {rel: p for rel, p in files.items() if rel in weights or rel in (ckpt.STATE_FILE, ckpt.CONFIG_FILE)}
+    run_config = folder.parent.parent.parent / ckpt.CONFIG_FILE
+    if ckpt.CONFIG_FILE not in files and run_config.is_file():
+        files[ckpt.CONFIG_FILE] = run_config
+    return files, state
 
 
-def _read_state(folder: Path) -> dict:
-    path = folder / STATE_FILE
-    try:
-        state = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise HubError(f"{path} is not valid JSON ({err}); is the checkpoint complete?") from None
-    for key in ("phase", "epoch", "global_step", "history"):
-        if key not in state:
-            raise HubError(f"{path} has no {key!r}; it was not written by this trainer")
-    return state
+def latest_json(repo_dir: str, phase: int, state: TrainingState, full_state: bool) -> bytes:
+    """latest.json pointing at ``repo_dir`` (``phase_N/checkpoint_E``)."""
+    latest = {"path": repo_dir, "phase": phase, "epoch": state.epoch, "global_step": state.global_step,
+              "full_state": full_state}
+    return (json.dumps(latest, indent=1) + "\n").encode()
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# retries
+def _operations(files: Files) -> list[CommitOperationAdd]:
+    # Fresh operations per attempt: huggingface_hub mutates them and refuses to reuse committed ones.
+    return [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(src) if isinstance(src, Path) else src)
+            for path, src in files]
 
 
-class Outcome(enum.Enum):
-    OK = "ok"
-    AUTH = "authentication failed"
-    PERMANENT = "permanent failure"
-    EXHAUSTED = "retries exhausted"
-    STOPPED = "stopped"
+def call_with_retries(fn: Callable[[], object], *, cfg: HubConfig, what: str,
+                      stop: threading.Event) -> tuple[Failure, BaseException | None] | None:
+    """Run ``fn``, retrying transient Hub failures; None when it succeeded, else why it gave up and the last error.
 
-
-@dataclass(frozen=True)
-class Result:
-    outcome: Outcome
-    error: BaseException | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.OK
-
-
-def backoff_delay(attempt: int, cfg: HubConfig, retry_after: float | None) -> float:
-    """Seconds to wait before retry ``attempt`` (1-based): ``Retry-After`` when the Hub sent it, else exponential."""
-    if retry_after is not None:
-        return retry_after  # the Hub said when; waiting less only earns another 429
-    return min(cfg.backoff_max, cfg.backoff_base * 2 ** (attempt - 1))
-
-
-def call_with_retries(fn: Callable[[], object], *, cfg: HubConfig, what: str, stop: threading.Event) -> Result:
-    """Run ``fn``, retrying transient Hub failures; ``stop`` cuts a backoff wait short (then STOPPED)."""
-    attempt = 0
-    while True:
+    Waits ``Retry-After`` when the Hub sent it (waiting less only earns another 429), else exponentially longer.
+    ``stop`` cuts a wait short and prevents further attempts (then STOPPED).
+    """
+    err: BaseException | None = None
+    for attempt in range(cfg.max_retries + 1):
+        if stop.is_set():
+            return Failure.STOPPED, err
         try:
             fn()
-            return Result(Outcome.OK)
-        except Exception as err:  # every failure is classified below and either retried or returned to the caller
-            failure = classify_error(err)
-            if failure.kind is FailureKind.AUTH:
-                return Result(Outcome.AUTH, err)
-            if failure.kind is FailureKind.PERMANENT:
-                return Result(Outcome.PERMANENT, err)
-            attempt += 1
-            if attempt > cfg.max_retries:
-                return Result(Outcome.EXHAUSTED, err)
-            delay = backoff_delay(attempt, cfg, failure.retry_after)
-            logger.warning("%s: %s; retry %d of %d in %.2f s", what, describe_error(err), attempt, cfg.max_retries,
-                           delay)
-            if stop.wait(delay):
-                return Result(Outcome.STOPPED, err)
+            return None
+        except Exception as caught:  # classified below: retried, or returned to the caller
+            err = caught
+        kind, retry_after = classify_error(err)
+        if kind is not Failure.TRANSIENT:
+            return kind, err
+        if attempt < cfg.max_retries:
+            delay = retry_after if retry_after is not None else min(cfg.backoff_max, cfg.backoff_base * 2 ** attempt)
+            logger.warning("%s: %s; retry %d of %d in %.2f s", what, describe_error(err), attempt + 1,
+                           cfg.max_retries, delay)
+            stop.wait(delay)
+    return Failure.EXHAUSTED, err
 
 
-def _traceback_if_unexpected(err: BaseException) -> BaseException | None:
+def _unexpected(err: BaseException) -> BaseException | None:
     """``err`` when it is not an answer from the Hub (likely a bug, whose traceback belongs in the log), else None."""
     return None if isinstance(err, HfHubHTTPError) else err
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the mirror
 
 
 @dataclass
@@ -207,22 +172,18 @@ class _Job:
     label: str  # what a user reads in "not mirrored" lists
     run: Callable[[], None]
     staging: Path | None = None
+    future: Future = field(default_factory=Future)  # done when the job ran, cancelled when close() dropped it
 
 
 @dataclass
 class _Staged:
     """A checkpoint snapshot under DIR/.hub_staging/<job>/: files at their repo paths below ``root``."""
 
-    root: Path  # the job's staging folder
+    root: Path
     phase: int
-    name: str  # checkpoint folder name
-    state: dict  # its training_state.json
+    repo_dir: str  # phase_N/<checkpoint folder name>
+    state: TrainingState
     files: list[str] = field(default_factory=list)  # repo paths, relative to root
-    extra: list[str] = field(default_factory=list)  # repo paths of the caller's extra files, relative to root
-
-    @property
-    def repo_dir(self) -> str:
-        return f"phase_{self.phase}/{self.name}"
 
 
 class HubMirror:
@@ -243,15 +204,13 @@ class HubMirror:
         self.run_dir = Path(run_dir)
         self.endpoint = resolve_endpoint(endpoint)
         self._has_token = (token or huggingface_hub.get_token()) is not None
-        self._api: HfApi = make_api(token=token, endpoint=self.endpoint)
+        self._api = make_api(token=token, endpoint=self.endpoint)
         self._staging_root = self.run_dir / STAGING_DIR
-        self._cond = threading.Condition()
-        self._queue: deque[_Job] = deque()
-        self._current: _Job | None = None
-        self._closing = False
+        self._jobs: list[_Job] = []  # submitted and not known to be done, oldest first
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: the worker ends
+        self._stop = threading.Event()  # set by close(): no new attempt, no backoff wait
         self._closed = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
         self._not_mirrored: list[str] = []
         self._disabled: str | None = None  # why mirroring stopped for good (authentication)
         self._repo_ready = False
@@ -262,6 +221,7 @@ class HubMirror:
         self._committed_stat: dict[str, tuple[int, int, int]] = {}
         self._latest_key: tuple[int, int] | None = None  # (phase, global_step) latest.json points at
         configure_request_timeout(cfg.request_timeout)
+        threading.Thread(target=self._work, name=f"hub-mirror {self.repo_id}", daemon=True).start()
 
     # -------------------------------------------------------------------------------------------------------------
     # public API
@@ -275,37 +235,34 @@ class HubMirror:
         try:
             self._ensure_repo()
         except Exception as err:  # classified: start must never stop training
-            failure = classify_error(err)
-            if failure.kind is FailureKind.TRANSIENT:
+            kind, _ = classify_error(err)
+            if kind is Failure.TRANSIENT:
                 logger.warning("Hub %s is not reachable now (%s); uploads will retry in the background",
                                self.endpoint, describe_error(err))
             else:
-                self._disable(failure.kind, err)
-        self._ensure_worker()
+                self._disable(kind, err)
 
-    def submit_checkpoint(self, checkpoint_dir: Path, phase: int, extra: dict[str, Path] | None = None) -> None:
+    def submit_checkpoint(self, checkpoint_dir: Path, phase: int) -> None:
         """Snapshot a just-written checkpoint (hard links) and queue its upload; returns at once.
 
         Args:
             checkpoint_dir: ``DIR/phase_N/checkpoints/checkpoint_E[_stepS]``, complete (renamed into place).
             phase: the phase N it belongs to; it is uploaded to ``phase_N/<folder name>/``.
-            extra: more files to upload with the plots, as {repo path: local file or folder}; they are snapshot
-                now too, so replace them atomically rather than rewriting them in place.
 
-        Raises FileNotFoundError / HubError (naming the file) when ``checkpoint_dir`` is not a checkpoint folder.
+        Raises CheckpointError / HubError (naming the folder) when ``checkpoint_dir`` is not a checkpoint folder.
         """
         if self._closed:
             raise RuntimeError(f"HubMirror for {self.repo_id} is closed; submit checkpoints before close()")
         checkpoint_dir = Path(checkpoint_dir)
-        label = f"phase_{phase}/{checkpoint_dir.name}"
-        if CHECKPOINT_DIR_RE.match(checkpoint_dir.name) is None:
+        if ckpt.CHECKPOINT_NAME.match(checkpoint_dir.name) is None:
             raise HubError(f"{checkpoint_dir} is not named checkpoint_E or checkpoint_E_stepS; the Hub layout and "
                            "latest.json rely on that name")
         if self._disabled is not None:
-            self._note_not_mirrored(f"{label}: mirroring is disabled ({self._disabled})")
+            self._not_mirrored.append(f"phase_{phase}/{checkpoint_dir.name}: mirroring is disabled ({self._disabled})")
             return
-        staged = self._stage(checkpoint_dir, phase, extra or {})
-        self._enqueue(_Job(label, lambda: self._mirror_checkpoint(staged), staged.root))
+        files, state = checkpoint_files(checkpoint_dir, full_state=self.cfg.upload_full_state)
+        staged = self._stage(phase, checkpoint_dir.name, state, files)
+        self._submit(_Job(staged.repo_dir, lambda: self._mirror_checkpoint(staged), staged.root))
 
     def sync_missing(self) -> None:
         """Queue the upload of whatever the run folder has and the Hub lacks (compared by path and size).
@@ -314,38 +271,31 @@ class HubMirror:
         upload), plots, TensorBoard files, the card if missing, and latest.json if the newest local checkpoint
         is newer than the one it points at. Files already on the Hub are not uploaded again.
         """
-        if self._disabled is not None:
-            return
-        self._enqueue(_Job("files missing from the Hub (sync)", self._sync))
+        if self._disabled is None:
+            self._submit(_Job("files missing from the Hub (sync)", self._sync))
 
     def close(self, timeout: float | None = None) -> list[str]:
         """Wait up to ``timeout`` seconds (default ``hub.final_wait``) for pending uploads, then stop the worker.
 
         Returns a line per thing that was not mirrored (and logs them); empty when everything is on the Hub.
+        A request in flight cannot be interrupted: it goes on in the daemon worker thread (ending within
+        ``hub.request_timeout`` of the Hub falling silent) without holding up the process, and no request follows it.
         """
         timeout = self.cfg.final_wait if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            self._closing = True
-            self._closed = True
-            self._cond.notify_all()
-            while self._queue or self._current is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            pending = ([self._current] if self._current is not None else []) + list(self._queue)
-            self._queue.clear()
-        if pending:
-            # An upload in flight cannot be interrupted; it ends within hub.request_timeout on a daemon thread.
-            self._stop.set()
-        elif self._thread is not None:
-            self._thread.join(timeout=5)
+        self._closed = True
+        wait([job.future for job in self._jobs], timeout=timeout)
+        self._stop.set()
+        # cancel() drops a job not started yet (True); the one running cannot be cancelled and is not done.
+        pending = [job for job in self._jobs if job.future.cancel() or not job.future.done()]
+        self._queue.put(None)
         not_mirrored = list(self._not_mirrored) + [
             f"{job.label}: still pending when close() gave up after {timeout:g} s"
             + (f" (staged copy kept in {job.staging})" if job.staging is not None else "") for job in pending
         ]
-        self._remove_empty_staging()
+        try:
+            self._staging_root.rmdir()
+        except OSError:
+            pass  # not empty (snapshots kept for a later upload) or never created
         if not_mirrored:
             logger.warning("not mirrored to %s:\n  %s", self.repo_id, "\n  ".join(not_mirrored))
         else:
@@ -353,50 +303,31 @@ class HubMirror:
         return not_mirrored
 
     # -------------------------------------------------------------------------------------------------------------
-    # worker
+    # jobs
 
-    def _ensure_worker(self) -> None:
-        with self._cond:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name=f"hub-mirror {self.repo_id}", daemon=True)
-                self._thread.start()
-
-    def _enqueue(self, job: _Job) -> None:
-        self._ensure_worker()
-        with self._cond:
-            self._queue.append(job)
-            self._cond.notify_all()
+    def _submit(self, job: _Job) -> None:
+        self._jobs = [j for j in self._jobs if not j.future.done()] + [job]
+        self._queue.put(job)
 
     def _work(self) -> None:
         lower_thread_priority()
-        while True:
-            with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait()
-                if not self._queue or self._stop.is_set():
-                    return
-                job = self._current = self._queue.popleft()
+        while (job := self._queue.get()) is not None:
+            if not job.future.set_running_or_notify_cancel():
+                continue  # cancelled by close()
             try:
                 job.run()
             except Exception:  # the worker must outlive any one job; the traceback goes to the log
                 logger.exception("mirroring %s to %s failed", job.label, self.repo_id)
-                self._note_not_mirrored(f"{job.label}: failed with an unexpected error (see the log)")
-            finally:
-                with self._cond:
-                    self._current = None
-                    self._cond.notify_all()
+                self._not_mirrored.append(f"{job.label}: failed with an unexpected error (see the log)")
+            job.future.set_result(None)
 
-    def _note_not_mirrored(self, text: str) -> None:
-        with self._cond:
-            self._not_mirrored.append(text)
-
-    def _disable(self, kind: FailureKind, err: BaseException) -> None:
+    def _disable(self, kind: Failure, err: BaseException) -> None:
         """Stop mirroring for good, logging why exactly once."""
-        with self._cond:
+        with self._lock:
             if self._disabled is not None:
                 return
             self._disabled = f"{kind.value}: {describe_error(err)}"
-        if kind is FailureKind.AUTH:
+        if kind is Failure.AUTH:
             hint = ("no Hugging Face token was found: set HF_TOKEN or run `hf auth login`" if not self._has_token else
                     "the token (HF_TOKEN or `hf auth login`) is invalid or may not write to "
                     f"{self.repo_id.split('/')[0]}")
@@ -405,7 +336,93 @@ class HubMirror:
                     "(HF_ENDPOINT, HF_HUB_OFFLINE)")
         logger.error("Hub mirroring to %s/%s is disabled (%s): %s. Training goes on; upload later with "
                      "scripts/upload_checkpoint.py or a resumed run with the same hub.repo_id.",
-                     self.endpoint, self.repo_id, self._disabled, hint, exc_info=_traceback_if_unexpected(err))
+                     self.endpoint, self.repo_id, self._disabled, hint, exc_info=_unexpected(err))
+
+    def _stage(self, phase: int, name: str, state: TrainingState, files: dict[str, Path]) -> _Staged:
+        """Hard-link ``files`` into a new folder under DIR/.hub_staging/ (caller's thread: must stay cheap)."""
+        self._staging_root.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix=f"phase_{phase}-{name}-", dir=self._staging_root))
+        staged = _Staged(root, phase, f"phase_{phase}/{name}", state)
+        try:
+            for rel, src in files.items():
+                link_or_copy(src, root / staged.repo_dir / rel)
+                staged.files.append(f"{staged.repo_dir}/{rel}")
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)  # a partial snapshot must not pass for a checkpoint later
+            raise
+        return staged
+
+    def _mirror_checkpoint(self, staged: _Staged) -> None:
+        ckpt_ok = self._commit_staged(staged)
+        if not ckpt_ok:
+            self._not_mirrored.append(f"{staged.repo_dir}: checkpoint files (staged copy kept in {staged.root}; "
+                                      "a resumed run's sync_missing or scripts/upload_checkpoint.py uploads it)")
+        if not self._commit_run_files(staged.repo_dir, card=(staged.repo_dir, staged.state)):
+            self._not_mirrored.append(f"plots, TensorBoard logs and model card after {staged.repo_dir}")
+        if ckpt_ok:
+            if not self._publish_latest(staged.phase, staged.repo_dir, staged.state,
+                                        ckpt.is_full_state(staged.files)):
+                self._not_mirrored.append(f"{LATEST_FILE} pointing at {staged.repo_dir}")
+            shutil.rmtree(staged.root, ignore_errors=True)
+
+    def _sync(self) -> None:
+        failed = call_with_retries(self._refresh_with_repo, cfg=self.cfg, what="listing of the Hub repo",
+                                   stop=self._stop)
+        if failed is not None:
+            kind, err = failed
+            if kind is Failure.AUTH:
+                self._disable(kind, err)
+            elif kind is not Failure.STOPPED:
+                logger.error("could not list %s to find missing files: %s", self.repo_id, describe_error(err))
+            self._not_mirrored.append("files missing from the Hub (the repo could not be listed)")
+            return
+        newest: tuple[int, str, TrainingState, list[str]] | None = None  # (phase, repo dir, state, repo paths)
+        for phase, folder, leftover in self._local_checkpoints():
+            repo_dir = f"phase_{phase}/{folder.name}"
+            try:
+                files, state = checkpoint_files(folder, full_state=self.cfg.upload_full_state)
+                missing = {rel: src for rel, src in files.items()
+                           if self._remote.get(f"{repo_dir}/{rel}") != src.stat().st_size}
+                staged = self._stage(phase, folder.name, state, missing) if missing else None
+            except (CheckpointError, FileNotFoundError) as err:
+                if folder.is_dir():  # else deleted by rotation meanwhile: nothing left to upload
+                    logger.warning("%s is not uploaded: %s", folder, err)
+                continue
+            if staged is not None:
+                ok = self._commit_staged(staged, sync=True)
+                shutil.rmtree(staged.root, ignore_errors=True)
+                if not ok:
+                    self._not_mirrored.append(f"{repo_dir}: checkpoint files (sync)")
+                    continue
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)  # an earlier run's staged copy, now on the Hub
+            newest = (phase, repo_dir, state, [f"{repo_dir}/{rel}" for rel in files])
+        card = None
+        if newest is not None and CARD_FILE not in self._remote and (self.run_dir / ckpt.CONFIG_FILE).is_file():
+            card = (newest[1], newest[2])
+        if not self._commit_run_files("sync", card=card, only_missing=True):
+            self._not_mirrored.append("plots, TensorBoard logs and model card (sync)")
+        if newest is not None and not self._publish_latest(*newest[:3], ckpt.is_full_state(newest[3])):
+            self._not_mirrored.append(f"{LATEST_FILE} (sync)")
+
+    def _local_checkpoints(self) -> list[tuple[int, Path, Path | None]]:
+        """(phase, folder, staging job folder or None) of every checkpoint in the run folder, oldest first.
+
+        Includes snapshots an earlier run staged but could not upload (DIR/.hub_staging/<job>/phase_N/<name>/),
+        except those of jobs this mirror still has queued.
+        """
+        found: dict[tuple[int, str], tuple[Path, Path | None]] = {}
+        staged = sorted(self._staging_root.glob("*/phase_*/checkpoint_*"))
+        queued = {job.staging for job in self._jobs if not job.future.done()}
+        for folder in staged:
+            phase, job_dir = ckpt.PHASE_NAME.match(folder.parent.name), folder.parent.parent
+            if phase and ckpt.CHECKPOINT_NAME.match(folder.name) and folder.is_dir() and job_dir not in queued:
+                found[(int(phase.group(1)), folder.name)] = (folder, job_dir)
+        for phase in ckpt.phases(self.run_dir):
+            for folder in ckpt.list_checkpoints(self.run_dir, phase):
+                found.setdefault((phase, folder.name), (folder, None))
+        ordered = sorted(found, key=lambda key: (key[0], ckpt.checkpoint_order(key[1])))
+        return [(phase, *found[(phase, name)]) for phase, name in ordered]
 
     # -------------------------------------------------------------------------------------------------------------
     # Hub calls (worker thread, or start())
@@ -429,6 +446,12 @@ class HubMirror:
         self._refresh_remote()
         self._repo_ready = True
 
+    def _refresh_with_repo(self) -> None:
+        if self._repo_ready:
+            self._refresh_remote()  # a fresh listing: the worker may have committed since start()
+        else:
+            self._ensure_repo()
+
     def _refresh_remote(self) -> None:
         self._remote = list_remote_files(self._api, self.repo_id)
         if LATEST_FILE in self._remote:
@@ -441,243 +464,83 @@ class HubMirror:
             if latest is not None and "phase" in latest and "global_step" in latest:
                 self._latest_key = (int(latest["phase"]), int(latest["global_step"]))
 
-    def _commit(self, files: list[tuple[str, Path | bytes]], message: str, what: str) -> bool:
-        """One commit of ``files`` ([(repo path, local file or content)]), with retries. True when on the Hub."""
+    def _commit(self, files: Files, message: str, what: str) -> bool:
+        """One commit of ``files``, with retries. True when they are on the Hub."""
         if self._disabled is not None or not files:
             return self._disabled is None
 
         def attempt() -> None:
             self._ensure_repo()
-            # Fresh operations per attempt: huggingface_hub mutates them and refuses to reuse committed ones.
-            operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(src) if isinstance(src, Path)
-                                             else src) for path, src in files]
-            self._api.create_commit(self.repo_id, operations, commit_message=message)
+            self._api.create_commit(self.repo_id, _operations(files), commit_message=message)
 
-        result = call_with_retries(attempt, cfg=self.cfg, what=what, stop=self._stop)
-        if result.ok:
-            for path, src in files:
-                self._remote[path] = src.stat().st_size if isinstance(src, Path) else len(src)
+        failed = call_with_retries(attempt, cfg=self.cfg, what=what, stop=self._stop)
+        if failed is None:
+            self._remote.update({path: src.stat().st_size if isinstance(src, Path) else len(src)
+                                 for path, src in files})
             return True
-        assert result.error is not None
-        if result.outcome is Outcome.AUTH:
-            self._disable(FailureKind.AUTH, result.error)
-        elif result.outcome is Outcome.PERMANENT:
-            logger.error("%s failed and was dropped: %s", what, describe_error(result.error),
-                         exc_info=_traceback_if_unexpected(result.error))
-        elif result.outcome is Outcome.EXHAUSTED:
+        kind, err = failed
+        if kind is Failure.AUTH:
+            self._disable(kind, err)
+        elif kind is Failure.PERMANENT:
+            logger.error("%s failed and was dropped: %s", what, describe_error(err), exc_info=_unexpected(err))
+        elif kind is Failure.EXHAUSTED:
             logger.error("%s failed %d times and was dropped: %s", what, self.cfg.max_retries + 1,
-                         describe_error(result.error))
+                         describe_error(err))
         return False
 
-    # -------------------------------------------------------------------------------------------------------------
-    # staging (caller's thread: must stay cheap)
+    def _commit_staged(self, staged: _Staged, *, sync: bool = False) -> bool:
+        step = f"epoch {staged.state.epoch}, step {staged.state.global_step}" + ("; sync" if sync else "")
+        return self._commit([(rel, staged.root / rel) for rel in staged.files], f"Add {staged.repo_dir} ({step})",
+                            f"upload of {staged.repo_dir}" + (" (sync)" if sync else ""))
 
-    def _stage(self, checkpoint_dir: Path, phase: int, extra: dict[str, Path]) -> _Staged:
-        files = checkpoint_files(checkpoint_dir, full_state=self.cfg.upload_full_state)
-        state = _read_state(checkpoint_dir)
-        self._staging_root.mkdir(parents=True, exist_ok=True)
-        root = Path(tempfile.mkdtemp(prefix=f"phase_{phase}-{checkpoint_dir.name}-", dir=self._staging_root))
-        staged = _Staged(root, phase, checkpoint_dir.name, state)
-        for src in files:
-            rel = f"{staged.repo_dir}/{src.relative_to(checkpoint_dir).as_posix()}"
-            link_or_copy(src, root / rel)
-            staged.files.append(rel)
-        config = self.run_dir / CONFIG_FILE
-        if not (checkpoint_dir / CONFIG_FILE).exists() and config.is_file():
-            link_or_copy(config, root / staged.repo_dir / CONFIG_FILE)
-            staged.files.append(f"{staged.repo_dir}/{CONFIG_FILE}")
-        for repo_path, local in extra.items():
-            local = Path(local)
-            sources = sorted(p for p in local.rglob("*") if p.is_file()) if local.is_dir() else [local]
-            for src in sources:
-                rel = repo_path.strip("/") + ("/" + src.relative_to(local).as_posix() if local.is_dir() else "")
-                link_or_copy(src, root / "extra" / rel)
-                staged.extra.append(rel)
-        return staged
-
-    # -------------------------------------------------------------------------------------------------------------
-    # jobs (worker thread)
-
-    def _mirror_checkpoint(self, staged: _Staged) -> None:
-        ckpt_ok = self._commit(
-            [(rel, staged.root / rel) for rel in staged.files],
-            f"Add {staged.repo_dir} (epoch {staged.state['epoch']}, step {staged.state['global_step']})",
-            f"upload of {staged.repo_dir}",
-        )
-        if not ckpt_ok:
-            self._note_not_mirrored(f"{staged.repo_dir}: checkpoint files (staged copy kept in {staged.root}; "
-                                    "a resumed run's sync_missing or scripts/upload_checkpoint.py uploads it)")
-        extra = [(rel, staged.root / "extra" / rel) for rel in staged.extra]
-        if not self._mirror_run_files(staged, extra=extra, card=True):
-            self._note_not_mirrored(f"plots, TensorBoard logs and model card after {staged.repo_dir}")
-        if ckpt_ok:
-            if not self._publish_latest(staged.phase, staged.name, staged.state, staged.files):
-                self._note_not_mirrored(f"{LATEST_FILE} pointing at {staged.repo_dir}")
-            shutil.rmtree(staged.root, ignore_errors=True)
-
-    def _run_files(self) -> list[tuple[str, Path]]:
-        """(repo path, local file) of the plots and TensorBoard files in the run folder now."""
-        roots = [(self.run_dir / "plots", "plots"), (self.run_dir / TENSORBOARD_DIR, TENSORBOARD_DIR)]
-        roots += [(d / "plots", f"{d.name}/plots") for d in sorted(self.run_dir.glob("phase_*"))
-                  if PHASE_DIR_RE.match(d.name)]
-        out = []
-        for local_root, repo_root in roots:
-            if local_root.is_dir():
-                out += [(f"{repo_root}/{p.relative_to(local_root).as_posix()}", p)
-                        for p in sorted(local_root.rglob("*")) if p.is_file()]
-        return out
-
-    def _mirror_run_files(self, staged: _Staged | None, *, extra: list[tuple[str, Path]], card: bool,
+    def _commit_run_files(self, where: str, *, card: tuple[str, TrainingState] | None,
                           only_missing: bool = False) -> bool:
-        """One commit of the plots, TensorBoard files, ``extra`` and (``card``) a fresh model card."""
+        """One commit of the plots and TensorBoard files not on the Hub as they are now, and with ``card`` (the
+        newest checkpoint's repo folder and state) a fresh model card."""
+        roots = [(self.run_dir / "plots", "plots"), (self.run_dir / TENSORBOARD_DIR, TENSORBOARD_DIR)]
+        roots += [(ckpt.phase_dir(self.run_dir, p) / "plots", f"phase_{p}/plots") for p in ckpt.phases(self.run_dir)]
+        self._staging_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="run-files-", dir=self._staging_root) as tmp:
-            files: list[tuple[str, Path | bytes]] = []
-            sent_stat: dict[str, tuple[int, int, int]] = {}
-            for repo_path, src in self._run_files():
-                stat = src.stat()
-                size = stat.st_size
-                if only_missing and self._remote.get(repo_path) == size:
-                    continue
-                key = (size, stat.st_mtime_ns, stat.st_ino)
-                if repo_path in self._remote and self._committed_stat.get(repo_path) == key:
-                    continue
-                sent_stat[repo_path] = key
-                # Copied, not linked: event files and plots are rewritten in place while training goes on, and an
-                # upload must read the same bytes it announced.
-                copy = Path(tmp) / repo_path
-                copy.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, copy)
-                files.append((repo_path, copy))
-            files += extra
-            if card and staged is not None:
+            files: Files = []
+            sent: dict[str, tuple[int, int, int]] = {}
+            for local_root, repo_root in roots:
+                for src in sorted(p for p in local_root.rglob("*") if p.is_file()):
+                    repo_path = f"{repo_root}/{src.relative_to(local_root).as_posix()}"
+                    stat = src.stat()
+                    key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+                    if (only_missing and self._remote.get(repo_path) == stat.st_size
+                            or repo_path in self._remote and self._committed_stat.get(repo_path) == key):
+                        continue
+                    # Copied, not linked: event files and plots are rewritten in place while training goes on, and
+                    # an upload must read the same bytes it announced.
+                    copy = Path(tmp) / repo_path
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(src, copy)
+                    files.append((repo_path, copy))
+                    sent[repo_path] = key
+            if card is not None:
+                repo_dir, state = card
                 text = str(render_model_card(
-                    repo_id=self.repo_id, config_yaml=(self.run_dir / CONFIG_FILE).read_text(),
-                    history=staged.state["history"], latest_path=staged.repo_dir,
-                    config_name=staged.state.get("config_name"), full_state=self.cfg.upload_full_state))
+                    repo_id=self.repo_id, config_yaml=(self.run_dir / ckpt.CONFIG_FILE).read_text(),
+                    history=state.history.to_dict(), latest_path=repo_dir, config_name=state.config_name,
+                    full_state=self.cfg.upload_full_state))
                 files.append((CARD_FILE, text.encode()))
-            where = staged.repo_dir if staged is not None else "sync"
             ok = self._commit(files, f"Update plots, TensorBoard logs and model card ({where})",
                               f"upload of plots, TensorBoard logs and model card ({where})")
-            if ok:
-                self._committed_stat.update(sent_stat)
-            return ok
+        if ok:
+            self._committed_stat.update(sent)
+        return ok
 
-    def _publish_latest(self, phase: int, name: str, state: dict, files: list[str]) -> bool:
-        key = (phase, int(state["global_step"]))
+    def _publish_latest(self, phase: int, repo_dir: str, state: TrainingState, full_state: bool) -> bool:
+        key = (phase, state.global_step)
         if self._latest_key is not None and key <= self._latest_key:
-            logger.info("%s stays at phase %d step %d: phase_%d/%s is not newer", LATEST_FILE, *self._latest_key,
-                        phase, name)
+            logger.info("%s stays at phase %d step %d: %s is not newer", LATEST_FILE, *self._latest_key, repo_dir)
             return True
-        latest = {"path": f"phase_{phase}/{name}", "phase": phase, "epoch": int(state["epoch"]),
-                  "global_step": int(state["global_step"]), "full_state": is_full_state(files)}
-        ok = self._commit([(LATEST_FILE, (json.dumps(latest, indent=1) + "\n").encode())],
-                          f"Point {LATEST_FILE} at phase_{phase}/{name}", f"upload of {LATEST_FILE}")
+        ok = self._commit([(LATEST_FILE, latest_json(repo_dir, phase, state, full_state))],
+                          f"Point {LATEST_FILE} at {repo_dir}", f"upload of {LATEST_FILE}")
         if ok:
             self._latest_key = key
         return ok
-
-    def _sync(self) -> None:
-        result = call_with_retries(self._refresh_with_repo, cfg=self.cfg, what="listing of the Hub repo",
-                                   stop=self._stop)
-        if not result.ok:
-            assert result.error is not None
-            if result.outcome is Outcome.AUTH:
-                self._disable(FailureKind.AUTH, result.error)
-            elif result.outcome is not Outcome.STOPPED:
-                logger.error("could not list %s to find missing files: %s", self.repo_id,
-                             describe_error(result.error))
-            self._note_not_mirrored("files missing from the Hub (the repo could not be listed)")
-            return
-        newest: tuple[tuple[int, int, int, int], int, str, dict, list[str]] | None = None
-        for phase, name, folder, owned_staging in self._local_checkpoints():
-            try:
-                files = checkpoint_files(folder, full_state=self.cfg.upload_full_state)
-                state = _read_state(folder)
-            except FileNotFoundError:
-                continue  # deleted by rotation meanwhile: nothing left to upload
-            repo_dir = f"phase_{phase}/{name}"
-            rels = [f"{repo_dir}/{p.relative_to(folder).as_posix()}" for p in files]
-            config = self.run_dir / CONFIG_FILE
-            if owned_staging is None and not (folder / CONFIG_FILE).exists() and config.is_file():
-                files, rels = files + [config], rels + [f"{repo_dir}/{CONFIG_FILE}"]
-            missing = [(rel, src) for rel, src in zip(rels, files) if self._remote.get(rel) != src.stat().st_size]
-            if missing and not self._commit_snapshot(missing, repo_dir, state):
-                self._note_not_mirrored(f"{repo_dir}: checkpoint files (sync)")
-                continue
-            if owned_staging is not None:
-                shutil.rmtree(owned_staging, ignore_errors=True)  # an earlier run's leftover, now on the Hub
-            order = checkpoint_order(phase, name)
-            if newest is None or order > newest[0]:
-                newest = (order, phase, name, state, rels)
-        latest_state = newest[3] if newest is not None else None
-        card = CARD_FILE not in self._remote and latest_state is not None and (self.run_dir / CONFIG_FILE).is_file()
-        staged_for_card = (_Staged(self._staging_root, newest[1], newest[2], newest[3]) if card and newest else None)
-        self._staging_root.mkdir(parents=True, exist_ok=True)
-        if not self._mirror_run_files(staged_for_card, extra=[], card=card, only_missing=True):
-            self._note_not_mirrored("plots, TensorBoard logs and model card (sync)")
-        if newest is not None and not self._publish_latest(newest[1], newest[2], newest[3], newest[4]):
-            self._note_not_mirrored(f"{LATEST_FILE} (sync)")
-
-    def _refresh_with_repo(self) -> None:
-        if self._repo_ready:
-            self._refresh_remote()  # a fresh listing: the worker may have committed since start()
-        else:
-            self._ensure_repo()
-
-    def _commit_snapshot(self, missing: list[tuple[str, Path]], repo_dir: str, state: dict) -> bool:
-        """Stage ``missing`` (rotation may delete the folder meanwhile) and commit it."""
-        self._staging_root.mkdir(parents=True, exist_ok=True)
-        root = Path(tempfile.mkdtemp(prefix="sync-", dir=self._staging_root))
-        try:
-            for rel, src in missing:
-                link_or_copy(src, root / rel)
-        except FileNotFoundError:
-            shutil.rmtree(root, ignore_errors=True)
-            logger.info("%s was deleted while it was being staged for upload; skipped", repo_dir)
-            return True
-        ok = self._commit([(rel, root / rel) for rel, _ in missing],
-                          f"Add {repo_dir} (epoch {state['epoch']}, step {state['global_step']}; sync)",
-                          f"upload of {repo_dir} (sync)")
-        shutil.rmtree(root, ignore_errors=True)
-        return ok
-
-    def _local_checkpoints(self) -> list[tuple[int, str, Path, Path | None]]:
-        """(phase, name, folder, staging job folder or None) of every checkpoint in the run folder, oldest first.
-
-        Includes snapshots an earlier run staged but could not upload (DIR/.hub_staging/<job>/phase_N/<name>/),
-        except those of jobs this mirror still has queued.
-        """
-        found: dict[tuple[int, str], tuple[Path, Path | None]] = {}
-        active = {job.staging for job in self._pending_jobs() if job.staging is not None}
-        if self._staging_root.is_dir():
-            for job_dir in sorted(self._staging_root.iterdir()):
-                if job_dir in active or not job_dir.is_dir():
-                    continue
-                for folder in job_dir.glob("phase_*/checkpoint_*"):
-                    phase = PHASE_DIR_RE.match(folder.parent.name)
-                    if phase and CHECKPOINT_DIR_RE.match(folder.name):
-                        found[(int(phase.group(1)), folder.name)] = (folder, job_dir)
-        for folder in self.run_dir.glob("phase_*/checkpoints/checkpoint_*"):
-            phase = PHASE_DIR_RE.match(folder.parent.parent.name)
-            if phase and CHECKPOINT_DIR_RE.match(folder.name) and folder.is_dir():
-                key = (int(phase.group(1)), folder.name)
-                found.setdefault(key, (folder, None))
-        ordered = sorted(found, key=lambda k: checkpoint_order(*k))
-        return [(phase, name, *found[(phase, name)]) for phase, name in ordered]
-
-    def _pending_jobs(self) -> list[_Job]:
-        with self._cond:
-            return list(self._queue)
-
-    def _remove_empty_staging(self) -> None:
-        try:
-            self._staging_root.rmdir()
-        except OSError:
-            pass  # not empty (snapshots kept for a later upload) or never created
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# one checkpoint, synchronously (scripts/upload_checkpoint.py)
 
 
 def upload_checkpoint(
@@ -701,29 +564,19 @@ def upload_checkpoint(
         full_state: every file of the folder (resumable); False: weights, training_state.json, config.yaml.
         cfg: retries and timeouts (default: HubConfig's defaults).
 
-    Returns the folder's path in the repo. Raises HubError saying what went wrong and what to do.
+    Returns the folder's path in the repo. Raises HubError (CheckpointError for the local folder) saying what went
+    wrong and what to do.
     """
     cfg = cfg or HubConfig(repo_id=repo_id)
     checkpoint_dir = Path(checkpoint_dir)
-    try:
-        files = checkpoint_files(checkpoint_dir, full_state=full_state)
-    except FileNotFoundError as err:
-        raise HubError(str(err)) from None
-    state = _read_state(checkpoint_dir)
-    phase = int(state["phase"]) if phase is None else phase
+    files, state = checkpoint_files(checkpoint_dir, full_state=full_state)
+    phase = state.phase if phase is None else phase
     name = name or checkpoint_dir.name
-    if CHECKPOINT_DIR_RE.match(name) is None:
+    if ckpt.CHECKPOINT_NAME.match(name) is None:
         raise HubError(f"{name!r} is not a checkpoint folder name: pass --name checkpoint_E or checkpoint_E_stepS")
     repo_dir = f"phase_{phase}/{name}"
-    entries: list[tuple[str, Path | bytes]] = [(f"{repo_dir}/{p.relative_to(checkpoint_dir).as_posix()}", p)
-                                               for p in files]
-    run_config = checkpoint_dir.parent.parent.parent / CONFIG_FILE  # DIR/phase_N/checkpoints/<name> -> DIR
-    if not (checkpoint_dir / CONFIG_FILE).exists() and run_config.is_file():
-        entries.append((f"{repo_dir}/{CONFIG_FILE}", run_config))
-
     configure_request_timeout(cfg.request_timeout)
     api = make_api(token=token, endpoint=endpoint)
-    stop = threading.Event()
 
     def ensure_repo() -> None:
         try:
@@ -734,28 +587,23 @@ def upload_checkpoint(
                                "may not read it); pass --create to create it") from err
             api.create_repo(repo_id, private=cfg.private, exist_ok=True)
 
-    def commit(items: list[tuple[str, Path | bytes]], message: str) -> None:
-        def attempt() -> None:
-            operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(src) if isinstance(src, Path)
-                                             else src) for path, src in items]
-            api.create_commit(repo_id, operations, commit_message=message)
+    def retried(fn: Callable[[], object], what: str, failure: str) -> None:
+        failed = call_with_retries(fn, cfg=cfg, what=what, stop=threading.Event())
+        if failed is not None:
+            kind, err = failed
+            if isinstance(err, HubError):
+                raise err
+            raise HubError(f"{failure} ({kind.value}): {describe_error(err) if err else ''}") from err
 
-        result = call_with_retries(attempt, cfg=cfg, what=f"upload to {repo_id}", stop=stop)
-        if not result.ok:
-            raise HubError(f"upload of {message!r} to {repo_id} failed ({result.outcome.value}): "
-                           f"{describe_error(result.error) if result.error else ''}") from result.error
+    def commit(entries: Files, message: str) -> None:
+        retried(lambda: api.create_commit(repo_id, _operations(entries), commit_message=message),
+                f"upload to {repo_id}", f"upload of {message!r} to {repo_id} failed")
 
-    result = call_with_retries(ensure_repo, cfg=cfg, what=f"checking {repo_id}", stop=stop)
-    if not result.ok:
-        if isinstance(result.error, HubError):
-            raise result.error
-        raise HubError(f"cannot reach {repo_id} ({result.outcome.value}): "
-                       f"{describe_error(result.error) if result.error else ''}") from result.error
-    commit(entries, f"Add {repo_dir} (epoch {state['epoch']}, step {state['global_step']})")
-    latest = read_remote_json(api, repo_id, LATEST_FILE, timeout=cfg.request_timeout)
-    key = (phase, int(state["global_step"]))
-    if latest is None or key >= (int(latest.get("phase", 0)), int(latest.get("global_step", -1))):
-        payload = {"path": repo_dir, "phase": phase, "epoch": int(state["epoch"]),
-                   "global_step": int(state["global_step"]), "full_state": is_full_state(p for p, _ in entries)}
-        commit([(LATEST_FILE, (json.dumps(payload, indent=1) + "\n").encode())], f"Point {LATEST_FILE} at {repo_dir}")
+    retried(ensure_repo, f"checking {repo_id}", f"cannot reach {repo_id}")
+    commit([(f"{repo_dir}/{rel}", src) for rel, src in files.items()],
+           f"Add {repo_dir} (epoch {state.epoch}, step {state.global_step})")
+    latest = read_remote_json(api, repo_id, LATEST_FILE, timeout=cfg.request_timeout) or {}
+    if (phase, state.global_step) >= (int(latest.get("phase", 0)), int(latest.get("global_step", -1))):
+        commit([(LATEST_FILE, latest_json(repo_dir, phase, state, ckpt.is_full_state(files)))],
+               f"Point {LATEST_FILE} at {repo_dir}")
     return repo_dir

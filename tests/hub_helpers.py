@@ -1,8 +1,5 @@
-"""Helpers for tests and benchmark scripts: a local Hub-compatible server and hand-made run folders.
-
-The run folders follow the layout the trainer writes (see ``seqtrack_accel.hub.mirror``); the files are tiny,
-so tests of the Hub code need neither a model nor a training run.
-"""
+"""Hand-made run folders for the Hub tests: the trainer's layout (``seqtrack_accel.training.checkpoint``) with tiny
+files, so that tests of the Hub code need neither a model nor a training run."""
 
 from __future__ import annotations
 
@@ -13,12 +10,7 @@ import numpy as np
 from safetensors.numpy import save_file
 
 from seqtrack_accel.config import Config, dump_config
-
-from .fake_hub import Commit, FakeHub, Fault, RequestRecord, git_blob_sha1
-
-__all__ = [
-    "Commit", "FakeHub", "Fault", "RequestRecord", "git_blob_sha1", "make_fake_checkpoint", "make_fake_run",
-]
+from seqtrack_accel.training import checkpoint as ckpt
 
 # A PNG signature plus a few bytes: enough for anything that only moves plot files around.
 _FAKE_PNG = b"\x89PNG\r\n\x1a\n" + b"fake plot "
@@ -41,10 +33,9 @@ def make_fake_checkpoint(
     and, when ``full_state``, ``optimizer.bin``, ``scheduler.bin`` and ``random_states_0.pkl`` (a few bytes each).
     Returns the checkpoint folder.
     """
-    name = f"checkpoint_{epoch}" if step is None else f"checkpoint_{epoch}_step{step}"
-    folder = Path(run_dir) / f"phase_{phase}" / "checkpoints" / name
+    folder = ckpt.checkpoints_dir(run_dir, phase) / ckpt.checkpoint_name(epoch, step or 0, end_of_epoch=step is None)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({"weight": np.arange(8, dtype=np.float32) * epoch}, str(folder / "model.safetensors"))
+    save_file({"weight": np.arange(8, dtype=np.float32) * epoch}, str(folder / ckpt.WEIGHTS_FILE))
     if full_state:
         (folder / "optimizer.bin").write_bytes(b"optimizer state %d" % epoch)
         (folder / "scheduler.bin").write_bytes(b"scheduler state %d" % epoch)
@@ -52,17 +43,13 @@ def make_fake_checkpoint(
     if history is None:
         history = {"phase": [phase] * epoch, "epoch": list(range(1, epoch + 1)),
                    "loss": [round(5.0 - 0.5 * e, 4) for e in range(1, epoch + 1)],
-                   "iou": [round(0.1 * e, 4) for e in range(1, epoch + 1)],
-                   "lr": [1e-4] * epoch}
-    state = {
-        "format_version": 1, "phase": phase, "epoch": epoch,
-        "global_step": global_step if global_step is not None else 16 * epoch,
-        "step_in_epoch": step or 0, "complete": step is None, "history": history,
-        "config_hash": "0123456789abcdef", "model_signature": {"model.encoder": "tiny"},
-        "versions": {"torch": "test"}, "world_size": 1, "saved_at": "2026-11-24T10:00:00Z",
-        "config_name": config_name,
-    }
-    (folder / "training_state.json").write_text(json.dumps(state, indent=1))
+                   "iou": [round(0.1 * e, 4) for e in range(1, epoch + 1)], "lr": [1e-4] * epoch}
+    state = ckpt.TrainingState(
+        phase=phase, epoch=epoch, global_step=global_step if global_step is not None else 16 * epoch,
+        step_in_epoch=step or 0, history=ckpt.History.from_dict(history), model_signature={"model.encoder": "tiny"},
+        config_name=config_name, world_size=1, versions={"torch": "test"}, config_hash="0123456789abcdef",
+        saved_at="2026-11-24T10:00:00Z")
+    (folder / ckpt.STATE_FILE).write_text(json.dumps(state.to_dict(), indent=1))
     return folder
 
 
@@ -75,12 +62,12 @@ def make_fake_run(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(dump_config(Config(name=name)))
+    (run_dir / ckpt.CONFIG_FILE).write_text(dump_config(Config(name=name)))
     (run_dir / "logs").mkdir(exist_ok=True)
     (run_dir / "logs" / f"seqtrack-{name}.log").write_text("[train: 1, 4 / 16] Loss/total 5.0, IoU 0.1\n")
     (run_dir / "tensorboard").mkdir(exist_ok=True)
     (run_dir / "tensorboard" / "events.out.tfevents.1700000000.host.1.0").write_bytes(b"tb events " * 8)
-    for plots in (run_dir / "plots", run_dir / f"phase_{phase}" / "plots"):
+    for plots in (run_dir / "plots", ckpt.phase_dir(run_dir, phase) / "plots"):
         plots.mkdir(parents=True, exist_ok=True)
         (plots / "loss.png").write_bytes(_FAKE_PNG + b"loss")
         (plots / "iou.png").write_bytes(_FAKE_PNG + b"iou")

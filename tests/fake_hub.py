@@ -1,9 +1,12 @@
 """A local, in-memory server that speaks the part of the Hugging Face Hub HTTP API that ``huggingface_hub`` uses.
 
 It exists so that the Hub mirror, the resume-from-Hub path and the repo tools can be tested (and benchmarked)
-without network access. Point a client at it with ``HfApi(endpoint=hub.endpoint)``, or for code that reads the
-environment, ``HF_ENDPOINT=<hub.endpoint>`` (``huggingface_hub`` reads ``HF_ENDPOINT`` once, at import time,
-so set it before importing in a subprocess; in-process, pass ``endpoint=`` explicitly).
+without network access. It is test code, not part of the installed package: the tests import it as ``fake_hub``
+(pytest puts ``tests/`` on the path), ``scripts/bench_mirror.py`` with ``PYTHONPATH=tests``.
+
+Point a client at it with ``HfApi(endpoint=hub.endpoint)``, or for code that reads the environment,
+``HF_ENDPOINT=<hub.endpoint>`` (``huggingface_hub`` reads ``HF_ENDPOINT`` once, at import time, so set it before
+importing in a subprocess; in-process, pass ``endpoint=`` explicitly).
 
 What it implements (request and response formats taken from ``huggingface_hub``'s own client code):
 
