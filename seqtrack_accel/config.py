@@ -228,7 +228,8 @@ class EvalConfig:
     # the validation sequences, against the IoU of the training set's mean box, every K epochs (0: off).
     free_run_every_epochs: int = 1
     free_run_samples: int = 256
-    collapse_spread: float = 0.2  # warn when a coordinate's predictions vary less than this x the targets'
+    collapse_spread: float = 0.2  # warn when a coordinate's predictions vary less than this x the targets' ...
+    collapse_patience: int = 4  # ... in this many validations in a row (a fresh model starts collapsed)
 
     def __post_init__(self):
         _require(self.split in SPLITS, "split", f"must be one of {SPLITS}, got {self.split!r}")
@@ -240,6 +241,7 @@ class EvalConfig:
         _require(self.free_run_every_epochs >= 0, "free_run_every_epochs", "must be >= 0 (0: off)")
         _require(self.free_run_samples >= 1, "free_run_samples", "must be >= 1")
         _require(0.0 <= self.collapse_spread <= 1.0, "collapse_spread", "must be in [0, 1]")
+        _require(self.collapse_patience >= 1, "collapse_patience", "must be >= 1")
 
 
 @dataclass(frozen=True)

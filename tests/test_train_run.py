@@ -81,7 +81,7 @@ def test_free_running_history_continues_across_a_resume(straight_run, tmp_path):
 
 def test_collapsed_predictions_are_named_in_the_log_and_tensorboard(synthetic_lasot, tmp_path):
     # The threshold at the targets' own spread: a one-epoch model varies less than the targets in some coordinate.
-    cfg = tiny_config(synthetic_lasot, "eval.collapse_spread=1.0")
+    cfg = tiny_config(synthetic_lasot, "eval.collapse_spread=1.0", "eval.collapse_patience=1")
     train(cfg, tmp_path, epochs=1)
     log = (tmp_path / "logs" / f"seqtrack-{cfg.name}.log").read_text()
     assert re.search(r"WARNING .*epoch 1: the predictions have collapsed in (cx|cy|w|h)", log)

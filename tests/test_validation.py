@@ -8,7 +8,7 @@ from train_helpers import tiny_config
 
 from seqtrack_accel.data import build_train_dataset
 from seqtrack_accel.model import boxes_to_tokens, build_model
-from seqtrack_accel.training.validation import FreeRunValidation, prior_box, score
+from seqtrack_accel.training.validation import FreeRunValidation, collapsed_coordinates, prior_box, score
 
 BINS = 4000
 TARGETS = torch.tensor([[1000, 2000, 500, 600], [3000, 1500, 800, 400], [2000, 2500, 650, 700]])
@@ -32,6 +32,12 @@ def test_only_the_coordinates_that_barely_vary_are_flagged():
     predicted = TARGETS.clone()
     predicted[:, 0] = 2000 + torch.tensor([0, 1, 2])  # cx varies by 2 tokens, the targets by 2000
     assert score(predicted, TARGETS, torch.zeros(4), BINS).collapsed(0.2) == ["cx"]
+
+
+def test_a_coordinate_is_reported_only_when_it_stayed_collapsed_for_the_patience():
+    spreads = [[0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.1, 0.0], [0.9, 0.1, 0.3, 0.05]]
+    assert collapsed_coordinates(spreads, 0.2, 3) == ["cy", "h"]
+    assert collapsed_coordinates(spreads, 0.2, 4) == []  # not enough validations yet
 
 
 def test_prior_iou_is_the_iou_of_the_prior_box_with_each_target():

@@ -38,7 +38,7 @@ from ..model.tokens import make_sequences, sequence_loss, teacher_forced_iou, to
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError, History, TrainingState
 from .plots import write_plots
-from .validation import COORDINATES, FreeRunValidation
+from .validation import COORDINATES, FreeRunValidation, collapsed_coordinates
 from .visualize import box_grid
 
 logger = logging.getLogger("seqtrack_accel.train")
@@ -552,13 +552,16 @@ class Trainer:
             values = {"val/free_iou": scores.iou, "val/prior_iou": scores.prior_iou,
                       "val/free_minus_prior_iou": scores.iou - scores.prior_iou,
                       **{f"val/spread_{c}": s for c, s in zip(COORDINATES, scores.spread)}}
-            collapsed = scores.collapsed(self.cfg.eval.collapse_spread)
+            ev = self.cfg.eval
+            spreads = [self.history.free_spread[e] for e in sorted(self.history.free_spread, key=int)]
+            collapsed = collapsed_coordinates(spreads, ev.collapse_spread, ev.collapse_patience)
             if collapsed:
                 message = (f"epoch {epoch}: the predictions have collapsed in {', '.join(collapsed)}: over "
                            f"{scores.samples} held-out crops they vary "
                            + ", ".join(f"{scores.spread[COORDINATES.index(c)]:.0%}" for c in collapsed)
-                           + f" as much as the targets (eval.collapse_spread={self.cfg.eval.collapse_spread}): the "
-                           "model answers nearly the same value whatever the image shows")
+                           + f" as much as the targets, below eval.collapse_spread={ev.collapse_spread} in the last "
+                           f"{ev.collapse_patience} validations: the model answers nearly the same value whatever "
+                           "the image shows")
                 logger.warning("%s", message)
                 values["val/collapse"] = message
             acc.log(values, step=self.global_step)

@@ -135,6 +135,19 @@ def score(predicted: torch.Tensor, target: torch.Tensor, prior: torch.Tensor, bi
                          samples=int(target.shape[0]), predicted=predicted)
 
 
+def collapsed_coordinates(spreads: list[list[float]], threshold: float, patience: int) -> list[str]:
+    """The coordinates whose spread stayed below ``threshold`` in each of the last ``patience`` validations.
+
+    Args:
+        spreads: per validation, oldest first, the (cx, cy, w, h) spreads of ``FreeRunScores``.
+    """
+    recent = spreads[-patience:]
+    if len(recent) < patience:
+        return []
+    return [name for i, name in enumerate(COORDINATES)
+            if all(not math.isnan(s[i]) and s[i] < threshold for s in recent)]
+
+
 def prior_box(dataset: TrackingDataset, bins: int, samples: int = PRIOR_SAMPLES) -> torch.Tensor:
     """The mean target box ``cx, cy, w, h`` (normalised, as the tokens encode it) over the first ``samples``
     training samples of epoch 0. Only the crop plans are drawn (no frame is decoded), so this is cheap."""
@@ -149,4 +162,4 @@ def prior_box(dataset: TrackingDataset, bins: int, samples: int = PRIOR_SAMPLES)
     return tokens_to_boxes(tokens, bins).mean(dim=0)
 
 
-__all__ = ["COORDINATES", "FreeRunScores", "FreeRunValidation", "prior_box", "score"]
+__all__ = ["COORDINATES", "FreeRunScores", "FreeRunValidation", "collapsed_coordinates", "prior_box", "score"]
