@@ -228,7 +228,7 @@ def test_the_token_appears_in_no_file_of_the_run_folders(mirrored_run, faulty_ru
 
 
 def test_bench_mirror_prints_both_arms_and_the_slowdown(synthetic_lasot, capsys):
-    from seqtrack_accel.cli import bench_mirror
+    import bench_mirror
 
     bench_mirror.main(["--config", str(REPO / "configs" / "demo.yaml"), "--steps", "3", "--warmup", "1",
                        "--repeats", "1", "--checkpoint_every", "2", "--latency", "0.2", "--server", "thread",
@@ -244,7 +244,7 @@ def test_bench_mirror_prints_both_arms_and_the_slowdown(synthetic_lasot, capsys)
 
 
 def test_bench_mirror_splits_commit_attempts_into_encoding_and_waiting():
-    from seqtrack_accel.cli.bench_mirror import upload_phases
+    from bench_mirror import upload_phases
 
     timeline = {"requests": [(1.0, "/api/models/a/b/preupload/main", None, 200),
                              (1.5, "/api/models/a/b/commit/main", "hang", None),
