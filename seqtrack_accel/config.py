@@ -11,7 +11,6 @@ YAML files in ``configs/`` hold only the differences; ``key.path=value`` overrid
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.resources
 import json
 import os
@@ -23,7 +22,6 @@ from typing import Any
 
 import yaml
 
-ENCODER_NAMES = ("tiny", "small", "base", "large")
 INIT_MODES = ("scratch", "mae", "seqtrack")
 SPLITS = ("train", "test", "all")
 DECODERS = ("simplejpeg", "opencv")  # JPEG decoders of the training data (seqtrack_accel.data.image)
@@ -129,32 +127,59 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    encoder: str = "base"  # tiny | small | base | large (ViT, patch 16)
+class ViTSize:
+    width: int
+    depth: int
+    heads: int
+
+
+# The encoder sizes (ViT, patch 16): ViT-Ti/S/B/L.
+VIT_SIZES: dict[str, ViTSize] = {
+    "tiny": ViTSize(width=192, depth=12, heads=3),
+    "small": ViTSize(width=384, depth=12, heads=6),
+    "base": ViTSize(width=768, depth=12, heads=12),
+    "large": ViTSize(width=1024, depth=24, heads=16),
+}
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The fields that define the network, validated once here: the ``model`` section of a config holds them (with
+    how to initialise and train it, ``ModelConfig``), and so does the model's Hub ``config.json`` (with the crop
+    sizes, ``seqtrack_accel.model.SeqTrackConfig``)."""
+
+    encoder: str = "base"  # a key of VIT_SIZES: tiny | small | base | large
     drop_path: float = 0.0
-    init: str = "mae"  # scratch | mae (timm name or local MAE/timm file) | seqtrack (released checkpoint)
-    init_weights: str = "vit_base_patch16_224.mae"  # timm model name or local file for `init`
     bins: int = 4000
     hidden_dim: int = 256
     decoder_layers: int = 2
     decoder_heads: int = 8
     decoder_ffn: int = 1024
     dropout: float = 0.1
-    end_weight: float = 0.01  # cross-entropy weight of the END and START classes
     activation_checkpointing: bool = False
 
     def __post_init__(self):
-        _require(self.encoder in ENCODER_NAMES, "encoder", f"must be one of {ENCODER_NAMES}, got {self.encoder!r}")
-        _require(self.init in INIT_MODES, "init", f"must be one of {INIT_MODES}, got {self.init!r}")
-        _require(self.init == "scratch" or bool(self.init_weights), "init_weights",
-                 f"init={self.init!r} needs a timm model name or a local file")
+        _require(self.encoder in VIT_SIZES, "encoder", f"must be one of {tuple(VIT_SIZES)}, got {self.encoder!r}")
         _require(0.0 <= self.drop_path < 1.0, "drop_path", "must be in [0, 1)")
         _require(self.bins >= 2, "bins", "must be >= 2")
-        _require(self.hidden_dim > 0 and self.hidden_dim % self.decoder_heads == 0, "hidden_dim",
-                 "must be positive and divisible by decoder_heads")
+        _require(self.hidden_dim > 0 and self.decoder_heads > 0 and self.hidden_dim % self.decoder_heads == 0,
+                 "hidden_dim", "must be positive and divisible by decoder_heads")
         _require(self.decoder_layers >= 1, "decoder_layers", "must be >= 1")
         _require(self.decoder_ffn > 0, "decoder_ffn", "must be positive")
         _require(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class ModelConfig(NetworkConfig):
+    init: str = "mae"  # scratch | mae (timm name or local MAE/timm file) | seqtrack (released checkpoint)
+    init_weights: str = "vit_base_patch16_224.mae"  # timm model name or local file for `init`
+    end_weight: float = 0.01  # cross-entropy weight of the END and START classes
+
+    def __post_init__(self):
+        super().__post_init__()
+        _require(self.init in INIT_MODES, "init", f"must be one of {INIT_MODES}, got {self.init!r}")
+        _require(self.init == "scratch" or bool(self.init_weights), "init_weights",
+                 f"init={self.init!r} needs a timm model name or a local file")
         _require(self.end_weight >= 0, "end_weight", "must be >= 0")
 
 
@@ -454,28 +479,32 @@ def dump_config(cfg: Config) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
-def model_hash(cfg: Config) -> str:
-    """Hash of everything that fixes the network's shapes, to refuse resuming into a different model."""
-    return hashlib.sha256(json.dumps(model_signature(cfg), sort_keys=True).encode()).hexdigest()[:16]
-
-
 def with_scratch_init(cfg: Config) -> Config:
     """``cfg`` with ``model.init=scratch``: for building a network whose weights come from a checkpoint next, so that
     building does not first fetch or read the initial (MAE, released) weights."""
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init="scratch"))
 
 
+# The network fields that fix parameter shapes (drop_path, dropout and activation checkpointing do not).
+_SHAPE_FIELDS = ("encoder", "bins", "hidden_dim", "decoder_layers", "decoder_heads", "decoder_ffn")
+
+
+def network_signature(network: NetworkConfig, search_size: int, template_size: int, num_templates: int) -> dict:
+    """What fixes the network's parameter shapes, under the dotted config keys that set each value."""
+    return {**{f"model.{name}": getattr(network, name) for name in _SHAPE_FIELDS},
+            "data.search.size": search_size, "data.template.size": template_size,
+            "data.template.number": num_templates}
+
+
 def model_signature(cfg: Config) -> dict:
-    """The config keys that fix the network's parameter shapes, flattened to dotted keys."""
-    m = cfg.model
-    return {
-        "model.encoder": m.encoder,
-        "model.bins": m.bins,
-        "model.hidden_dim": m.hidden_dim,
-        "model.decoder_layers": m.decoder_layers,
-        "model.decoder_heads": m.decoder_heads,
-        "model.decoder_ffn": m.decoder_ffn,
-        "data.search.size": cfg.data.search.size,
-        "data.template.size": cfg.data.template.size,
-        "data.template.number": cfg.data.template.number,
-    }
+    """``network_signature`` of a config: stored in every checkpoint, compared on resume and when tracking."""
+    return network_signature(cfg.model, cfg.data.search.size, cfg.data.template.size, cfg.data.template.number)
+
+
+def check_same_network(expected: dict, found: dict, what: str) -> None:
+    """The one comparison of two model signatures: ConfigError naming every differing key, its ``expected`` and its
+    ``found`` value, after ``what`` (which says what was compared with what, and what to do)."""
+    keys = sorted(k for k in set(expected) | set(found) if expected.get(k) != found.get(k))
+    if keys:
+        listed = ", ".join(f"{k} (expected {expected.get(k)!r}, found {found.get(k)!r})" for k in keys)
+        raise ConfigError(keys[0], f"{what}: {listed}")

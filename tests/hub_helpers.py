@@ -47,7 +47,7 @@ def make_fake_checkpoint(
     state = ckpt.TrainingState(
         phase=phase, epoch=epoch, global_step=global_step if global_step is not None else 16 * epoch,
         step_in_epoch=step or 0, history=ckpt.History.from_dict(history), model_signature={"model.encoder": "tiny"},
-        config_name=config_name, world_size=1, versions={"torch": "test"}, config_hash="0123456789abcdef",
+        config_name=config_name, world_size=1, versions={"torch": "test"},
         saved_at="2026-11-24T10:00:00Z")
     (folder / ckpt.STATE_FILE).write_text(json.dumps(state.to_dict(), indent=1))
     return folder

@@ -8,7 +8,7 @@ import pytest
 
 import pickle
 
-from seqtrack_accel.data.image import FrameDecoder, ImageDecodeError, read_image, read_image_reduced
+from seqtrack_accel.data.image import FrameDecoder, ImageDecodeError, read_image
 
 
 @pytest.fixture
@@ -37,16 +37,17 @@ def test_read_image_returns_rgb_uint8(red_jpeg):
     assert image[..., 0].mean() > 240 and image[..., 2].mean() < 15
 
 
+@pytest.mark.parametrize("decoder", ["simplejpeg", "opencv"])
 @pytest.mark.parametrize("scale", [1, 2, 4, 8])
-def test_reduced_read_is_the_ceiling_size_and_rgb(red_jpeg, scale):
-    image = read_image_reduced(red_jpeg, scale)
+def test_reduced_decode_is_the_ceiling_size_and_bgr(red_jpeg, scale, decoder):
+    image = FrameDecoder(decoder).decode(red_jpeg, scale)
     assert image.shape == (-(-37 // scale), -(-50 // scale), 3)
-    assert image[..., 0].mean() > 240 and image[..., 2].mean() < 15
+    assert image[..., 2].mean() > 240 and image[..., 0].mean() < 15
 
 
-def test_reduced_read_rejects_other_scales(red_jpeg):
+def test_reduced_decode_rejects_other_scales(red_jpeg):
     with pytest.raises(ValueError, match="scale"):
-        read_image_reduced(red_jpeg, 3)
+        FrameDecoder("opencv").decode(red_jpeg, 3)
 
 
 def test_undecodable_file_raises_image_decode_error_naming_it(tmp_path):

@@ -9,7 +9,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from seqtrack_accel.config import ConfigError, load_config
+from seqtrack_accel.config import ConfigError, check_same_network, load_config, model_signature
 from seqtrack_accel.model import SeqTrack, SeqTrackConfig, build_model
 from seqtrack_accel.model.tokens import make_sequences, sequence_loss, start_token, teacher_forced_iou
 
@@ -174,3 +174,16 @@ def test_overfits_one_synthetic_batch():
         iou = teacher_forced_iou(model(templates, search, inputs), targets, config.bins)
     assert losses[-1] < 0.05 * losses[0]
     assert iou.min() > 0.9
+
+
+def test_the_model_and_its_config_have_one_signature():
+    cfg = load_config("demo", ["model.bins=64"])
+    assert SeqTrackConfig.from_config(cfg).signature() == model_signature(cfg)
+
+
+def test_network_comparison_names_every_differing_key_with_both_values():
+    a = model_signature(load_config("demo"))
+    b = model_signature(load_config("demo", ["model.bins=64", "data.search.size=32"]))
+    with pytest.raises(ConfigError, match=r"data.search.size \(expected 64, found 32\), model.bins \(expected 256, "
+                                          r"found 64\)"):
+        check_same_network(a, b, "compared")

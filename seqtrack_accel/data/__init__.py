@@ -1,7 +1,7 @@
 """LaSOT data: a synthetic tree generator, the reader, JPEG decoding, crops and augmentation, the training dataset."""
 
 from .dataset import EpochSampler, TrackingDataset, build_train_dataset, worker_init_fn
-from .image import FrameDecoder, ImageDecodeError, read_image, read_image_reduced
+from .image import FrameDecoder, ImageDecodeError, read_image
 from .lasot import BUILTIN_TEST_SEQUENCES, Sequence, load_lasot, read_split_file
 from .processing import crop_around, normalize_batch, normalize_crops
 from .synthetic import ensure_dataset_root, make_synthetic_lasot
@@ -21,7 +21,6 @@ __all__ = [
     "normalize_batch",
     "normalize_crops",
     "read_image",
-    "read_image_reduced",
     "read_split_file",
     "worker_init_fn",
 ]

@@ -132,14 +132,6 @@ def _decode_opencv(data: bytes, scale: int, path: str | os.PathLike) -> np.ndarr
     return image
 
 
-def decode_bgr(path: str | os.PathLike, scale: int = 1, decoder: str = "opencv") -> np.ndarray:
-    """Decode one frame in BGR order at ``1/scale`` of its size (see ``FrameDecoder.decode``).
-
-    The array owns its memory: the one-off decoder's buffer goes away with it.
-    """
-    return FrameDecoder(decoder).decode(path, scale)
-
-
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode a frame at full size, exactly (accurate IDCT and upsampling). Returns uint8 (H, W, 3) RGB.
 
@@ -155,10 +147,3 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             pass  # rejected by TurboJPEG (corrupt, unusual): OpenCV decides
     return cv2.cvtColor(_decode_opencv(data, 1, path), cv2.COLOR_BGR2RGB)
 
-
-def read_image_reduced(path: str | os.PathLike, scale: int) -> np.ndarray:
-    """Decode a frame at ``1/scale`` of its size (scale in 1, 2, 4, 8) with libjpeg's DCT scaling.
-
-    Returns uint8 (ceil(H / scale), ceil(W / scale), 3) RGB.
-    """
-    return cv2.cvtColor(decode_bgr(path, scale), cv2.COLOR_BGR2RGB)

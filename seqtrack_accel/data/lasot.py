@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import SPLITS
+
 logger = logging.getLogger(__name__)
 
 # The protocol's test sequences of the classes whose split is built in (LaSOT's ``testing_set.txt``).
@@ -28,7 +30,6 @@ BUILTIN_TEST_SEQUENCES: dict[str, frozenset[str]] = {
     "book": frozenset({"book-3", "book-10", "book-11", "book-19"}),
     "coin": frozenset({"coin-3", "coin-6", "coin-7", "coin-18"}),
 }
-LASOT_SPLITS = ("train", "test", "all")
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,8 +98,8 @@ def load_lasot(
         ValueError: a file is malformed (the message names the file and line), a class is unknown, or the split
             of a class is not known.
     """
-    if split not in LASOT_SPLITS:
-        raise ValueError(f"split must be one of {LASOT_SPLITS}, got {split!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"LaSOT root {root.resolve()} does not exist or is not a folder")

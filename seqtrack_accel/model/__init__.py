@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from seqtrack_accel.config import Config
+from seqtrack_accel.config import VIT_SIZES, Config
 from seqtrack_accel.model.decoder import Decoder, DecoderCache, DecoderConfig
-from seqtrack_accel.model.encoder import VIT_SIZES, Encoder, EncoderConfig
+from seqtrack_accel.model.encoder import Encoder, EncoderConfig
 from seqtrack_accel.model.seqtrack import SeqTrack, SeqTrackConfig
 from seqtrack_accel.model.tokens import (
     boxes_to_tokens,

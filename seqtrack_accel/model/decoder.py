@@ -42,12 +42,6 @@ class DecoderConfig:
     ffn_dim: int = 1024
     dropout: float = 0.1
 
-    def __post_init__(self):
-        if self.hidden_dim % self.heads:
-            raise ValueError(f"hidden_dim={self.hidden_dim} must be divisible by heads={self.heads}")
-        if self.bins < 2 or self.memory_len < 1 or self.layers < 1:
-            raise ValueError(f"bins, memory_len and layers must be positive, got {self}")
-
 
 def sinusoid_table(length: int, dim: int) -> Tensor:
     """1D sinusoid position table (length, dim), float32: ``angle = pos / 10000^(2 * (i // 2) / dim)``,

@@ -18,20 +18,7 @@ from timm.models.vision_transformer import Block, init_weights_vit_timm
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-
-@dataclass(frozen=True)
-class ViTSize:
-    width: int
-    depth: int
-    heads: int
-
-
-VIT_SIZES: dict[str, ViTSize] = {
-    "tiny": ViTSize(width=192, depth=12, heads=3),
-    "small": ViTSize(width=384, depth=12, heads=6),
-    "base": ViTSize(width=768, depth=12, heads=12),
-    "large": ViTSize(width=1024, depth=24, heads=16),
-}
+from seqtrack_accel.config import VIT_SIZES
 
 
 @dataclass(frozen=True)
@@ -53,16 +40,6 @@ class EncoderConfig:
     patch_size: int = 16
     drop_path: float = 0.0
     activation_checkpointing: bool = False
-
-    def __post_init__(self):
-        if self.size not in VIT_SIZES:
-            raise ValueError(f"encoder size {self.size!r} is unknown; choose one of {sorted(VIT_SIZES)}")
-        for name in ("search_size", "template_size"):
-            value = getattr(self, name)
-            if value <= 0 or value % self.patch_size:
-                raise ValueError(f"{name}={value} must be a positive multiple of patch_size={self.patch_size}")
-        if self.num_templates < 1:
-            raise ValueError(f"num_templates={self.num_templates} must be >= 1")
 
     @property
     def search_grid(self) -> int:

@@ -23,10 +23,10 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
 from torch import Tensor, nn
 
-from seqtrack_accel.config import Config, ConfigError
+from seqtrack_accel.config import Config, ConfigError, NetworkConfig, network_signature
 from seqtrack_accel.files import atomic_write
 from seqtrack_accel.model.decoder import Decoder, DecoderConfig
-from seqtrack_accel.model.encoder import VIT_SIZES, Encoder, EncoderConfig
+from seqtrack_accel.model.encoder import Encoder, EncoderConfig
 from seqtrack_accel.model.tokens import NUM_COORDINATES, start_token, tokens_to_boxes
 
 logger = logging.getLogger(__name__)
@@ -39,71 +39,38 @@ _LEGACY_DOWNLOAD_KWARGS = ("proxies", "resume_download")
 
 
 @dataclass(frozen=True)
-class SeqTrackConfig:
-    """Everything that defines the network (the Hub ``config.json``). Defaults are SeqTrack-B256.
+class SeqTrackConfig(NetworkConfig):
+    """Everything that defines the network (the Hub ``config.json``): the network fields of a config's ``model``
+    section (``NetworkConfig``, validated there) plus the crop sizes. Defaults are SeqTrack-B256.
 
     Args:
-        encoder: ViT size, one of tiny | small | base | large.
-        drop_path: encoder stochastic depth rate.
-        bins: coordinate tokens (vocabulary ``bins + 2``).
-        hidden_dim: decoder width (the bottleneck's output).
-        decoder_layers, decoder_heads, decoder_ffn: decoder shape.
-        dropout: decoder dropout.
-        activation_checkpointing: recompute encoder blocks in the backward pass.
         search_size, template_size: crop sides in pixels.
         num_templates: templates per sample.
         patch_size: ViT patch side in pixels.
     """
 
-    encoder: str = "base"
-    drop_path: float = 0.0
-    bins: int = 4000
-    hidden_dim: int = 256
-    decoder_layers: int = 2
-    decoder_heads: int = 8
-    decoder_ffn: int = 1024
-    dropout: float = 0.1
-    activation_checkpointing: bool = False
     search_size: int = 256
     template_size: int = 256
     num_templates: int = 2
     patch_size: int = 16
 
     def __post_init__(self):
-        def require(condition: bool, key: str, message: str) -> None:
-            if not condition:
-                raise ConfigError(key, message)
-
-        require(self.encoder in VIT_SIZES, "encoder", f"must be one of {sorted(VIT_SIZES)}, got {self.encoder!r}")
-        require(self.bins >= 2, "bins", "must be >= 2")
-        require(self.hidden_dim > 0 and self.hidden_dim % self.decoder_heads == 0, "hidden_dim",
-                "must be positive and divisible by decoder_heads")
-        require(self.decoder_layers >= 1, "decoder_layers", "must be >= 1")
-        require(self.patch_size > 0, "patch_size", "must be positive")
+        super().__post_init__()
+        if self.patch_size <= 0:
+            raise ConfigError("patch_size", "must be positive")
         for key in ("search_size", "template_size"):
             value = getattr(self, key)
-            require(value > 0 and value % self.patch_size == 0, key,
-                    f"must be a positive multiple of patch_size={self.patch_size}, got {value}")
-        require(self.num_templates >= 1, "num_templates", "must be >= 1")
+            if value <= 0 or value % self.patch_size:
+                raise ConfigError(key, f"must be a positive multiple of patch_size={self.patch_size}, got {value}")
+        if self.num_templates < 1:
+            raise ConfigError("num_templates", "must be >= 1")
 
     @classmethod
     def from_config(cls, cfg: Config) -> SeqTrackConfig:
         """The network fields of ``cfg.model`` plus the crop sizes and template number of ``cfg.data``."""
-        m = cfg.model
-        return cls(
-            encoder=m.encoder,
-            drop_path=m.drop_path,
-            bins=m.bins,
-            hidden_dim=m.hidden_dim,
-            decoder_layers=m.decoder_layers,
-            decoder_heads=m.decoder_heads,
-            decoder_ffn=m.decoder_ffn,
-            dropout=m.dropout,
-            activation_checkpointing=m.activation_checkpointing,
-            search_size=cfg.data.search.size,
-            template_size=cfg.data.template.size,
-            num_templates=cfg.data.template.number,
-        )
+        network = {f.name: getattr(cfg.model, f.name) for f in dataclasses.fields(NetworkConfig)}
+        return cls(**network, search_size=cfg.data.search.size, template_size=cfg.data.template.size,
+                   num_templates=cfg.data.template.number)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> SeqTrackConfig:
@@ -114,6 +81,10 @@ class SeqTrackConfig:
             raise ConfigError(unknown[0], f"{source} has keys SeqTrackConfig does not know: {unknown}; "
                                           "was it written by a newer seqtrack-accel?")
         return cls(**values)
+
+    def signature(self) -> dict:
+        """What fixes the parameter shapes, comparable with ``seqtrack_accel.config.model_signature(cfg)``."""
+        return network_signature(self, self.search_size, self.template_size, self.num_templates)
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(

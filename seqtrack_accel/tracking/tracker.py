@@ -20,9 +20,9 @@ from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 from safetensors.torch import load_file
 
-from ..config import Config, ConfigError, load_config, model_signature, with_scratch_init
+from ..config import Config, check_same_network, load_config, model_signature, with_scratch_init
 from ..data.processing import crop_around, normalize_crops
-from ..model import SeqTrack, build_model, load_original_checkpoint
+from ..model import SeqTrack, SeqTrackConfig, build_model, load_original_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +51,6 @@ def clip_box(box_xywh: np.ndarray, height: int, width: int, margin: float = CLIP
     y1 = min(max(0.0, y1), height - margin)
     y2 = min(max(margin, y2), height)
     return np.array([x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)], dtype=np.float64)
-
-
-def _model_setting(model_config, name: str):
-    # SeqTrackConfig is a dataclass; PyTorchModelHubMixin may hand configs around as plain dicts.
-    return model_config[name] if isinstance(model_config, dict) else getattr(model_config, name)
 
 
 class SeqTrackTracker:
@@ -88,17 +83,10 @@ class SeqTrackTracker:
 
     def _check_model_matches(self, cfg: Config) -> None:
         model_config = getattr(self.model, "config", None)
-        if model_config is None:
-            return
-        expected = {"search_size": cfg.data.search.size, "template_size": cfg.data.template.size,
-                    "num_templates": cfg.data.template.number}
-        keys = {"search_size": "data.search.size", "template_size": "data.template.size",
-                "num_templates": "data.template.number"}
-        for name, value in expected.items():
-            actual = _model_setting(model_config, name)
-            if actual != value:
-                raise ConfigError(keys[name], f"is {value} but the model was built with {name}={actual}; "
-                                              "track with the config the model was trained with")
+        if isinstance(model_config, SeqTrackConfig):
+            check_same_network(model_signature(cfg), model_config.signature(),
+                               "the config (expected) and the model (found) differ; track with the config the "
+                               "model was trained with")
 
     def _crop(self, frame: np.ndarray, box_xywh: np.ndarray, factor: float, size: int) -> tuple[torch.Tensor, float]:
         crop, resize_factor = crop_around(frame, box_xywh, factor, size)
@@ -173,21 +161,14 @@ class FirstBoxTracker:
 # loading
 
 
-def _check_same_model(cfg: Config, checkpoint_cfg: Config, source: Path) -> None:
-    wanted, stored = model_signature(cfg), model_signature(checkpoint_cfg)
-    different = {k: (wanted[k], stored[k]) for k in wanted if wanted[k] != stored[k]}
-    if different:
-        key = next(iter(different))
-        raise ConfigError(key, f"the given config and {source / 'config.yaml'} build different models "
-                               f"(given, checkpoint): {different}; drop --config to use the checkpoint's config")
-
-
 def _load_training_checkpoint(folder: Path, cfg: Config | None) -> tuple[torch.nn.Module, Config]:
     checkpoint_cfg = load_config(folder / "config.yaml")
     if cfg is None:
         cfg = checkpoint_cfg
     else:
-        _check_same_model(cfg, checkpoint_cfg, folder)
+        check_same_network(model_signature(cfg), model_signature(checkpoint_cfg),
+                           f"the given config (expected) and {folder / 'config.yaml'} (found) build different "
+                           "models; drop --config to use the checkpoint's config")
     model = build_model(with_scratch_init(cfg))
     state = load_file(str(folder / "model.safetensors"), device="cpu")
     try:

@@ -82,7 +82,6 @@ class TrainingState:
     world_size: int
     versions: dict
     partial_sums: list[list[float]] = field(default_factory=list)  # per rank [loss_sum, iou_sum, count] mid-epoch
-    config_hash: str = ""
     saved_at: str = ""
 
     @property
@@ -103,7 +102,6 @@ class TrainingState:
             "world_size": self.world_size,
             "versions": self.versions,
             "partial_sums": self.partial_sums,
-            "config_hash": self.config_hash,
             "saved_at": self.saved_at,
         }
 
@@ -128,8 +126,7 @@ class TrainingState:
                 step_in_epoch=int(values["step_in_epoch"]), history=History.from_dict(values["history"]),
                 model_signature=dict(values["model_signature"]), config_name=str(values["config_name"]),
                 world_size=int(values["world_size"]), versions=dict(values["versions"]),
-                partial_sums=list(values.get("partial_sums", [])),
-                config_hash=str(values.get("config_hash", "")), saved_at=str(values.get("saved_at", "")),
+                partial_sums=list(values.get("partial_sums", [])), saved_at=str(values.get("saved_at", "")),
             )
         except KeyError as e:
             raise CheckpointError(f"{path} lacks the key {e.args[0]!r}; the checkpoint is damaged, use an earlier one") from None
@@ -270,7 +267,3 @@ def rotate(run_dir: Path, phase: int, keep_last: int, protect: set[Path] = froze
         shutil.rmtree(folder)
         removed.append(folder)
     return removed
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())

@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .. import versions
-from ..config import Config, ConfigError, dump_config, model_hash, model_signature, to_dict, with_scratch_init
+from ..config import (Config, ConfigError, check_same_network, dump_config, model_signature, to_dict,
+                      with_scratch_init)
 from ..data import EpochSampler, build_train_dataset, normalize_batch, worker_init_fn
 from ..files import write_json_atomic, write_text_atomic
 from ..model import build_model
@@ -336,12 +337,12 @@ class Trainer:
     def _check_start(self, start: Path, full_state: bool) -> TrainingState:
         """The starting checkpoint's state, after checking that it fits this run."""
         state = ckpt.verify_checkpoint(start)
-        mine, theirs = model_signature(self.cfg), state.model_signature
-        differing = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-        if differing:
-            lines = ", ".join(f"{k} (checkpoint {theirs.get(k)!r}, config {mine.get(k)!r})" for k in differing)
-            raise CheckpointError(f"checkpoint {start} was trained with a different model: {lines}. "
-                                  "Use the run's config.yaml or a matching config.")
+        try:
+            check_same_network(model_signature(self.cfg), state.model_signature,
+                               f"checkpoint {start} was trained with a different model than the config builds "
+                               "(expected: the config, found: the checkpoint)")
+        except ConfigError as e:
+            raise CheckpointError(f"{e.message}. Use the run's config.yaml or a matching config.") from None
         done = state.epoch if state.complete_epoch else state.epoch - 1
         if done >= self.last_epoch:
             raise CheckpointError(f"checkpoint {start} has already finished epoch {done}, and --epochs is "
@@ -604,7 +605,7 @@ class Trainer:
                 phase=self.phase, epoch=stats.epoch, global_step=self.global_step,
                 step_in_epoch=0 if end_of_epoch else stats.step, history=self.history,
                 model_signature=model_signature(self.cfg), config_name=self.cfg.name, world_size=acc.num_processes,
-                versions=versions(), partial_sums=partial, config_hash=model_hash(self.cfg),
+                versions=versions(), partial_sums=partial,
                 saved_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             )
             write_json_atomic(tmp / ckpt.STATE_FILE, state.to_dict())
