@@ -133,8 +133,10 @@ class ViTSize:
     heads: int
 
 
-# The encoder sizes (ViT, patch 16): ViT-Ti/S/B/L.
+# The encoder sizes (ViT, patch 16): ViT-Ti/S/B/L, and "nano", ViT-Ti's width with 4 blocks, for tests on the CPU
+# (no pretrained weights exist for it).
 VIT_SIZES: dict[str, ViTSize] = {
+    "nano": ViTSize(width=192, depth=4, heads=3),
     "tiny": ViTSize(width=192, depth=12, heads=3),
     "small": ViTSize(width=384, depth=12, heads=6),
     "base": ViTSize(width=768, depth=12, heads=12),
@@ -148,7 +150,7 @@ class NetworkConfig:
     how to initialise and train it, ``ModelConfig``), and so does the model's Hub ``config.json`` (with the crop
     sizes, ``seqtrack_accel.model.SeqTrackConfig``)."""
 
-    encoder: str = "base"  # a key of VIT_SIZES: tiny | small | base | large
+    encoder: str = "base"  # a key of VIT_SIZES: nano | tiny | small | base | large
     drop_path: float = 0.0
     bins: int = 4000
     hidden_dim: int = 256
