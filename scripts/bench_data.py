@@ -1,7 +1,7 @@
 """Data pipeline benchmark: samples/s per worker against the original's pipeline, on the same samples.
 
     python scripts/bench_data.py --root data/bench_lasot --config configs/seqtrack_b192.yaml \\
-        --samples 300 --workers 1 --make-synthetic 1280x720
+        --samples 300 --workers 1 --make_synthetic 1280x720
 
 Prints one JSON line. Every pipeline makes the same samples (the first draw of each index: same frames, windows,
 flips, grayscale and brightness), measured in the same run:
@@ -46,6 +46,7 @@ from seqtrack_accel.cli.make_synthetic_lasot import parse_size
 from seqtrack_accel.config import load_config
 from seqtrack_accel.data import TrackingDataset, load_lasot, make_synthetic_lasot, worker_init_fn
 from seqtrack_accel.data.processing import CropPlan, decode_scale, render_crop
+from seqtrack_accel.cli import ArgumentParser
 
 
 def straightforward_window(image: np.ndarray, x1: int, y1: int, side: int, out_size: int) -> np.ndarray:
@@ -149,22 +150,22 @@ def _loader_samples_per_s(dataset: Dataset, n: int, workers: int, batch_size: in
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="LaSOT root (generated there with --make-synthetic)")
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="LaSOT root (generated there with --make_synthetic)")
     parser.add_argument("--config", required=True,
                         help="experiment YAML: a path or a shipped config name, e.g. seqtrack_b192")
     parser.add_argument("--samples", type=int, default=300, help="samples per measurement")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2, help="DataLoader rounds per pipeline, alternating")
-    parser.add_argument("--make-synthetic", type=parse_size, metavar="WxH",
+    parser.add_argument("--make_synthetic", type=parse_size, metavar="WxH",
                         help="generate a synthetic tree of WxH frames at --root if it is missing")
-    parser.add_argument("--sequences-per-class", type=int, default=4)
+    parser.add_argument("--sequences_per_class", type=int, default=4)
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("overrides", nargs="*", help="config overrides key.path=value")
     args = parser.parse_args(argv)
     if args.samples < 2 * args.batch_size:
-        parser.error("--samples must be at least twice --batch-size (the first batch is not timed)")
+        parser.error("--samples must be at least twice --batch_size (the first batch is not timed)")
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)

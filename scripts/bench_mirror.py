@@ -47,6 +47,7 @@ import torch
 from bench_env import device_name, versions
 from seqtrack_accel.config import Config, load_config
 from seqtrack_accel.training import Trainer
+from seqtrack_accel.cli import ArgumentParser
 
 # The local Hub server is test code (tests/fake_hub.py, not installed with the package); this script runs from a
 # checkout, next to it.
@@ -291,7 +292,7 @@ def report(args: argparse.Namespace, plain: list[Arm], mirrored: list[Arm], time
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="demo", help="experiment YAML: a path or a shipped config name (default demo)")
     p.add_argument("--steps", type=int, default=48, help="measured steps per arm and repeat")
     p.add_argument("--warmup", type=int, default=3, help="steps left out at the start of each run")

@@ -32,6 +32,7 @@ from seqtrack_accel.data import read_image
 from seqtrack_accel.model import build_model
 from seqtrack_accel.tracking import SeqTrackTracker, load_tracker_model
 from seqtrack_accel.tracking.evaluate import eval_sequences
+from seqtrack_accel.cli import ArgumentParser
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -73,7 +74,7 @@ def time_decoding(model, templates, search, device, dtype, repeats: int) -> dict
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="config YAML, a path or a shipped config name: crop sizes, model, data root "
                                     "(default: the checkpoint's own config, else demo)")
     p.add_argument("--checkpoint", help="track with these weights (anything seqtrack-evaluate --checkpoint takes)")

@@ -2,7 +2,7 @@
 own step (``Trainer.train_step``: Accelerate's mixed precision, accumulation, clipping and optimizer step).
 
     python scripts/bench_train.py --config demo --steps 20 --baseline
-    python scripts/bench_train.py --config seqtrack_b192 --mixed-precision bf16 --batch-size auto --steps 50 \\
+    python scripts/bench_train.py --config seqtrack_b192 --mixed_precision bf16 --batch_size auto --steps 50 \\
         --baseline data.root=/data/LaSOT
 
 Prints one JSON line per measured setting, and with ``--baseline`` a ``train_speedup`` line. ``--baseline`` is the
@@ -31,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench_env import device_name, versions
 from seqtrack_accel.config import load_config
 from seqtrack_accel.training import Trainer
+from seqtrack_accel.cli import ArgumentParser
 
 # Dense bf16 peak of common training GPUs, TFLOP/s (vendor data sheets). Matched in this order against the CUDA
 # device name, so the more specific names come first (H100 PCIe before H100 SXM, A100 before A10, L40S before L4).
@@ -173,16 +174,16 @@ def _batch_size(text: str) -> int | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="demo", help="experiment YAML: a path or a shipped config name (default demo)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--batch-size", type=_batch_size,
-                   help="per-step batch, or 'auto': the largest that fits, from --max-batch-size down by halving "
+    p.add_argument("--batch_size", type=_batch_size,
+                   help="per-step batch, or 'auto': the largest that fits, from --max_batch_size down by halving "
                         "(GPUs; the baseline searches down from the batch the first setting used)")
-    p.add_argument("--max-batch-size", type=int, default=256, help="where --batch-size auto starts")
+    p.add_argument("--max_batch_size", type=int, default=256, help="where --batch_size auto starts")
     p.add_argument("--workers", type=int)
-    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
+    p.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="no")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--baseline", action="store_true",
                    help="also measure the original's setting (fp32, eager, unfused attention and optimizer) in "
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.baseline:
         base_argv = list(argv)
         if args.batch_size == "auto":  # search down from the batch the optimised setting used
-            base_argv += ["--max-batch-size", str(fast["batch_size"])]
+            base_argv += ["--max_batch_size", str(fast["batch_size"])]
         base = _child(base_argv, "baseline", "no", args.device)
         print(json.dumps(base), flush=True)
         print(json.dumps({"benchmark": "train_speedup", "device": fast["device"],

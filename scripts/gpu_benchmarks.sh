@@ -13,10 +13,10 @@ workers=${BENCH_WORKERS:-$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))}
 common=(data.root="$root" model.init=scratch)
 
 python scripts/bench_data.py --root "$root" --config configs/seqtrack_b192.yaml --samples 600 \
-    --workers "$workers" --make-synthetic 1280x720 | tee -a "$out"
-python scripts/bench_train.py --config configs/seqtrack_b192.yaml --mixed-precision bf16 --batch-size auto \
+    --workers "$workers" --make_synthetic 1280x720 | tee -a "$out"
+python scripts/bench_train.py --config configs/seqtrack_b192.yaml --mixed_precision bf16 --batch_size auto \
     --workers "$workers" --steps 50 --baseline "${common[@]}" | tee -a "$out"
-python scripts/bench_train.py --config configs/seqtrack_b192.yaml --mixed-precision bf16 --batch-size auto \
+python scripts/bench_train.py --config configs/seqtrack_b192.yaml --mixed_precision bf16 --batch_size auto \
     --workers "$workers" --steps 50 --compile "${common[@]}" | tee -a "$out"
 for dtype in bfloat16 float32; do
     python scripts/bench_track.py --config configs/seqtrack_b192.yaml --device cuda --dtype "$dtype" \

@@ -18,7 +18,7 @@ DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 
 def test_bench_prints_one_json_line_with_its_figures(synthetic_lasot, capsys):
     main(["--root", str(synthetic_lasot), "--config", str(DEMO_CONFIG), "--samples", "8",
-          "--batch-size", "4", "--workers", "0"])
+          "--batch_size", "4", "--workers", "0"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1
     report = json.loads(lines[0])

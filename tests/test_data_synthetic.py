@@ -102,7 +102,7 @@ def test_missing_real_root_error_says_where_it_looked_and_how_to_set_it(tmp_path
 def test_cli_writes_the_requested_tree(tmp_path, capsys):
     from seqtrack_accel.cli.make_synthetic_lasot import main
 
-    main(["--out", str(tmp_path / "tree"), "--classes", "cat", "--sequences-per-class", "2", "--frames", "3",
+    main(["--out", str(tmp_path / "tree"), "--classes", "cat", "--sequences_per_class", "2", "--frames", "3",
           "--size", "40x30", "--seed", "1"])
     assert sorted(p.name for p in (tmp_path / "tree" / "cat").iterdir()) == ["cat-1", "cat-2"]
     assert read_image(tmp_path / "tree" / "cat" / "cat-2" / "img" / "00000003.jpg").shape == (30, 40, 3)

@@ -163,7 +163,7 @@ def test_cli_runs_the_baseline_and_scores_other_tools_folders(tmp_path, tiny_las
         np.savetxt(other / f"{sequence.name}.txt", sequence.boxes, delimiter="\t", fmt="%d")
     out = tmp_path / "out"
     evaluate_main(["--baseline", "first-box", "--results", str(other), "--names", "other", "--root", str(tiny_lasot),
-                   "--output", str(out), "--no-plots", "data.classes=[book, coin]"])
+                   "--output", str(out), "--no_plots", "data.classes=[book, coin]"])
     document = json.loads((out / "summary.json").read_text())
     assert set(document["trackers"]) == {"first-box", "other"}
     assert document["trackers"]["other"] == evaluate_results(other, lasot_test_split)

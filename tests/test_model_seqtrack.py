@@ -126,14 +126,13 @@ def test_save_pretrained_then_from_pretrained_reproduces_outputs(tmp_path):
         assert torch.equal(loaded(templates, search, inputs), model(templates, search, inputs))
 
 
-def test_from_pretrained_accepts_the_download_arguments_of_older_huggingface_hub(tmp_path):
-    # huggingface_hub < 1.0 also passes proxies and resume_download, and decodes config.json to a plain dict
-    # (this package's annotations are strings, which the mixin cannot turn back into SeqTrackConfig).
+def test_from_pretrained_takes_the_config_json_as_a_plain_dict(tmp_path):
+    # The mixin decodes config.json to a plain dict: this package's annotations are strings, which it cannot turn
+    # back into SeqTrackConfig.
     _tiny().save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     loaded = SeqTrack._from_pretrained(model_id=str(tmp_path), revision=None, cache_dir=None, force_download=False,
-                                       proxies=None, resume_download=None, local_files_only=False, token=None,
-                                       config=config)
+                                       local_files_only=False, token=None, config=config)
     assert loaded.config == TINY
 
 

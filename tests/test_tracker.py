@@ -262,7 +262,7 @@ def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, ti
     cfg = tiny_config("name=tiny_run", "eval.classes=[book]")
     folder = _training_checkpoint(tmp_path / "ckpt", cfg, tiny[1])
     argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(tmp_path / "out"),
-            "--device", "cpu", "--max-frames", "4", "--no-plots"]
+            "--device", "cpu", "--max_frames", "4", "--no_plots"]
     evaluate_main(argv)
     document = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert list(document["trackers"]) == ["tiny_run"]
@@ -275,7 +275,7 @@ def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, ti
 def test_cli_run_again_resumes_and_reports_the_speed_from_the_result_files(tmp_path, tiny_lasot, tiny, capsys):
     folder = _training_checkpoint(tmp_path / "ckpt", tiny_config("name=tiny_run", "eval.classes=[book]"), tiny[1])
     argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(tmp_path / "out"),
-            "--device", "cpu", "--max-frames", "4", "--no-plots"]
+            "--device", "cpu", "--max_frames", "4", "--no_plots"]
     evaluate_main(argv)
     first = json.loads(capsys.readouterr().out.splitlines()[-2])
     evaluate_main(argv)

@@ -44,3 +44,12 @@ def test_unknown_config_name_exits_2_listing_the_shipped_configs(capsys):
     assert main(["--config", "seqtrack_b19"]) == 2
     err = capsys.readouterr().err
     assert "'seqtrack_b19'" in err and "demo, seqtrack_b192, seqtrack_b256" in err
+
+
+def test_flags_take_underscores_and_dashes_alike():
+    from seqtrack_accel.cli.evaluate import build_parser as evaluate_parser
+    from seqtrack_accel.cli.train import build_parser as train_parser
+
+    assert evaluate_parser().parse_args(["--max_frames", "3"]).max_frames == 3
+    assert evaluate_parser().parse_args(["--max-frames", "3"]).max_frames == 3
+    assert train_parser().parse_args(["--output-dir", "runs/x"]).output_dir == "runs/x"

@@ -22,13 +22,14 @@ import torch
 from ..config import Config, apply_overrides, config_from_dict, load_config, to_dict
 from ..tracking.evaluate import eval_sequences, evaluate_results, format_table, run_tracker_on_sequences, write_summary
 from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_model
+from . import ArgumentParser
 
 BASELINES = ("first-box",)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="seqtrack-evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="training checkpoint folder, save_pretrained folder, Hub repo id, "
                                              "or an original SEQTRACK_ep0500.pth.tar (with --config)")
@@ -44,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16 runs under autocast")
     parser.add_argument("--classes", nargs="+", help="evaluate only these classes (sets eval.classes)")
-    parser.add_argument("--max-frames", type=int, default=0, help="frames tracked and scored per sequence (0: all)")
-    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--max_frames", type=int, default=0, help="frames tracked and scored per sequence (0: all)")
+    parser.add_argument("--no_plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
     return parser
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.names and len(args.names) != len(args.results):
         parser.error(f"--names gives {len(args.names)} names for {len(args.results)} --results folders")
     if args.max_frames < 0:
-        parser.error("--max-frames must be >= 0")
+        parser.error("--max_frames must be >= 0")
 
     model = None
     if args.checkpoint:

@@ -1,7 +1,7 @@
 """Write a synthetic LaSOT tree (same layout and file formats as LaSOT) for demos, tests and benchmarks.
 
     python scripts/make_synthetic_lasot.py --out data/synthetic_lasot --classes book coin \\
-        --sequences-per-class 6 --frames 60 --size 320x240 --seed 0
+        --sequences_per_class 6 --frames 60 --size 320x240 --seed 0
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 import time
 
 from ..data.synthetic import make_synthetic_lasot
+from . import ArgumentParser
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -25,10 +26,10 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder to create (must not exist)")
     parser.add_argument("--classes", nargs="+", default=["book", "coin"])
-    parser.add_argument("--sequences-per-class", type=int, default=6)
+    parser.add_argument("--sequences_per_class", type=int, default=6)
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--size", type=parse_size, default=(320, 240), help="frame size WIDTHxHEIGHT")
     parser.add_argument("--seed", type=int, default=0)

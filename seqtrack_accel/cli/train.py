@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError, load_config, shipped_configs
+from . import ArgumentParser
 
 DEFAULT_CONFIG = "seqtrack_b192"  # a config shipped inside the package, so the default works from any folder
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="seqtrack-train",
         description="Train SeqTrack with Accelerate. Launch with `accelerate launch train.py ...` for GPUs.",
         epilog="Trailing key.path=value arguments override the config, e.g. train.batch_size=8 data.root=/data/LaSOT",

@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 # Written into the safetensors metadata; bump when the parameter names or layout change.
 HUB_FORMAT_VERSION = 1
 _FORMAT_KEY = "seqtrack_accel_format_version"
-# Download arguments that huggingface_hub < 1.0 passes to ``_from_pretrained`` and newer versions do not.
-_LEGACY_DOWNLOAD_KWARGS = ("proxies", "resume_download")
 
 
 @dataclass(frozen=True)
@@ -227,11 +225,10 @@ class SeqTrack(nn.Module, PyTorchModelHubMixin, library_name="seqtrack-accel", t
         config: SeqTrackConfig | dict | None = None,
         map_location: str | torch.device = "cpu",
         strict: bool = True,
-        **download_kwargs,
+        **model_kwargs,
     ) -> SeqTrack:
-        unexpected = sorted(set(download_kwargs) - set(_LEGACY_DOWNLOAD_KWARGS))
-        if unexpected:
-            raise TypeError(f"SeqTrack.from_pretrained got unexpected arguments {unexpected}")
+        if model_kwargs:
+            raise TypeError(f"SeqTrack.from_pretrained got unexpected arguments {sorted(model_kwargs)}")
         if config is None:
             raise FileNotFoundError(
                 f"{model_id} has no {constants.CONFIG_NAME}; it was not written by SeqTrack.save_pretrained"
@@ -251,7 +248,6 @@ class SeqTrack(nn.Module, PyTorchModelHubMixin, library_name="seqtrack-accel", t
                 force_download=force_download,
                 local_files_only=local_files_only,
                 token=token,
-                **download_kwargs,
             )
         with safetensors.safe_open(weights_file, framework="pt") as f:
             version = (f.metadata() or {}).get(_FORMAT_KEY)
