@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         args.resume_from_checkpoint = "latest"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per saved file is noise in the log
-    from ..training import CheckpointError, Trainer
+    from ..training import CheckpointError, Trainer  # here, not at the top: --help answers without loading torch
 
     try:
         cfg = resolve_config(args)

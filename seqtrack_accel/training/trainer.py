@@ -25,7 +25,8 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, load, set_seed
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -34,8 +35,10 @@ from ..config import (Config, ConfigError, check_same_network, dump_config, mode
                       with_scratch_init)
 from ..data import EpochSampler, build_train_dataset, normalize_batch, worker_init_fn
 from ..files import write_json_atomic, write_text_atomic
+from ..hub import HubMirror, download_checkpoint
 from ..model import build_model
 from ..model.tokens import make_sequences, sequence_loss, teacher_forced_iou, tokens_to_boxes
+from ..tracking.evaluate import validate
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError, History, TrainingState
 from .plots import write_plots
@@ -255,8 +258,6 @@ class Trainer:
         set_seed(cfg.train.seed)  # identical initial weights on every process
         model = build_model(cfg if start is None else with_scratch_init(cfg))
         if start is not None and not full_state:
-            from safetensors.torch import load_file
-
             model.load_state_dict(load_file(str(start / ckpt.WEIGHTS_FILE)), strict=True)
             logger.info("phase %d starts from the weights of %s with a fresh optimizer and schedule", self.phase, start)
         if cfg.train.compile:
@@ -296,8 +297,6 @@ class Trainer:
         acc.init_trackers("tensorboard", config=_flat(to_dict(cfg)), init_kwargs={
             "tensorboard": {"purge_step": self.global_step + 1}} if self.global_step else {})
         if acc.is_main_process and cfg.hub.repo_id:
-            from ..hub import HubMirror  # the Hub stack is only needed when mirroring
-
             self.mirror = HubMirror(cfg.hub, self.run_dir)
             self.mirror.start()
             self.mirror.sync_missing()
@@ -327,8 +326,6 @@ class Trainer:
                     f"1..{self.phase}; start with --phase 1 (without --resume_from_checkpoint)")
             return found, True
         if spec.startswith("hf://"):
-            from ..hub import download_checkpoint  # the Hub stack is only needed for hf:// resumes
-
             dest = self.run_dir / ".hub_downloads"
             with self.accelerator.local_main_process_first():
                 return download_checkpoint(spec, dest, timeout=self.cfg.hub.request_timeout), True
@@ -401,8 +398,6 @@ class Trainer:
         rng_file = folder / f"random_states_{acc.process_index}.pkl"
         if rng_file.is_file():
             # Accelerate's load_state swallows a failure to restore RNG states; check the file loads first.
-            from accelerate.utils import load
-
             load(str(rng_file))
         else:
             logger.warning("%s has no RNG state for process %d (written by %d processes); this process's RNG is "
@@ -575,8 +570,6 @@ class Trainer:
             return
         acc = self.accelerator
         if acc.is_main_process:
-            from ..tracking.evaluate import validate  # the tracking stack is only needed here
-
             result = validate(acc.unwrap_model(self.model), self.cfg, max_frames=self.cfg.eval.max_frames)
             self.history.val_auc[str(epoch)] = result["auc"]
             acc.log({"val/auc": result["auc"], "val/precision": result["precision"]}, step=self.global_step)
