@@ -137,3 +137,17 @@ def test_two_process_run_resumes_exactly(two_process_run, synthetic_lasot):
     a = run_dir / "phase_1" / "checkpoints" / "checkpoint_2" / "model.safetensors"
     b = resumed / "phase_1" / "checkpoints" / "checkpoint_2" / "model.safetensors"
     assert sha(a) == sha(b)
+
+
+def test_two_process_free_running_iou_is_that_of_the_saved_weights_on_one_process(two_process_run, one_thread):
+    import json
+
+    from seqtrack_accel.data import build_train_dataset
+    from seqtrack_accel.tracking import load_tracker_model
+    from seqtrack_accel.training.validation import FreeRunValidation
+
+    _, run_dir, _ = two_process_run
+    folder = run_dir / "phase_1" / "checkpoints" / "checkpoint_2"
+    logged = json.loads((folder / "training_state.json").read_text())["history"]["free_iou"]["2"]
+    model, cfg = load_tracker_model(str(folder))
+    assert FreeRunValidation.build(cfg, build_train_dataset(cfg)).run(model, "cpu").iou == logged
