@@ -70,6 +70,11 @@ def test_wheel_holds_the_configs_of_the_repository(wheel):
     assert "seqtrack_accel/configs/demo.yaml" in in_wheel
 
 
+def test_wheel_holds_no_test_server_and_no_benchmark(wheel):
+    modules = [n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".py")]
+    assert modules and not [n for n in modules if "testing" in n or "fake_hub" in n or "bench" in n]
+
+
 def test_fresh_environment_imports_the_package_from_the_wheel(fresh_env, tmp_path):
     out = _run([fresh_env / "bin" / "python", "-c", "import seqtrack_accel; print(seqtrack_accel.__file__)"],
                cwd=tmp_path)
