@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import json
+import math
 import os
 import types
 import typing
@@ -210,7 +211,7 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("epochs", "batch_size", "grad_accum_steps", "print_interval", "keep_last", "prefetch_factor"):
             _require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
-        _require(self.lr > 0, "lr", "must be positive")
+        _require(0 < self.lr < math.inf, "lr", f"must be positive and finite, got {self.lr}")
         _require(self.encoder_lr_mult >= 0, "encoder_lr_mult", "must be >= 0")
         _require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
         _require(self.lr_drop_epoch >= 1, "lr_drop_epoch", "must be >= 1")
@@ -333,6 +334,12 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(key, f"expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads 1e-4 (no dot in the mantissa) as a string: take every float Python takes.
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(key, f"expected a number, got {value!r}")
         return float(value)

@@ -99,3 +99,8 @@ def test_unknown_config_error_names_it_and_lists_the_shipped_ones(given):
         load_config(given)
     assert repr(given) in str(e.value)
     assert "demo, seqtrack_b192, seqtrack_b256" in str(e.value)
+
+
+def test_an_infinite_learning_rate_is_refused_naming_the_key():
+    with pytest.raises(ConfigError, match="train.lr.*finite"):
+        load_config("demo", ["train.lr=.inf"])

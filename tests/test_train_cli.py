@@ -1,5 +1,7 @@
 """The command line of train.py."""
 
+import pytest
+
 from seqtrack_accel.cli.train import build_parser, main, resolve_config
 from seqtrack_accel.config import load_config
 
@@ -53,3 +55,33 @@ def test_flags_take_underscores_and_dashes_alike():
     assert evaluate_parser().parse_args(["--max_frames", "3"]).max_frames == 3
     assert evaluate_parser().parse_args(["--max-frames", "3"]).max_frames == 3
     assert train_parser().parse_args(["--output-dir", "runs/x"]).output_dir == "runs/x"
+
+
+def test_a_float_override_takes_every_spelling_python_takes():
+    assert load_config("demo", ["train.lr=1e-4"]).train.lr == 1e-4  # YAML 1.1 reads 1e-4 as a string
+
+
+def test_overrides_may_follow_other_flags():
+    args = build_parser().parse_intermixed_args(["train.lr=0.1", "--epochs", "2", "train.batch_size=4"])
+    assert args.overrides == ["train.lr=0.1", "train.batch_size=4"] and args.epochs == 2
+
+
+@pytest.mark.parametrize("flag", ["--epochs", "--phase"])
+def test_zero_epochs_or_phase_is_a_usage_error(flag, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--config", "demo", flag, "0"])
+    assert info.value.code == 2 and "must be >= 1" in capsys.readouterr().err
+
+
+def test_bad_input_raised_as_value_error_is_one_error_line_and_exit_2(monkeypatch, tmp_path, capsys):
+    class FakeTrainer:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def fit(self):
+            raise ValueError("groundtruth.txt line 3: values must be numbers")
+
+    monkeypatch.setattr("seqtrack_accel.training.Trainer", FakeTrainer)
+    assert main(["--config", "demo", "--output_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "error: groundtruth.txt line 3" in err and "Traceback" not in err

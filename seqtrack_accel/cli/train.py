@@ -22,15 +22,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="experiment YAML (differences from the defaults): a path or the name of a shipped "
                    f"config ({', '.join(shipped_configs())}). Default: the run folder's config.yaml when it exists, "
                    f"else {DEFAULT_CONFIG}")
-    p.add_argument("--phase", type=int, default=1, help="phase number; phase N > 1 continues the previous phase")
+    p.add_argument("--phase", type=_positive, default=1, help="phase number; phase N > 1 continues the previous phase")
     p.add_argument("--output_dir", help="run folder (default runs/<config name>)")
-    p.add_argument("--epochs", type=int, help="stop after this epoch (absolute, over all phases)")
+    p.add_argument("--epochs", type=_positive, help="stop after this epoch (absolute, over all phases)")
     p.add_argument("--resume_from_checkpoint", nargs="?", const="latest",
                    help="'latest' (also with no value), a checkpoint folder, or hf://ORG/NAME[/phase_N/checkpoint_E]")
     p.add_argument("--repo_id", help="mirror the run to this Hugging Face Hub model repo (ORG/NAME)")
     p.add_argument("--seed", type=int, help="random seed (train.seed)")
     p.add_argument("overrides", nargs="*", help="key.path=value config overrides")
     return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def resolve_config(args: argparse.Namespace):
@@ -48,7 +58,8 @@ def resolve_config(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Overrides may stand anywhere on the line, also after other flags (key=value --epochs 2 key=value).
+    args = build_parser().parse_intermixed_args(argv)
     resume = args.resume_from_checkpoint
     if resume and "=" in resume and not Path(resume).exists() and not resume.startswith("hf://"):
         # `--resume_from_checkpoint key=value` : the flag took no value and argparse swallowed an override
@@ -63,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = Path(args.output_dir) if args.output_dir else Path("runs") / cfg.name
         result = Trainer(cfg, run_dir=run_dir, phase=args.phase, epochs=args.epochs,
                          resume_from=args.resume_from_checkpoint).fit()
-    except (ConfigError, CheckpointError, FileNotFoundError, FloatingPointError) as e:
-        logging.getLogger("seqtrack_accel.train").error("%s", e)
+    except (ConfigError, CheckpointError, FloatingPointError, ValueError, OSError) as e:
+        # Bad input (config, checkpoint, data files, permissions): one line naming it, no traceback; the traceback
+        # is kept at DEBUG level for bug reports.
+        logger = logging.getLogger("seqtrack_accel.train")
+        logger.debug("traceback of the error below", exc_info=True)
+        logger.error("%s", e)
         print(f"error: {e}", file=sys.stderr)
         return 2
     status = "stopped on request" if result.interrupted else "finished"
