@@ -88,7 +88,7 @@ def run(cfg, *, steps: int, warmup: int, math_attention: bool = False) -> dict:
             samples += batch["search_anno"].shape[0]
         sync()
         elapsed = time.perf_counter() - start
-        acc.end_training()
+        trainer.close()
     step_s = elapsed / steps
     name = device_name(device)
     result = {

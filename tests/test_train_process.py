@@ -151,3 +151,21 @@ def test_two_process_free_running_iou_is_that_of_the_saved_weights_on_one_proces
     logged = json.loads((folder / "training_state.json").read_text())["history"]["free_iou"]["2"]
     model, cfg = load_tracker_model(str(folder))
     assert FreeRunValidation.build(cfg, build_train_dataset(cfg)).run(model, "cpu").iou == logged
+
+
+def test_a_killed_run_leaves_its_folder_free(tmp_path):
+    from seqtrack_accel.training.checkpoint import RunLock
+
+    code = ("import sys, time; from seqtrack_accel.training.checkpoint import RunLock; "
+            f"lock = RunLock({str(tmp_path)!r}); lock.acquire(); print('held', flush=True); time.sleep(600)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(Exception, match=f"PID {proc.pid}"):
+            RunLock(tmp_path).acquire()
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    lock = RunLock(tmp_path)
+    lock.acquire()  # the kernel dropped the dead holder's lock
+    lock.release()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 
@@ -218,3 +219,16 @@ def test_undecodable_frames_met_in_training_are_counted_in_the_log_and_tensorboa
     assert events.Scalars("data/decode_errors")[-1].value > 0
     log = (tmp_path / "run" / "logs" / "seqtrack-demo.log").read_text()
     assert re.search(r"[1-9]\d* undecodable frames", log)
+
+
+def test_a_second_trainer_on_a_held_run_folder_is_refused_naming_the_holder(synthetic_lasot, tmp_path):
+    from seqtrack_accel.training.checkpoint import RunLock
+
+    holder = RunLock(tmp_path)
+    holder.acquire()
+    try:
+        with pytest.raises(CheckpointError, match=rf"in use by another run \(PID {os.getpid()} on host"):
+            train(tiny_config(synthetic_lasot), tmp_path, epochs=1)
+    finally:
+        holder.release()
+    assert train(tiny_config(synthetic_lasot), tmp_path, epochs=1).epoch == 1  # free again

@@ -8,11 +8,14 @@ previous complete checkpoint or the new complete one; temporary folders are igno
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import re
 import shutil
+import socket
+import time
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -267,3 +270,44 @@ def rotate(run_dir: Path, phase: int, keep_last: int, protect: set[Path] = froze
         shutil.rmtree(folder)
         removed.append(folder)
     return removed
+
+
+class RunLock:
+    """One run at a time in a run folder: an exclusive ``flock`` on ``DIR/.lock``, held while the run trains.
+
+    The kernel drops the lock when the holding process ends, however it ends (a SIGKILL included), so a killed run
+    never leaves the folder locked; the file itself stays and records the last holder (PID, host, start time).
+    """
+
+    FILE = ".lock"
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / self.FILE
+        self._file = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise CheckpointError naming the process that holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise CheckpointError(
+                f"{self.path.parent} is in use by another run ({holder}); wait for it to finish or stop it, or choose "
+                "another --output_dir") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"PID {os.getpid()} on host {socket.gethostname()}, since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+

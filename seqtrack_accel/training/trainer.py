@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, load, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list, load, set_seed
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -205,6 +205,7 @@ class Trainer:
         self.stop = _StopRequest()
         self.mirror = None
         self._log_handler = None
+        self._lock = ckpt.RunLock(self.run_dir)
 
     def fit(self) -> TrainResult:
         """Set up, train from the starting epoch to ``epochs``, and return what happened."""
@@ -212,9 +213,23 @@ class Trainer:
             self.setup()
             return self._run_epochs()
         finally:
-            if self._log_handler is not None:
-                logging.getLogger("seqtrack_accel").removeHandler(self._log_handler)
-                self._log_handler.close()
+            self.close()
+
+    def close(self) -> None:
+        """End what ``setup`` started: TensorBoard, the Hub mirror (waiting for its uploads), the run folder's lock,
+        the log file. ``fit`` calls it; call it after ``setup`` without ``fit``."""
+        if getattr(self, "accelerator", None) is not None:
+            self.accelerator.end_training()
+        if self.mirror is not None:
+            missing = self.mirror.close()
+            if missing:
+                logger.warning("not mirrored to %s: %s", self.cfg.hub.repo_id, ", ".join(missing))
+            self.mirror = None
+        self._lock.release()
+        if self._log_handler is not None:
+            logging.getLogger("seqtrack_accel").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
 
     # ------------------------------------------------------------------------------------------------------------
     # set-up
@@ -232,10 +247,17 @@ class Trainer:
             step_scheduler_with_optimizer=False,
             dataloader_config=DataLoaderConfiguration(non_blocking=True),
         )
+        held_by_another = None
         if acc.is_main_process:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.clean_temporaries(ckpt.checkpoints_dir(self.run_dir, self.phase))
-        acc.wait_for_everyone()
+            try:
+                self._lock.acquire()  # before anything is cleaned up or written: the folder may be another run's
+            except CheckpointError as e:
+                held_by_another = str(e)
+            else:
+                ckpt.clean_temporaries(ckpt.checkpoints_dir(self.run_dir, self.phase))
+        held_by_another = broadcast_object_list([held_by_another])[0]  # every process stops with the same error
+        if held_by_another:
+            raise CheckpointError(held_by_another)
         self._setup_logging()
 
         # where this phase starts
@@ -431,11 +453,6 @@ class Trainer:
                     break
         finally:
             self.stop.uninstall()
-            acc.end_training()
-            if self.mirror is not None:
-                missing = self.mirror.close()
-                if missing:
-                    logger.warning("not mirrored to %s: %s", self.cfg.hub.repo_id, ", ".join(missing))
         if interrupted:
             logger.info("stopped on request at epoch %d, step %d; resume with --resume_from_checkpoint latest",
                         epoch, self.global_step)
