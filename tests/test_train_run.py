@@ -173,6 +173,40 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(synthetic_lasot, tmp_
     assert not ckpt(tmp_path, "checkpoint_2").exists()
 
 
+def test_non_finite_weights_after_a_finite_loss_are_never_published(synthetic_lasot, tmp_path, monkeypatch):
+    from seqtrack_accel.training import Trainer
+
+    cfg = tiny_config(synthetic_lasot)
+    train(cfg, tmp_path, epochs=1)
+    real_step, calls = Trainer.train_step, []
+
+    def step_then_poison(self, batch):  # every loss is finite; the epoch's last optimizer step leaves a weight NaN
+        out = real_step(self, batch)
+        calls.append(1)
+        if len(calls) == 4:
+            with torch.no_grad():
+                next(self.model.parameters()).view(-1)[0] = float("nan")
+        return out
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_poison)
+    with pytest.raises(FloatingPointError, match="weights became NaN.*finite weights is .*checkpoint_1"):
+        train(cfg, tmp_path, epochs=2, resume_from="latest")
+    assert not ckpt(tmp_path, "checkpoint_2").exists()
+
+
+def test_the_advice_after_a_nan_skips_checkpoints_with_non_finite_weights(synthetic_lasot, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from seqtrack_accel.training.checkpoint import last_finite_checkpoint
+
+    train(tiny_config(synthetic_lasot), tmp_path, epochs=2)
+    weights = ckpt(tmp_path, "checkpoint_2") / "model.safetensors"  # as an older version could have saved it
+    tensors = load_file(str(weights))
+    next(iter(tensors.values())).view(-1)[0] = float("inf")
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    assert last_finite_checkpoint(tmp_path, 1) == ckpt(tmp_path, "checkpoint_1")
+
+
 def test_released_weights_are_not_needed_to_resume(straight_run, tmp_path):
     """Resuming builds the network without its initialisation source (no MAE download on a fresh machine)."""
     cfg, ref_dir, _ = straight_run

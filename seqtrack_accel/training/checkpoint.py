@@ -176,11 +176,24 @@ def phases(run_dir: Path) -> list[int]:
 
 def latest_checkpoint(run_dir: Path, up_to_phase: int) -> Path | None:
     """The newest complete checkpoint of phase ``up_to_phase``, else of the highest earlier phase that has one."""
-    for phase in sorted((p for p in phases(run_dir) if p <= up_to_phase), reverse=True):
-        found = list_checkpoints(run_dir, phase)
-        if found:
-            return found[-1]
-    return None
+    return next(iter(all_checkpoints(run_dir, up_to_phase)), None)
+
+
+def all_checkpoints(run_dir: Path, up_to_phase: int) -> list[Path]:
+    """Complete checkpoints of phases 1..``up_to_phase``, newest first (higher phases before lower ones)."""
+    return [c for phase in sorted((p for p in phases(run_dir) if p <= up_to_phase), reverse=True)
+            for c in reversed(list_checkpoints(run_dir, phase))]
+
+
+def has_finite_weights(folder: Path) -> bool:
+    """Whether every tensor of the checkpoint's weights file is finite (reads the file)."""
+    with safe_open(str(Path(folder) / WEIGHTS_FILE), framework="pt") as f:
+        return all(bool(f.get_tensor(name).isfinite().all()) for name in f.keys())
+
+
+def last_finite_checkpoint(run_dir: Path, up_to_phase: int) -> Path | None:
+    """The newest complete checkpoint whose weights are all finite (what to resume from after a NaN)."""
+    return next((c for c in all_checkpoints(run_dir, up_to_phase) if has_finite_weights(c)), None)
 
 
 def is_full_state(names: Iterable[str]) -> bool:

@@ -505,13 +505,20 @@ class Trainer:
         bar.set_postfix(loss=f"{loss:.4f}", iou=f"{iou:.3f}", samples_s=f"{rate:.1f}")
 
     def _check_finite(self, stats: EpochStats) -> None:
+        """Stop before anything is published when the loss or the weights stopped being finite."""
         step = int(self.accelerator.gather(stats.bad_step.reshape(1)).max().item())
         if step >= 0:
-            last = ckpt.latest_checkpoint(self.run_dir, self.phase)
-            raise FloatingPointError(
-                f"the loss became NaN or inf in epoch {stats.epoch} (first at global step {step}); training stopped "
-                f"without writing a checkpoint. The last good checkpoint is {last or 'none'}. Lower train.lr, check "
-                "the data, or use bf16 instead of fp16, then resume with --resume_from_checkpoint latest")
+            what = f"the loss became NaN or inf in epoch {stats.epoch} (first at global step {step})"
+        elif not bool(torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all()):
+            # The loss of every step was finite, but the last optimizer step made weights NaN or inf.
+            what = f"the weights became NaN or inf in epoch {stats.epoch} (by global step {self.global_step})"
+        else:
+            return
+        last = ckpt.last_finite_checkpoint(self.run_dir, self.phase)
+        raise FloatingPointError(
+            f"{what}; training stopped without writing a checkpoint. The last checkpoint with finite weights is "
+            f"{last or 'none'}. Lower train.lr, check the data, or use bf16 instead of fp16, then resume with "
+            f"--resume_from_checkpoint {last or 'latest'}")
 
     def _log_boxes(self, tag: str, batch: dict[str, torch.Tensor], tokens: torch.Tensor) -> None:
         """Up to ``train.log_images`` search crops with the target (green) and predicted (red) boxes."""
