@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 
 import pytest
 
@@ -77,3 +80,48 @@ def test_state_file_of_another_format_version_is_refused(tmp_path):
     (folder / ckpt.STATE_FILE).write_text(json.dumps({**values, "format_version": 99}))
     with pytest.raises(CheckpointError, match="format_version"):
         TrainingState.read(folder)
+
+
+def _publish_killed_at_call(folder, kill_at: int) -> bool:
+    """Publish ``.tmp-checkpoint_2`` as ``checkpoint_2`` in a forked child that SIGKILLs itself at its ``kill_at``-th
+    file-system call (flush, rename or removal). Returns whether publish ran to its end before that call."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            calls = [0]
+
+            def killed_at_call(fn):
+                def call(*args, **kwargs):
+                    calls[0] += 1
+                    if calls[0] == kill_at:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return fn(*args, **kwargs)
+                return call
+
+            os.fsync, os.replace = killed_at_call(os.fsync), killed_at_call(os.replace)
+            shutil.rmtree = killed_at_call(shutil.rmtree)
+            ckpt.publish(folder / ".tmp-checkpoint_2", folder / "checkpoint_2", 1)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status)
+
+
+def test_a_kill_at_any_step_of_re_publishing_a_name_keeps_every_complete_checkpoint(tmp_path):
+    from hub_helpers import make_fake_checkpoint
+
+    for kill_at in range(1, 100):
+        run = tmp_path / f"kill_{kill_at}"
+        make_fake_checkpoint(run, epoch=1)
+        make_fake_checkpoint(run, epoch=2)  # the name being written again, as after a resume from checkpoint_1
+        new = make_fake_checkpoint(tmp_path / f"new_{kill_at}", epoch=2, global_step=99)
+        folder = run / "phase_1" / "checkpoints"
+        shutil.move(new, folder / ".tmp-checkpoint_2")
+        finished = _publish_killed_at_call(folder, kill_at)
+        ckpt.clean_temporaries(folder)  # what the next run does first
+        complete = [c.name for c in ckpt.list_checkpoints(run, 1) if ckpt.verify_checkpoint(c)]
+        assert complete == ["checkpoint_1", "checkpoint_2"], f"killed at file-system call {kill_at}"
+        if finished:
+            assert ckpt.verify_checkpoint(folder / "checkpoint_2").global_step == 99
+            break
+    assert kill_at > 4  # the kills landed on flushes, both renames and the removals

@@ -247,24 +247,41 @@ def temporary_dir(final: Path) -> Path:
     return final.parent / f"{TMP_PREFIX}{final.name}"
 
 
+def _set_aside_name(final: Path) -> Path:
+    """Where ``publish`` keeps the previous checkpoint of the same name while it puts the new one in place."""
+    return final.parent / f"{TMP_PREFIX}old-{final.name}"
+
+
 def clean_temporaries(folder: Path) -> None:
-    """Remove temporary folders of writes that were interrupted."""
-    if folder.is_dir():
-        for p in folder.iterdir():
-            if p.name.startswith(TMP_PREFIX) and p.is_dir():
-                logger.info("removing the unfinished checkpoint write %s", p)
-                shutil.rmtree(p, ignore_errors=True)
+    """Finish what an interrupted ``publish`` left: a previous checkpoint that was set aside while its name was
+    re-written goes back under its name when the new one never got there; other temporary folders are removed."""
+    if not folder.is_dir():
+        return
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(f"{TMP_PREFIX}old-") and p.is_dir():
+            final = folder / p.name[len(f"{TMP_PREFIX}old-"):]
+            if not final.exists():
+                logger.info("restoring %s, set aside by an interrupted checkpoint write", final)
+                os.replace(p, final)
+    for p in folder.iterdir():
+        if p.name.startswith(TMP_PREFIX) and p.is_dir():
+            logger.info("removing the unfinished checkpoint write %s", p)
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def publish(tmp: Path, final: Path, world_size: int) -> None:
-    """Verify the files in ``tmp``, flush them to disk and rename the folder to ``final`` (main process only)."""
+    """Verify the files in ``tmp``, flush them to disk and rename the folder to ``final`` (main process only).
+
+    A kill at any instant leaves at least the complete checkpoints there were before, once ``clean_temporaries``
+    has run (the trainer runs it at start): when ``final`` already exists (an epoch trained again after a resume
+    from an earlier checkpoint), it is set aside under a temporary name that ``clean_temporaries`` restores if the
+    new folder never took its place.
+    """
     verify_checkpoint(tmp, world_size)
     _fsync_tree(tmp)
     if final.exists():
-        # Re-training an epoch after resuming from an earlier checkpoint: move the old folder aside first so
-        # that one complete checkpoint exists at every instant.
-        old = final.parent / f"{TMP_PREFIX}old-{final.name}"
-        shutil.rmtree(old, ignore_errors=True)
+        old = _set_aside_name(final)
+        shutil.rmtree(old, ignore_errors=True)  # a leftover whose name was already restored or replaced
         os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
