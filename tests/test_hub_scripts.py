@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from huggingface_hub import HfApi
 
-from fake_hub import FakeHub
+from fake_hub import FakeHub, Fault
 from hub_helpers import make_fake_checkpoint, make_fake_run
 
 from seqtrack_accel.cli import check_repo, create_hf_repo, upload_checkpoint
@@ -40,19 +41,44 @@ def test_create_hf_repo_creates_a_private_repo_then_reports_it_exists(hub, capsy
 def test_upload_checkpoint_puts_it_in_its_phase_folder_and_points_latest_at_it(hub, tmp_path):
     ckpt = make_fake_checkpoint(tmp_path / "run", phase=2, epoch=4)
 
-    assert upload_checkpoint.main([str(ckpt), "--repo_id", REPO, "--create"]) == 0
+    assert upload_checkpoint.main([str(ckpt), "--repo_id", REPO]) == 0
 
     files = hub.files(REPO)
     assert files["phase_2/checkpoint_4/model.safetensors"] == (ckpt / "model.safetensors").read_bytes()
     assert json.loads(files["latest.json"]) == {"path": "phase_2/checkpoint_4", "phase": 2, "epoch": 4,
                                                 "global_step": 64, "full_state": True}
+    assert HfApi(endpoint=hub.endpoint, token=TOKEN).repo_info(REPO).private  # created as the trainer would
 
 
-def test_upload_checkpoint_into_a_missing_repo_without_create_fails(hub, tmp_path, capsys):
-    ckpt = make_fake_checkpoint(tmp_path / "run", phase=1, epoch=1)
+def test_upload_checkpoint_of_an_older_checkpoint_leaves_latest_json_alone(hub, tmp_path):
+    run = tmp_path / "run"
+    older, newer = make_fake_run(run, epochs=2)
+    assert upload_checkpoint.main([str(newer), "--repo_id", REPO]) == 0
+
+    assert upload_checkpoint.main([str(older), "--repo_id", REPO]) == 0
+
+    assert "phase_1/checkpoint_1/optimizer.bin" in hub.files(REPO)
+    assert json.loads(hub.files(REPO)["latest.json"])["path"] == "phase_1/checkpoint_2"
+
+
+def test_upload_checkpoint_that_fails_exits_1_and_says_what_was_not_mirrored(hub, tmp_path, capsys):
+    (ckpt,) = make_fake_run(tmp_path / "run", epochs=1)
+    hub.create_repo(REPO)
+    hub.inject([Fault.status(422, match="/commit/")])  # the checkpoint's commit
 
     assert upload_checkpoint.main([str(ckpt), "--repo_id", REPO]) == 1
-    assert "pass --create" in capsys.readouterr().err
+
+    assert "not mirrored: phase_1/checkpoint_1: checkpoint files" in capsys.readouterr().err
+    assert "phase_1/checkpoint_1/model.safetensors" not in hub.files(REPO) and "latest.json" not in hub.files(REPO)
+
+
+def test_upload_checkpoint_refuses_a_folder_outside_a_run_folder(hub, tmp_path, capsys):
+    ckpt = make_fake_checkpoint(tmp_path / "run", phase=1, epoch=1)
+    moved = ckpt.rename(tmp_path / ckpt.name)
+
+    assert upload_checkpoint.main([str(moved), "--repo_id", REPO]) == 1
+    assert "is not in DIR/phase_1/checkpoints/ of a run folder" in capsys.readouterr().err
+    assert not hub.repo_exists(REPO)
 
 
 def test_check_repo_exits_0_on_a_mirrored_run_and_1_when_something_is_missing(hub, tmp_path, capsys):

@@ -10,14 +10,8 @@ import argparse
 import sys
 
 from seqtrack_accel.config import ConfigError, HubConfig
-from seqtrack_accel.hub.remote import (
-    RepoLayout,
-    describe_error,
-    describe_repo,
-    hub_errors,
-    layout_problems,
-    resolve_endpoint,
-)
+from seqtrack_accel.hub.remote import (HUB_ERRORS, RepoLayout, describe_error, describe_repo, layout_problems,
+                                       resolve_endpoint)
 
 
 def format_layout(layout: RepoLayout) -> str:
@@ -53,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.repo_id}: {err.message}")
     try:
         layout = describe_repo(cfg.repo_id, timeout=cfg.request_timeout)
-    except hub_errors() as err:
+    except HUB_ERRORS as err:
         print(f"could not read {cfg.repo_id}: {describe_error(err)}", file=sys.stderr)
         return 1
     print(format_layout(layout))

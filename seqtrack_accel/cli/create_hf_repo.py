@@ -8,7 +8,7 @@ import sys
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from seqtrack_accel.config import ConfigError, HubConfig
-from seqtrack_accel.hub.remote import configure_request_timeout, describe_error, hub_errors, make_api, resolve_endpoint
+from seqtrack_accel.hub.remote import HUB_ERRORS, configure_request_timeout, describe_error, make_api, resolve_endpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,12 +33,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{endpoint}/{cfg.repo_id}")
             return 0
         except RepositoryNotFoundError as err:
-            if err.response is None or err.response.status_code != 404:
+            if err.response.status_code != 404:
                 raise
         url = api.create_repo(cfg.repo_id, private=cfg.private)
         print(f"created the {'private' if cfg.private else 'public'} repo {url}")
         return 0
-    except hub_errors() as err:
+    except HUB_ERRORS as err:
         print(f"could not create {cfg.repo_id} on {endpoint}: {describe_error(err)}\n"
               "Check the name and that the token (HF_TOKEN or `hf auth login`) may write to "
               f"{cfg.repo_id.split('/')[0]}.", file=sys.stderr)

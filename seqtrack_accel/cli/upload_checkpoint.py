@@ -1,6 +1,8 @@
-"""Upload one checkpoint folder to ``phase_N/<name>/`` of a Hub repo (``seqtrack-upload-checkpoint``).
+"""Mirror one checkpoint of a run folder to a Hub repo, as the trainer does (``seqtrack-upload-checkpoint``).
 
-latest.json is pointed at it when it is the newest checkpoint in the repo (by phase, then global step).
+The trainer's own mirror (:class:`seqtrack_accel.hub.HubMirror`) makes the commits: the checkpoint's files under
+``phase_N/<name>/``, then the run's plots, TensorBoard logs and model card, then latest.json when the checkpoint is
+newer (by phase, then global step) than the one it names. The repo is created when missing.
 """
 
 from __future__ import annotations
@@ -10,34 +12,44 @@ import sys
 from pathlib import Path
 
 from seqtrack_accel.config import ConfigError, HubConfig
-from seqtrack_accel.hub.mirror import upload_checkpoint
-from seqtrack_accel.hub.remote import describe_error, hub_errors, resolve_endpoint
+from seqtrack_accel.hub import HubMirror
+from seqtrack_accel.hub.remote import HUB_ERRORS, describe_error, resolve_endpoint
+from seqtrack_accel.training import checkpoint as ckpt
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seqtrack-upload-checkpoint", description=__doc__)
-    parser.add_argument("checkpoint_dir", type=Path, help="a checkpoint folder (model.safetensors, "
-                        "training_state.json, ...), e.g. runs/demo/phase_1/checkpoints/checkpoint_6")
+    parser.add_argument("checkpoint_dir", type=Path, help="a checkpoint folder of a run folder DIR, "
+                        "DIR/phase_N/checkpoints/checkpoint_E[_stepS], e.g. runs/demo/phase_1/checkpoints/checkpoint_6")
     parser.add_argument("--repo_id", required=True, help="ORG/NAME of the model repo")
-    parser.add_argument("--phase", type=int, default=None, help="phase N (default: from training_state.json)")
-    parser.add_argument("--name", default=None, help="folder name in the repo (default: the folder's name)")
-    parser.add_argument("--create", action="store_true", help="create the repo if it does not exist")
     visibility = parser.add_mutually_exclusive_group()
     visibility.add_argument("--private", dest="private", action="store_true", default=True,
-                            help="with --create: create it private (the default)")
-    visibility.add_argument("--public", dest="private", action="store_false", help="with --create: create it public")
+                            help="create a missing repo private (the default)")
+    visibility.add_argument("--public", dest="private", action="store_false", help="create a missing repo public")
     parser.add_argument("--weights_only", action="store_true",
                         help="upload only the weights, training_state.json and config.yaml (not resumable)")
     args = parser.parse_args(argv)
     try:
-        cfg = HubConfig(repo_id=args.repo_id, private=args.private)
+        cfg = HubConfig(repo_id=args.repo_id, private=args.private, upload_full_state=not args.weights_only)
     except ConfigError as err:
         parser.error(f"{args.repo_id}: {err.message}")
+    folder = args.checkpoint_dir.resolve()
     try:
-        repo_dir = upload_checkpoint(args.checkpoint_dir, cfg.repo_id, phase=args.phase, name=args.name,
-                                     create=args.create, full_state=not args.weights_only, cfg=cfg)
-    except hub_errors() as err:
+        state = ckpt.TrainingState.read(folder)
+        run_dir = folder.parent.parent.parent
+        if folder.parent != ckpt.checkpoints_dir(run_dir, state.phase):
+            raise ckpt.CheckpointError(f"{args.checkpoint_dir} is not in DIR/phase_{state.phase}/checkpoints/ of a "
+                                       "run folder DIR, where its run's config, plots and TensorBoard logs are")
+        mirror = HubMirror(cfg, run_dir)
+        mirror.start()
+        mirror.submit_checkpoint(folder, state.phase)
+    except HUB_ERRORS as err:
         print(f"could not upload {args.checkpoint_dir} to {cfg.repo_id}: {describe_error(err)}", file=sys.stderr)
         return 1
-    print(f"uploaded {args.checkpoint_dir} to {resolve_endpoint()}/{cfg.repo_id} as {repo_dir}/")
+    not_mirrored = mirror.close()  # the mirror logs each failure's cause
+    if not_mirrored:
+        print(f"could not upload {args.checkpoint_dir} to {cfg.repo_id}; not mirrored: {'; '.join(not_mirrored)}",
+              file=sys.stderr)
+        return 1
+    print(f"uploaded {args.checkpoint_dir} to {resolve_endpoint()}/{cfg.repo_id} as phase_{state.phase}/{folder.name}/")
     return 0
