@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 
 import cv2
@@ -24,6 +25,21 @@ NO_JITTER = dataclasses.replace(TINY, search=CropConfig(32, 4.0), grayscale_prob
 
 def _batches_equal(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _two_books(synthetic_lasot, tmp_path):
+    """A private copy of book-1 and book-2 under tmp_path, to break book-1's frames; returns the root."""
+    for name in ("book-1", "book-2"):
+        shutil.copytree(synthetic_lasot / "book" / name, tmp_path / "book" / name)
+    return tmp_path
+
+
+def _make_unreadable(frame):
+    """chmod 000; as root, who reads such a file anyway, the frame is replaced by a folder (reading it fails)."""
+    frame.chmod(0)
+    if os.access(frame, os.R_OK):
+        frame.unlink()
+        frame.mkdir()
 
 
 def test_epoch_sampler_yields_global_indices_of_its_epoch():
@@ -99,16 +115,60 @@ def test_sample_depends_on_seed_epoch_and_item(synthetic_lasot):
 
 
 def test_corrupted_jpeg_is_skipped_with_a_warning_and_counted(synthetic_lasot, tmp_path, caplog):
-    for name in ("book-1", "book-2"):
-        shutil.copytree(synthetic_lasot / "book" / name, tmp_path / "book" / name)
-    for frame in (tmp_path / "book" / "book-1" / "img").iterdir():
+    root = _two_books(synthetic_lasot, tmp_path)
+    for frame in (root / "book" / "book-1" / "img").iterdir():
         frame.write_bytes(b"not a jpeg")
-    dataset = TrackingDataset(TINY, load_lasot(tmp_path, split="all"), seed=0)
+    dataset = TrackingDataset(TINY, load_lasot(root, split="all"), seed=0)
     with caplog.at_level(logging.WARNING, logger="seqtrack_accel.data.dataset"):
         samples = [dataset[i] for i in range(6)]
     assert len(samples) == 6
     assert dataset.stats["decode_errors"] > 0 and dataset.stats["redraws"] >= dataset.stats["decode_errors"]
     assert "book-1/img/" in caplog.text and "undecodable" in caplog.text
+
+
+@pytest.mark.parametrize("decoder", ["simplejpeg", "opencv"])
+def test_truncated_jpeg_is_skipped_with_a_warning_and_counted(synthetic_lasot, tmp_path, caplog, decoder):
+    root = _two_books(synthetic_lasot, tmp_path)
+    for frame in (root / "book" / "book-1" / "img").iterdir():
+        frame.write_bytes(frame.read_bytes()[:frame.stat().st_size // 2])
+    dataset = TrackingDataset(dataclasses.replace(TINY, decoder=decoder), load_lasot(root, split="all"), seed=0)
+    with caplog.at_level(logging.WARNING, logger="seqtrack_accel.data.dataset"):
+        samples = [dataset[i] for i in range(6)]
+    assert len(samples) == 6 and dataset.stats["decode_errors"] > 0
+    assert "book-1/img/" in caplog.text and "the file is truncated" in caplog.text
+
+
+def test_unreadable_frame_is_skipped_with_a_warning_naming_it_and_counted(synthetic_lasot, tmp_path, caplog):
+    root = _two_books(synthetic_lasot, tmp_path)
+    sequences = load_lasot(root, split="all")
+    for frame in (root / "book" / "book-1" / "img").iterdir():
+        _make_unreadable(frame)
+    dataset = TrackingDataset(TINY, sequences, seed=0)
+    with caplog.at_level(logging.WARNING, logger="seqtrack_accel.data.dataset"):
+        samples = [dataset[i] for i in range(6)]
+    assert len(samples) == 6
+    assert dataset.stats["read_errors"] > 0 and dataset.stats["decode_errors"] == 0
+    assert "unreadable frame" in caplog.text and "book-1/img/" in caplog.text
+
+
+def test_unreadable_frame_in_a_worker_is_skipped_and_counted_without_killing_it(synthetic_lasot, tmp_path):
+    root = _two_books(synthetic_lasot, tmp_path)
+    sequences = load_lasot(root, split="all")
+    for frame in (root / "book" / "book-1" / "img").iterdir():
+        _make_unreadable(frame)
+    dataset = TrackingDataset(TINY, sequences, seed=0)
+    loader = DataLoader(dataset, batch_size=3, sampler=EpochSampler(6), num_workers=1, timeout=60)
+    assert len(list(loader)) == 2
+    assert dataset.stats["read_errors"] > 0
+
+
+def test_sequences_skipped_by_the_sampler_are_named_in_a_warning(synthetic_lasot, caplog):
+    book_1, book_2 = load_lasot(synthetic_lasot, classes=["book"], split="all")[:2]
+    short = dataclasses.replace(book_2, boxes=book_2.boxes[:19], visible=book_2.visible[:19])
+    with caplog.at_level(logging.WARNING, logger="seqtrack_accel.data.dataset"):
+        dataset = TrackingDataset(TINY, [book_1, short], seed=0)
+    assert [s.name for s in dataset.sequences] == ["book-1"]
+    assert "sampler skips 1 of 2 sequences" in caplog.text and "book-2" in caplog.text
 
 
 def test_redraw_bound_error_names_the_sequences(synthetic_lasot):
@@ -138,11 +198,10 @@ def test_build_train_dataset_uses_the_configured_root_split_and_seed(synthetic_l
 
 
 def test_decode_errors_in_workers_are_counted_in_the_main_process(synthetic_lasot, tmp_path):
-    for name in ("book-1", "book-2"):
-        shutil.copytree(synthetic_lasot / "book" / name, tmp_path / "book" / name)
-    for frame in (tmp_path / "book" / "book-1" / "img").iterdir():
+    root = _two_books(synthetic_lasot, tmp_path)
+    for frame in (root / "book" / "book-1" / "img").iterdir():
         frame.write_bytes(b"not a jpeg")
-    dataset = TrackingDataset(TINY, load_lasot(tmp_path, split="all"), seed=0)
+    dataset = TrackingDataset(TINY, load_lasot(root, split="all"), seed=0)
     list(DataLoader(dataset, batch_size=3, sampler=EpochSampler(6), num_workers=2))
     assert dataset.stats["decode_errors"] > 0
 
@@ -153,6 +212,18 @@ def test_simplejpeg_and_opencv_decoders_give_the_same_samples(synthetic_lasot):
     reference = TrackingDataset(dataclasses.replace(TINY, decoder="opencv"), sequences, seed=0)
     for i in range(6):
         assert _batches_equal(fast[i], reference[i]), f"sample {i}"
+
+
+def test_simplejpeg_and_opencv_decoders_skip_the_same_truncated_frames(synthetic_lasot, tmp_path):
+    root = _two_books(synthetic_lasot, tmp_path)
+    for frame in sorted((root / "book" / "book-1" / "img").iterdir())[::2]:
+        frame.write_bytes(frame.read_bytes()[:frame.stat().st_size // 2])
+    sequences = load_lasot(root, split="all")
+    fast = TrackingDataset(dataclasses.replace(TINY, decoder="simplejpeg"), sequences, seed=0)
+    reference = TrackingDataset(dataclasses.replace(TINY, decoder="opencv"), sequences, seed=0)
+    for i in range(6):
+        assert _batches_equal(fast[i], reference[i]), f"sample {i}"
+    assert fast.stats == reference.stats and fast.stats["decode_errors"] > 0
 
 
 class _CvThreads(torch.utils.data.Dataset):

@@ -112,3 +112,37 @@ def test_cmyk_jpeg_decodes_to_opencvs_colours(tmp_path):
     Image.new("CMYK", (40, 30), (10, 200, 30, 0)).save(path)
     reference = cv2.imread(str(path))
     assert np.abs(FrameDecoder("simplejpeg").decode(path).astype(int) - reference.astype(int)).max() <= 1
+
+
+def _cut_to_half(path, tmp_path):
+    data = path.read_bytes()
+    half = tmp_path / "half.jpg"
+    half.write_bytes(data[:len(data) // 2])
+    return half
+
+
+@pytest.mark.parametrize("decoder", ["simplejpeg", "opencv"])
+def test_truncated_jpeg_is_an_error_naming_the_file_with_both_decoders(textured_jpeg, tmp_path, decoder):
+    half = _cut_to_half(textured_jpeg, tmp_path)  # libjpeg alone would fill the missing rows with grey
+    with pytest.raises(ImageDecodeError, match=r"half\.jpg: the file is truncated"):
+        FrameDecoder(decoder).decode(half, 2)
+
+
+def test_read_image_rejects_a_truncated_jpeg(textured_jpeg, tmp_path):
+    half = _cut_to_half(textured_jpeg, tmp_path)
+    with pytest.raises(ImageDecodeError, match=r"half\.jpg: the file is truncated"):
+        read_image(half)
+
+
+@pytest.mark.parametrize("decoder", ["simplejpeg", "opencv"])
+def test_bytes_padded_after_the_end_marker_are_accepted(textured_jpeg, tmp_path, decoder):
+    padded = tmp_path / "padded.jpg"
+    padded.write_bytes(textured_jpeg.read_bytes() + b"\x00" * 16)
+    assert np.array_equal(FrameDecoder(decoder).decode(padded), FrameDecoder(decoder).decode(textured_jpeg))
+
+
+def test_read_image_names_a_file_it_cannot_read(tmp_path):
+    unreadable = tmp_path / "00000001.jpg"
+    unreadable.mkdir()  # reading a folder fails with an OSError, as root too (chmod 000 does not stop root)
+    with pytest.raises(OSError, match=r"cannot read frame .*00000001\.jpg: Is a directory"):
+        read_image(unreadable)

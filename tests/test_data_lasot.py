@@ -125,3 +125,26 @@ def test_split_file_decides_the_split_of_any_class(synthetic_lasot, tmp_path):
     split_file.write_text("cat-2\nbook-3\n")
     assert [s.name for s in load_lasot(tmp_path / "root", split="test", split_file=split_file)] == ["cat-2"]
     assert [s.name for s in load_lasot(tmp_path / "root", split="train", split_file=split_file)] == ["cat-1"]
+
+
+def test_requested_class_without_sequences_is_an_error_naming_it(one_sequence):
+    root, _ = one_sequence
+    (root / "coin").mkdir()
+    with pytest.raises(ValueError, match=r"class 'coin' has no sequence in split 'all' under .*root: .*coin "
+                                         r"holds no sequence folder"):
+        load_lasot(root, classes=["book", "coin"], split="all")
+
+
+def test_requested_class_with_every_sequence_in_the_other_split_is_an_error(synthetic_lasot, tmp_path):
+    shutil.copytree(synthetic_lasot / "coin" / "coin-3", tmp_path / "coin" / "coin-3")  # a test sequence
+    with pytest.raises(ValueError, match=r"class 'coin' has no sequence in split 'train'.*all in the test split"):
+        load_lasot(tmp_path, classes=["coin"], split="train")
+
+
+def test_class_without_sequences_that_was_not_requested_is_a_warning(one_sequence, caplog):
+    root, _ = one_sequence
+    (root / "coin").mkdir()
+    with caplog.at_level(logging.WARNING, logger="seqtrack_accel.data.lasot"):
+        sequences = load_lasot(root, split="all")
+    assert [s.name for s in sequences] == ["book-1"]
+    assert "class 'coin' has no sequence" in caplog.text

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 MIN_SEQUENCE_FRAMES = 20  # the original sampler skips shorter sequences
 _COUNTER_SLOTS = 257  # one row per DataLoader worker (+ the main process), so no two processes write one cell
-_DECODE_ERRORS, _REDRAWS = 0, 1
+_DECODE_ERRORS, _REDRAWS, _READ_ERRORS = 0, 1, 2
 
 
 class EpochSampler(Sampler[int]):
@@ -81,9 +81,11 @@ class TrackingDataset(Dataset):
     Crops leave the workers as uint8 because the float conversion is a per-pixel map that the GPU does for free:
     it saves the workers about 0.3 ms per crop and cuts the host-to-device copy (and pinned memory) by 4x.
 
-    Undecodable frames are logged (naming the file), counted in ``stats`` and the sample is re-drawn; an invalid
-    sample (window side < 1 pixel, window entirely outside the frame) is re-drawn; after ``data_cfg.max_redraws``
-    draws without a valid sample, RuntimeError names the sequences tried.
+    Undecodable frames (corrupt or truncated) and unreadable ones (permission denied, I/O error) are logged
+    (naming the file), counted in ``stats`` and the sample is re-drawn; an invalid sample (window side < 1 pixel,
+    window entirely outside the frame) is re-drawn; after ``data_cfg.max_redraws`` draws without a valid sample,
+    RuntimeError names the sequences tried. Sequences too short for the sampler are left out with a warning
+    naming them.
     """
 
     def __init__(self, data_cfg: DataConfig, sequences: list[Sequence], seed: int):
@@ -97,30 +99,34 @@ class TrackingDataset(Dataset):
         frames_per_sample = self.num_templates + self.num_searches
         # The original picks a sequence uniformly and keeps it only if it has enough frames; picking uniformly
         # among the eligible ones is the same distribution without the rejection loop.
-        self.sequences = [s for s in sequences
-                          if int(s.visible.sum()) > 2 * frames_per_sample and len(s) >= MIN_SEQUENCE_FRAMES]
+        usable = [int(s.visible.sum()) > 2 * frames_per_sample and len(s) >= MIN_SEQUENCE_FRAMES for s in sequences]
+        self.sequences = [s for s, ok in zip(sequences, usable) if ok]
         if not self.sequences:
             raise ValueError(
                 f"none of the {len(sequences)} sequences ({_names(sequences)}) has more than "
                 f"{2 * frames_per_sample} visible frames and at least {MIN_SEQUENCE_FRAMES} frames; "
                 "use longer sequences or more classes"
             )
-        skipped = len(sequences) - len(self.sequences)
+        skipped = [s.name for s, ok in zip(sequences, usable) if not ok]
         if skipped:
-            logger.info("sampler skips %d of %d sequences with too few (visible) frames", skipped, len(sequences))
+            logger.warning("the sampler skips %d of %d sequences, which have fewer than %d frames or at most %d "
+                           "visible ones: %s", len(skipped), len(sequences), MIN_SEQUENCE_FRAMES,
+                           2 * frames_per_sample, ", ".join(skipped))
         self._visible_ids = [np.flatnonzero(s.visible) for s in self.sequences]
         self._decoder = FrameDecoder(data_cfg.decoder)
         # Shared memory, so the counts of DataLoader workers are readable from the main process.
-        self._counters = torch.zeros((_COUNTER_SLOTS, 2), dtype=torch.int64).share_memory_()
+        self._counters = torch.zeros((_COUNTER_SLOTS, 3), dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
         return self.samples_per_epoch
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counts over every process using this dataset object: undecodable frames met, re-drawn samples."""
+        """Counts over every process using this dataset object: undecodable frames met (corrupt or truncated),
+        unreadable frames met (permission denied, I/O error), re-drawn samples."""
         totals = self._counters.sum(dim=0).tolist()
-        return {"decode_errors": int(totals[_DECODE_ERRORS]), "redraws": int(totals[_REDRAWS])}
+        return {"decode_errors": int(totals[_DECODE_ERRORS]), "read_errors": int(totals[_READ_ERRORS]),
+                "redraws": int(totals[_REDRAWS])}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         epoch, i = self._split_index(index)
@@ -136,7 +142,7 @@ class TrackingDataset(Dataset):
         raise RuntimeError(
             f"sample {index} (epoch {epoch}, item {i}): no valid sample in {self.cfg.max_redraws} draws "
             f"(data.max_redraws) from sequences {', '.join(sorted(set(tried)))}; the warnings above name "
-            "undecodable frames, otherwise check the groundtruth boxes of these sequences"
+            "undecodable or unreadable frames, otherwise check the groundtruth boxes of these sequences"
         )
 
     def first_draw(self, index: int) -> tuple[Sequence, list[int], list[CropPlan | None]]:
@@ -200,11 +206,18 @@ class TrackingDataset(Dataset):
         for slot, (f, scale) in enumerate(scales.items()):
             path = sequence.frame_path(f)
             try:
-                images[f] = self._decoder.decode(path, scale, slot)
-            except ImageDecodeError:
+                data = path.read_bytes()
+            except OSError as error:  # permission denied, I/O error, deleted since load_lasot saw it
+                self._count(_READ_ERRORS)
+                logger.warning("skipping unreadable frame %s (sequence %s): %s; the sample is re-drawn",
+                               path, sequence.name, error.strerror or error)
+                return None
+            try:
+                images[f] = self._decoder.decode_bytes(data, path, scale, slot)
+            except ImageDecodeError as error:
                 self._count(_DECODE_ERRORS)
-                logger.warning("skipping undecodable frame %s (sequence %s); the sample is re-drawn",
-                               path, sequence.name)
+                logger.warning("skipping undecodable frame (sequence %s): %s; the sample is re-drawn",
+                               sequence.name, error)
                 return None
 
         t = self.num_templates

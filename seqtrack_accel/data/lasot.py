@@ -87,7 +87,8 @@ def load_lasot(
 
     Args:
         root: the LaSOT root folder (the one holding one folder per class).
-        classes: class names to keep; every one must exist under ``root``.
+        classes: class names to keep; every one must exist under ``root`` and have sequences in ``split``.
+            (With None, a class folder without sequences in ``split`` is a warning.)
         split: ``"train"`` / ``"test"`` (the protocol split) or ``"all"``.
         split_file: LaSOT's ``testing_set.txt``; needed for train / test of classes other than book and coin.
             When given, it decides the split of every class.
@@ -95,8 +96,8 @@ def load_lasot(
         Sequences sorted by class, then by sequence number.
     Raises:
         FileNotFoundError: root, a sequence file or a frame is missing.
-        ValueError: a file is malformed (the message names the file and line), a class is unknown, or the split
-            of a class is not known.
+        ValueError: a file is malformed (the message names the file and line), a class is unknown, a class of
+            ``classes`` has no sequence in ``split``, or the split of a class is not known.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -118,7 +119,7 @@ def load_lasot(
 
     sequences: list[Sequence] = []
     for class_name in wanted:
-        names = _sequence_names(root / class_name, class_name)
+        names = all_names = _sequence_names(root / class_name, class_name)
         if split != "all":
             if test_names is not None:
                 tests = test_names
@@ -131,11 +132,29 @@ def load_lasot(
                     "testing_set.txt (LaSOT's list of test sequences), or use data.split=all"
                 )
             names = [n for n in names if (n in tests) == (split == "test")]
+        if not names:
+            _no_sequences(root, class_name, split, all_names, requested=classes is not None)
         class_sequences = [_read_sequence(root / class_name / n, n, class_name) for n in names]
         logger.info("LaSOT %s: class %s contributes %d sequences, %d frames", split, class_name,
                     len(class_sequences), sum(len(s) for s in class_sequences))
         sequences.extend(class_sequences)
     return sequences
+
+
+def _no_sequences(root: Path, class_name: str, split: str, all_names: list[str], requested: bool) -> None:
+    """A class with no sequence in ``split``: an error when it was asked for, else a warning."""
+    if all_names:
+        other = "test" if split == "train" else "train"
+        why = f"its {len(all_names)} sequences are all in the {other} split"
+        fix = f"choose a split that holds some (split all, or a data.split_file that puts some in {split})"
+    else:
+        why = f"{root / class_name} holds no sequence folder named {class_name}-<number>"
+        fix = "extract the class's sequences there"
+    message = f"class {class_name!r} has no sequence in split {split!r} under {root}: {why}"
+    if requested:
+        raise ValueError(f"{message}; {fix}, or leave the class out (data.classes, or eval.classes when "
+                         "evaluating)")
+    logger.warning("%s; it is left out", message)
 
 
 def _sequence_names(class_dir: Path, class_name: str) -> list[str]:
