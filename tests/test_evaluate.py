@@ -13,15 +13,21 @@ from seqtrack_accel.config import Config
 from seqtrack_accel.data.lasot import load_lasot
 from seqtrack_accel.data.synthetic import make_synthetic_lasot
 from seqtrack_accel.tracking.evaluate import (
+    RECORD_FILE,
+    StaleResultsError,
     evaluate_predictions,
     evaluate_results,
     read_boxes,
+    read_record,
     read_times,
     results_file,
+    results_record,
     run_tracker_on_sequences,
+    times_file,
     write_boxes,
     write_summary,
 )
+from seqtrack_accel.tracking.metrics import MetricsError
 from seqtrack_accel.tracking.plots import precision_figure, save_figure, success_figure
 from seqtrack_accel.tracking.tracker import FirstBoxTracker
 
@@ -35,6 +41,10 @@ def tiny_lasot(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lasot_test_split(tiny_lasot):
     return load_lasot(tiny_lasot, split="test")
+
+
+# What produced the results of the trackers below: the same record, so one folder may hold both (resume).
+RECORD = results_record("test", {"drift": 1 / 3}, {"weights_sha256": "a" * 64, "source": "runs/a"})
 
 
 class DriftingTracker:
@@ -68,8 +78,48 @@ def test_malformed_result_line_is_an_error_naming_file_and_line(tmp_path):
         read_boxes(tmp_path / "book-3.txt")
 
 
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_a_non_finite_result_value_is_an_error_naming_file_and_line(tmp_path, value):
+    (tmp_path / "book-3.txt").write_text(f"1,2,3,4\n\n1,2,{value},4\n")
+    with pytest.raises(ValueError, match=r"book-3.txt, line 3: .* is not finite"):
+        read_boxes(tmp_path / "book-3.txt")
+
+
+def test_a_negative_time_is_an_error_naming_file_and_line(tmp_path):
+    (tmp_path / "book-3_time.txt").write_text("0.01\n-0.002\n")
+    with pytest.raises(ValueError, match=r"book-3_time.txt, line 2: -0.002 seconds is negative"):
+        read_times(tmp_path / "book-3_time.txt")
+
+
+def test_a_result_file_with_more_lines_than_frames_is_an_error_naming_file_and_line(tmp_path, lasot_test_split):
+    sequence = lasot_test_split[0]
+    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path, record=RECORD)
+    boxes = read_boxes(results_file(tmp_path, sequence.name))
+    write_boxes(results_file(tmp_path, sequence.name), np.concatenate([boxes, boxes[-1:]]))
+    with pytest.raises(ValueError, match=rf"{sequence.name}.txt, line {len(sequence) + 1}: more lines than the "
+                                         rf"{len(sequence)} frames"):
+        evaluate_results(tmp_path, lasot_test_split)
+
+
+def test_a_time_file_with_more_lines_than_frames_is_an_error_naming_file_and_line(tmp_path, lasot_test_split):
+    sequence = lasot_test_split[0]
+    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path, record=RECORD)
+    times_file(tmp_path, sequence.name).write_text("0.01\n" * (len(sequence) + 1))
+    with pytest.raises(ValueError, match=rf"{sequence.name}_time.txt, line {len(sequence) + 1}: more lines"):
+        evaluate_results(tmp_path, lasot_test_split)
+
+
+def test_a_short_result_file_is_an_error_naming_its_folder_and_sequence(tmp_path, lasot_test_split):
+    sequence = lasot_test_split[0]
+    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path / "tracker", record=RECORD)
+    write_boxes(results_file(tmp_path / "tracker", sequence.name), sequence.boxes[:2])
+    with pytest.raises(MetricsError, match=rf"tracker: sequence {sequence.name}: 2 predicted boxes for "
+                                           rf"{len(sequence)} ground-truth frames"):
+        evaluate_results(tmp_path / "tracker", lasot_test_split)
+
+
 def test_tracking_run_writes_boxes_and_per_frame_times(tmp_path, lasot_test_split):
-    run_tracker_on_sequences(DriftingTracker, Config(), lasot_test_split, tmp_path)
+    run_tracker_on_sequences(DriftingTracker, Config(), lasot_test_split, tmp_path, record=RECORD)
     for sequence in lasot_test_split:
         boxes = read_boxes(results_file(tmp_path, sequence.name))
         assert boxes.shape == (len(sequence), 4)
@@ -78,7 +128,7 @@ def test_tracking_run_writes_boxes_and_per_frame_times(tmp_path, lasot_test_spli
 
 
 def test_evaluating_the_results_folder_reproduces_the_tracking_run(tmp_path, lasot_test_split):
-    run = run_tracker_on_sequences(DriftingTracker, Config(), lasot_test_split, tmp_path)
+    run = run_tracker_on_sequences(DriftingTracker, Config(), lasot_test_split, tmp_path, record=RECORD)
     from_run = evaluate_predictions(run.predictions, lasot_test_split)
     from_folder = evaluate_results(tmp_path, lasot_test_split)
     assert from_folder["overall"]["auc"] < 95.0  # the drift costs overlap: the scores are not trivially perfect
@@ -88,7 +138,7 @@ def test_evaluating_the_results_folder_reproduces_the_tracking_run(tmp_path, las
 
 def test_resume_skips_sequences_whose_result_file_exists(tmp_path, lasot_test_split):
     first, second = lasot_test_split
-    run_tracker_on_sequences(FirstBoxTracker, Config(), [first], tmp_path)
+    run_tracker_on_sequences(FirstBoxTracker, Config(), [first], tmp_path, record=RECORD)
     done_text = results_file(tmp_path, first.name).read_text()
     initialised = []
 
@@ -97,14 +147,81 @@ def test_resume_skips_sequences_whose_result_file_exists(tmp_path, lasot_test_sp
             initialised.append(box_xywh.tolist())
             super().initialize(frame, box_xywh)
 
-    run = run_tracker_on_sequences(RecordingTracker, Config(), lasot_test_split, tmp_path)
+    run = run_tracker_on_sequences(RecordingTracker, Config(), lasot_test_split, tmp_path, record=RECORD)
     assert run.skipped == [first.name] and list(run.predictions) == [second.name]
     assert initialised == [second.boxes[0].tolist()]
     assert results_file(tmp_path, first.name).read_text() == done_text
 
 
+def test_the_record_is_written_before_the_first_sequence_is_tracked(tmp_path, lasot_test_split):
+    records_seen = []
+
+    class RecordReadingTracker(DriftingTracker):
+        def initialize(self, frame, box_xywh):
+            records_seen.append(read_record(tmp_path))
+            super().initialize(frame, box_xywh)
+
+    run_tracker_on_sequences(RecordReadingTracker, Config(), lasot_test_split[:1], tmp_path, max_frames=2,
+                             record=RECORD)
+    assert records_seen == [json.loads(json.dumps({**RECORD, "max_frames": 2}))]
+
+
+@pytest.mark.parametrize("change", ["weights", "settings", "max_frames", "package version"])
+def test_results_of_other_weights_or_settings_are_refused_naming_what_differs(tmp_path, lasot_test_split, change):
+    first, second = lasot_test_split
+    run_tracker_on_sequences(FirstBoxTracker, Config(), [first], tmp_path, max_frames=3, record=RECORD)
+    done_text = results_file(tmp_path, first.name).read_text()
+    record, max_frames, differs = dict(RECORD), 3, {
+        "weights": "weights_sha256", "settings": "settings.drift", "max_frames": "max_frames",
+        "package version": "seqtrack_accel"}[change]
+    if change == "weights":
+        record = results_record("test", RECORD["settings"], {"weights_sha256": "b" * 64, "source": "runs/a"})
+    elif change == "settings":
+        record = results_record("test", {"drift": 0.5}, {"weights_sha256": "a" * 64, "source": "runs/a"})
+    elif change == "max_frames":
+        max_frames = 0
+    else:
+        record["seqtrack_accel"] = "0.0.1"
+    with pytest.raises(StaleResultsError, match=rf"{differs} .* there, .* now.*--overwrite"):
+        run_tracker_on_sequences(DriftingTracker, Config(), [first, second], tmp_path, max_frames, record=record)
+    assert results_file(tmp_path, first.name).read_text() == done_text
+    assert not results_file(tmp_path, second.name).exists()
+
+
+def test_overwrite_discards_results_of_other_weights_and_tracks_every_sequence_again(tmp_path, lasot_test_split):
+    first, second = lasot_test_split
+    run_tracker_on_sequences(FirstBoxTracker, Config(), [first], tmp_path, record=RECORD)
+    other = results_record("test", RECORD["settings"], {"weights_sha256": "b" * 64, "source": "runs/a"})
+    run = run_tracker_on_sequences(DriftingTracker, Config(), [second], tmp_path, record=other, overwrite=True)
+    assert run.skipped == [] and list(run.predictions) == [second.name]
+    assert not results_file(tmp_path, first.name).exists()  # no result of the old weights is left to mix in
+    assert read_record(tmp_path)["weights_sha256"] == "b" * 64
+
+
+def test_the_same_weights_read_from_another_place_resume(tmp_path, lasot_test_split):
+    first, second = lasot_test_split
+    run_tracker_on_sequences(FirstBoxTracker, Config(), [first], tmp_path, record=RECORD)
+    moved = results_record("test", RECORD["settings"], {"weights_sha256": "a" * 64, "source": "elsewhere/a"})
+    run = run_tracker_on_sequences(DriftingTracker, Config(), [first, second], tmp_path, record=moved)
+    assert run.skipped == [first.name] and list(run.predictions) == [second.name]
+    assert read_record(tmp_path)["loaded_from"] == {"source": "elsewhere/a"}
+
+
+def test_results_without_a_record_are_refused(tmp_path, lasot_test_split):
+    first = lasot_test_split[0]
+    write_boxes(results_file(tmp_path, first.name), first.boxes)  # e.g. written by an older version
+    with pytest.raises(StaleResultsError, match=f"no {RECORD_FILE} saying what produced them.*--overwrite"):
+        run_tracker_on_sequences(FirstBoxTracker, Config(), [first], tmp_path, record=RECORD)
+
+
+def test_the_summary_of_a_result_folder_carries_its_record(tmp_path, lasot_test_split):
+    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path, record=RECORD)
+    assert evaluate_results(tmp_path, lasot_test_split)["produced_by"]["weights_sha256"] == "a" * 64
+
+
 def test_max_frames_limits_tracking_and_scoring(tmp_path, lasot_test_split):
-    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path, max_frames=3)
+    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path, max_frames=3,
+                             record=RECORD)
     assert read_boxes(results_file(tmp_path, lasot_test_split[0].name)).shape == (3, 4)
     summary = evaluate_results(tmp_path, lasot_test_split, max_frames=3)
     assert summary["overall"]["frames"] == 6
@@ -113,7 +230,7 @@ def test_max_frames_limits_tracking_and_scoring(tmp_path, lasot_test_split):
 
 
 def test_missing_result_file_is_an_error_naming_the_sequence(tmp_path, lasot_test_split):
-    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split[:1], tmp_path)
+    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split[:1], tmp_path, record=RECORD)
     with pytest.raises(FileNotFoundError, match=lasot_test_split[1].name):
         evaluate_results(tmp_path, lasot_test_split)
 
@@ -144,7 +261,8 @@ def test_saved_plot_is_a_png_image(tmp_path):
 
 
 def test_summary_files_hold_every_tracker_and_sequence(tmp_path, lasot_test_split):
-    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path / "first-box")
+    run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path / "first-box",
+                             record=RECORD)
     summary = evaluate_results(tmp_path / "first-box", lasot_test_split)
     paths = write_summary(tmp_path, {"first-box": summary}, {"device": "cpu"})
     document = json.loads(paths["summary"].read_text())
@@ -154,6 +272,7 @@ def test_summary_files_hold_every_tracker_and_sequence(tmp_path, lasot_test_spli
     assert rows[0].startswith("tracker,sequence,class,frames,auc")
     assert [r.split(",")[1] for r in rows[1:]] == [s.name for s in lasot_test_split]
     assert matplotlib.image.imread(paths["success"]).ndim == 3
+    assert document["trackers"]["first-box"]["produced_by"]["tracker"] == "test"
 
 
 def test_cli_runs_the_baseline_and_scores_other_tools_folders(tmp_path, tiny_lasot, lasot_test_split, capsys):
@@ -168,4 +287,7 @@ def test_cli_runs_the_baseline_and_scores_other_tools_folders(tmp_path, tiny_las
     assert set(document["trackers"]) == {"first-box", "other"}
     assert document["trackers"]["other"] == evaluate_results(other, lasot_test_split)
     assert (out / "first-box" / f"{lasot_test_split[0].name}.txt").is_file()
+    assert document["trackers"]["first-box"]["produced_by"] == read_record(out / "first-box")
+    assert read_record(out / "first-box")["tracker"] == "first-box"
+    assert "produced_by" not in document["trackers"]["other"]  # another tool's folder: nothing recorded
     assert "first-box" in capsys.readouterr().out

@@ -115,6 +115,13 @@ def test_nan_prediction_is_an_error_naming_the_sequence():
         sequence_errors(pred, _gt(3), np.ones(3, bool), "coin-18")
 
 
+def test_infinite_prediction_is_an_error_naming_the_sequence_and_frame():
+    pred = _gt(3)
+    pred[2, 2] = np.inf
+    with pytest.raises(MetricsError, match=r"coin-18: the prediction of frame 2 \(0-based\) is not finite"):
+        sequence_errors(pred, _gt(3), np.ones(3, bool), "coin-18")
+
+
 def test_negative_size_prediction_is_an_error_naming_the_sequence():
     pred = _gt(3)
     pred[2, 3] = -1.0

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import constants
 from safetensors.torch import save_file
 
+from fake_hub import FakeHub
 from seqtrack_accel.cli.evaluate import main as evaluate_main
 from seqtrack_accel.config import Config, dump_config, load_config
 from seqtrack_accel.data.image import read_image
@@ -17,7 +21,8 @@ from seqtrack_accel.data.synthetic import make_synthetic_lasot
 from seqtrack_accel.model import SeqTrack, SeqTrackConfig
 from seqtrack_accel.tracking.evaluate import track_sequence, validate
 from seqtrack_accel.tracking.metrics import sequence_errors
-from seqtrack_accel.tracking.tracker import SeqTrackTracker, clip_box, load_tracker_model, map_box_back
+from seqtrack_accel.tracking.tracker import (SeqTrackTracker, clip_box, load_tracker_checkpoint, load_tracker_model,
+                                             map_box_back)
 
 TINY = ["model.encoder=tiny", "model.init=scratch", "model.bins=64", "model.hidden_dim=32", "model.decoder_heads=4",
         "model.decoder_ffn=64", "data.search.size=32", "data.search.factor=3.0", "data.template.size=16",
@@ -204,12 +209,18 @@ def test_validate_scores_the_sequences_and_restores_train_mode(book_3, tiny):
 # loading
 
 
-def _training_checkpoint(folder, cfg: Config, model: SeqTrack):
+def _training_checkpoint(folder, cfg: Config, model: SeqTrack, shift: float = 0.0):
+    """``model``'s weights (every floating-point one plus ``shift``: another training's) and ``cfg``."""
     folder.mkdir(parents=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = {k: (v.detach().cpu() + shift if v.is_floating_point() else v.detach().cpu()).contiguous()
+               for k, v in model.state_dict().items()}
     save_file(weights, str(folder / "model.safetensors"))
     (folder / "config.yaml").write_text(dump_config(cfg))
     return folder
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -250,12 +261,96 @@ def test_a_missing_checkpoint_is_an_error_naming_it(tmp_path):
         load_tracker_model(str(tmp_path / "nowhere"))
 
 
-def test_an_unreachable_hub_repo_id_is_an_error_naming_it(monkeypatch):
-    import huggingface_hub.constants
+def test_the_identity_of_a_checkpoint_is_the_hash_of_its_weights_file(tmp_path, tiny):
+    cfg, model = tiny
+    folder = _training_checkpoint(tmp_path / "ckpt", cfg, model)
+    identity = load_tracker_checkpoint(str(folder)).identity
+    assert identity == {"weights_sha256": _sha256(folder / "model.safetensors"), "source": str(folder)}
 
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network in tests
-    with pytest.raises(FileNotFoundError, match="runs/missing is neither a local checkpoint nor"):
-        load_tracker_model("runs/missing")
+
+def test_a_relative_path_that_does_not_exist_fails_at_once_without_asking_the_hub(tmp_path, monkeypatch):
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the Hub was asked")
+
+    monkeypatch.setattr("seqtrack_accel.tracking.tracker.snapshot_download", no_hub)
+    monkeypatch.chdir(tmp_path)
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match=r"checkpoint runs/nothere does not exist.* hf://runs/nothere"):
+        load_tracker_model("runs/nothere")
+    assert time.perf_counter() - start < 0.5
+
+
+def test_an_unreachable_hub_repo_is_an_error_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # no network in tests
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError, match="hf://org/missing: .* cannot be reached"):
+        load_tracker_model("hf://org/missing")
+
+
+@pytest.mark.parametrize("source", ["hf://org", "hf://org/name/extra", "hf://org/name@"])
+def test_a_malformed_hub_source_says_how_to_write_it(source):
+    with pytest.raises(ValueError, match="write hf://ORG/NAME"):
+        load_tracker_model(source)
+
+
+HUB_TOKEN = "hf_tracker_test_token"
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """A local Hub that the loader finds through HF_ENDPOINT / HF_TOKEN, with an empty download cache."""
+    with FakeHub(token=HUB_TOKEN) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub_cache"))
+        yield server
+
+
+def _publish_export(hub: FakeHub, folder, cfg: Config, model: SeqTrack, repo: str = "org/export") -> str:
+    """Commit ``model.save_pretrained`` and the training config to ``repo``; returns the commit."""
+    model.save_pretrained(folder)
+    (folder / "config.yaml").write_text(dump_config(cfg))
+    if not hub.repo_exists(repo):
+        hub.create_repo(repo)
+    return hub.commit_files(repo, {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()})
+
+
+def test_loads_a_save_pretrained_export_from_the_hub_written_hf_org_name(tmp_path, hub, tiny):
+    cfg, model = tiny
+    commit = _publish_export(hub, tmp_path / "export", cfg, model)
+    loaded = load_tracker_checkpoint("hf://org/export")
+    assert loaded.cfg == cfg and _same_weights(loaded.model, model)
+    assert loaded.identity == {"weights_sha256": _sha256(tmp_path / "export" / "model.safetensors"),
+                               "source": "hf://org/export", "hub_commit": commit}
+
+
+def test_a_hub_revision_loads_the_weights_of_that_commit(tmp_path, hub, tiny):
+    cfg, model = tiny
+    first = _publish_export(hub, tmp_path / "first", cfg, model)
+    retrained = tiny_model(cfg)
+    with torch.no_grad():
+        next(retrained.parameters()).add_(1.0)
+    _publish_export(hub, tmp_path / "second", cfg, retrained)
+    loaded = load_tracker_checkpoint(f"hf://org/export@{first}")
+    assert _same_weights(loaded.model, model) and loaded.identity["hub_commit"] == first
+
+
+def test_a_hub_repo_that_is_not_an_export_says_how_to_load_a_mirrored_run(hub):
+    hub.create_repo("org/run")
+    hub.commit_files("org/run", {"latest.json": b'{"path": "phase_1/checkpoint_1"}'})
+    with pytest.raises(FileNotFoundError, match=r"hf://org/run has no config.json.*download_checkpoint"):
+        load_tracker_model("hf://org/run")
+
+
+def test_cli_with_a_checkpoint_that_does_not_exist_fails_at_once_with_one_error_line(tmp_path, monkeypatch,
+                                                                                    capsys):
+    monkeypatch.chdir(tmp_path)
+    start = time.perf_counter()
+    assert evaluate_main(["--checkpoint", "runs/nothere", "--no_plots"]) == 2
+    assert time.perf_counter() - start < 0.5
+    err = capsys.readouterr().err
+    assert err.startswith("error: checkpoint runs/nothere does not exist") and "hf://runs/nothere" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, tiny, capsys):
@@ -267,6 +362,9 @@ def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, ti
     document = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert list(document["trackers"]) == ["tiny_run"]
     assert document["trackers"]["tiny_run"]["overall"]["frames"] == 4
+    produced_by = document["trackers"]["tiny_run"]["produced_by"]
+    assert produced_by["weights_sha256"] == _sha256(folder / "model.safetensors")
+    assert produced_by["max_frames"] == 4 and produced_by["settings"]["eval.template_update_interval"] == 450
     speed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(speed) == 1 and speed[0]["metric"] == "tracking_speed"
     assert speed[0]["frames"] == 4 and speed[0]["tracked_frames"] == 4 and speed[0]["fps"] > 0
@@ -282,3 +380,36 @@ def test_cli_run_again_resumes_and_reports_the_speed_from_the_result_files(tmp_p
     again = json.loads(capsys.readouterr().out.splitlines()[-2])
     assert again["tracked_frames"] == 0 and again["skipped_sequences"] == 1
     assert again["fps"] == first["fps"] and again["frames"] == 4
+
+
+def _evaluate_two_checkpoints(tmp_path, tiny_lasot, tiny, *second_flags: str) -> int:
+    """Evaluate a checkpoint, then another training's checkpoint of the same config into the default output folder
+    (both are tiny_run: output/evaluation/tiny_run/tiny_run/). Returns the exit status of the second."""
+    cfg = tiny_config("name=tiny_run", "eval.classes=[book]")
+    first = _training_checkpoint(tmp_path / "first" / "checkpoint_1", cfg, tiny[1])
+    second = _training_checkpoint(tmp_path / "second" / "checkpoint_1", cfg, tiny[1], shift=0.01)
+    common = ["--root", str(tiny_lasot), "--device", "cpu", "--max_frames", "4", "--no_plots"]
+    assert evaluate_main(["--checkpoint", str(first), *common]) == 0
+    return evaluate_main(["--checkpoint", str(second), *second_flags, *common])
+
+
+def test_cli_refuses_the_results_of_another_checkpoint_naming_what_differs(tmp_path, tiny_lasot, tiny, capsys,
+                                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert _evaluate_two_checkpoints(tmp_path, tiny_lasot, tiny) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("error: output/evaluation/tiny_run/tiny_run holds results of "
+                                                     "other weights or settings: weights_sha256")
+    assert "--overwrite" in err and "Traceback" not in err
+    assert out.count("tracking_speed") == 1  # the first run's only: no stale scores are reported
+
+
+def test_cli_overwrite_tracks_another_checkpoint_again(tmp_path, tiny_lasot, tiny, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _evaluate_two_checkpoints(tmp_path, tiny_lasot, tiny, "--overwrite") == 0
+    speed = json.loads(capsys.readouterr().out.splitlines()[-2])
+    assert speed["tracked_frames"] == 4 and speed["skipped_sequences"] == 0
+    document = json.loads((tmp_path / "output/evaluation/tiny_run/summary.json").read_text())
+    weights = tmp_path / "second" / "checkpoint_1" / "model.safetensors"
+    assert document["trackers"]["tiny_run"]["produced_by"]["weights_sha256"] == _sha256(weights)

@@ -1,11 +1,15 @@
 """seqtrack-evaluate: track LaSOT test sequences with a checkpoint and/or score result folders.
 
     seqtrack-evaluate --checkpoint runs/demo/phase_1/checkpoints/checkpoint_6 --baseline first-box
+    seqtrack-evaluate --checkpoint hf://my-org/seqtrack-export --root /data/LaSOT
     seqtrack-evaluate --results output/evaluation/demo/demo pytracking/lasot --names SeqTrack Other --root /data/LaSOT
     seqtrack-evaluate --config configs/demo.yaml --baseline first-box --output output/first_box
 
-Trackers run here write their raw results to ``OUTPUT/<name>/`` (resumable); every tracker's scores go to
-``OUTPUT/summary.json``, ``OUTPUT/per_sequence.csv`` and the plots ``OUTPUT/{success,precision,norm_precision}.png``.
+Trackers run here write their raw results to ``OUTPUT/<name>/`` with ``produced_by.json`` (the weights' hash and
+the settings); a run resumes over results of the same weights and settings, refuses others unless ``--overwrite``.
+Every tracker's scores go to ``OUTPUT/summary.json``, ``OUTPUT/per_sequence.csv`` and the plots
+``OUTPUT/{success,precision,norm_precision}.png``. Bad input (a missing checkpoint, stale or malformed results) is one
+``error:`` line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from pathlib import Path
 import torch
 
 from ..config import Config, apply_overrides, config_from_dict, load_config, to_dict
-from ..tracking.evaluate import eval_sequences, evaluate_results, format_table, run_tracker_on_sequences, write_summary
-from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_model
+from ..tracking.evaluate import (eval_sequences, evaluate_results, format_table, results_record,
+                                 run_tracker_on_sequences, seqtrack_settings, write_summary)
+from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_checkpoint
 from . import ArgumentParser
 
 BASELINES = ("first-box",)
@@ -31,8 +36,9 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="seqtrack-evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", help="training checkpoint folder, save_pretrained folder, Hub repo id, "
-                                             "or an original SEQTRACK_ep0500.pth.tar (with --config)")
+    parser.add_argument("--checkpoint", help="training checkpoint folder, save_pretrained folder, hf://ORG/NAME"
+                                             "[@REVISION] (a save_pretrained export on the Hub), or an original "
+                                             "SEQTRACK_ep0500.pth.tar (with --config)")
     parser.add_argument("--name", help="tracker name for --checkpoint results (default: the config's name)")
     parser.add_argument("--baseline", choices=BASELINES, help="also run a baseline tracker")
     parser.add_argument("--results", nargs="+", default=[], metavar="DIR",
@@ -42,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "checkpoint's own config.yaml, else defaults)")
     parser.add_argument("--root", help="LaSOT root (sets data.root)")
     parser.add_argument("--output", help="output folder (default: output/evaluation/<config name>)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete the results already in OUTPUT/<name>/ (of this run's trackers) and track every "
+                             "sequence again; needed when other weights or settings produced them")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16 runs under autocast")
     parser.add_argument("--classes", nargs="+", help="evaluate only these classes (sets eval.classes)")
@@ -83,37 +92,49 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--names gives {len(args.names)} names for {len(args.results)} --results folders")
     if args.max_frames < 0:
         parser.error("--max_frames must be >= 0")
+    try:
+        return _evaluate(args)
+    except (ValueError, OSError, KeyError) as e:
+        # Bad input (checkpoint, config, result files, stale results): one line naming it, no traceback; the
+        # traceback is kept at DEBUG level for bug reports.
+        logging.getLogger("seqtrack_accel.evaluate").debug("traceback of the error below", exc_info=True)
+        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        return 2
 
-    model = None
+
+def _evaluate(args: argparse.Namespace) -> int:
+    checkpoint = None
     if args.checkpoint:
         given = load_config(args.config, _overrides(args)) if args.config else None
-        model, checkpoint_cfg = load_tracker_model(args.checkpoint, given)
-        cfg = given if given is not None else _resolve_config(args, checkpoint_cfg)
+        checkpoint = load_tracker_checkpoint(args.checkpoint, given)
+        cfg = given if given is not None else _resolve_config(args, checkpoint.cfg)
     else:
         cfg = _resolve_config(args, None)
     output = Path(args.output or Path("output") / "evaluation" / cfg.name)
     device = torch.device(args.device)
+    dtype = DTYPES[args.dtype]
+    run_here = ([args.name or cfg.name] if checkpoint is not None else []) + ([args.baseline] if args.baseline else [])
+    folders = {name: output / name for name in run_here}
+    names = args.names or [Path(d).resolve().name for d in args.results]
+    for name, folder in zip(names, args.results):
+        folders[name] = Path(folder)
+    if len(folders) < len(run_here) + len(args.results):
+        raise ValueError(f"a tracker name is used twice in {run_here + names}; give distinct --name / --names")
     sequences = eval_sequences(cfg)
     print(f"{len(sequences)} {cfg.eval.split} sequences of classes "
           f"{sorted({s.class_name for s in sequences})}; output in {output}")
 
-    folders: dict[str, Path] = {}
     timed: dict[str, dict] = {}  # trackers run here: how this run went
-    if model is not None:
-        name = args.name or cfg.name
-        folders[name] = output / name
-        dtype = DTYPES[args.dtype]
+    if checkpoint is not None:
+        name, model = args.name or cfg.name, checkpoint.model
+        record = results_record("SeqTrack", seqtrack_settings(cfg, dtype), checkpoint.identity)
         run = run_tracker_on_sequences(lambda: SeqTrackTracker(model, cfg, device=device, dtype=dtype), cfg,
-                                       sequences, folders[name], args.max_frames)
+                                       sequences, folders[name], args.max_frames, record=record,
+                                       overwrite=args.overwrite)
         timed[name] = {"tracked_frames": run.frames, "skipped_sequences": len(run.skipped)}
     if args.baseline:
-        folders[args.baseline] = output / args.baseline
-        run_tracker_on_sequences(FirstBoxTracker, cfg, sequences, folders[args.baseline], args.max_frames)
-    names = args.names or [Path(d).resolve().name for d in args.results]
-    for name, folder in zip(names, args.results):
-        if name in folders:
-            parser.error(f"tracker name {name!r} is used twice; give distinct --names")
-        folders[name] = Path(folder)
+        run_tracker_on_sequences(FirstBoxTracker, cfg, sequences, folders[args.baseline], args.max_frames,
+                                 record=results_record(args.baseline, {}), overwrite=args.overwrite)
 
     trackers = {name: evaluate_results(folder, sequences, args.max_frames) for name, folder in folders.items()}
     versions = {"torch": torch.__version__, "python": sys.version.split()[0]}
@@ -133,3 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                          allow_nan=False))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,10 +2,13 @@
 
 Result folder layout, compatible with the original toolkit and other trackers' raw results:
 ``<sequence>.txt`` holds one ``x,y,w,h`` line per frame (pixels; comma, tab or space separated when read),
-``<sequence>_time.txt`` one line of seconds per frame. A sequence whose ``<sequence>.txt`` exists is done:
-runs are resumable, and the box file is written last and atomically, so it only exists once complete.
+``<sequence>_time.txt`` one line of seconds per frame, ``produced_by.json`` what produced them (weights hash,
+tracker settings, package version). A sequence whose ``<sequence>.txt`` exists is done: runs are resumable, and the
+box file is written last and atomically, so it only exists once complete. A run resumes only over results that
+the same weights and settings produced (``prepare_results_dir``).
 
-    run = run_tracker_on_sequences(model, cfg, sequences, Path("out/seqtrack"))
+    record = results_record("SeqTrack", seqtrack_settings(cfg), checkpoint.identity)
+    run = run_tracker_on_sequences(model, cfg, sequences, Path("out/seqtrack"), record=record)
     summary = evaluate_results(Path("out/seqtrack"), sequences)   # == evaluate_predictions(run.predictions, ...)
     write_summary(Path("out"), {"seqtrack": summary})
 """
@@ -16,6 +19,7 @@ import csv
 import io
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,18 +30,21 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ..config import Config
+from .. import __version__
+from ..config import Config, model_signature
 from ..data.image import read_image
-from ..files import write_text_atomic
+from ..files import write_json_atomic, write_text_atomic
 from ..data.lasot import load_lasot
 from ..data.synthetic import ensure_dataset_root
-from .metrics import SequenceResult, sequence_errors, summarize
+from .metrics import MetricsError, SequenceResult, sequence_errors, summarize
 from .plots import save_plots
 from .tracker import SeqTrackTracker
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_FORMAT_VERSION = 1
+RECORD_FILE = "produced_by.json"
+RECORD_FORMAT_VERSION = 1
 SCORE_KEYS = ("auc", "op50", "op75", "precision", "norm_precision")
 
 
@@ -88,30 +95,144 @@ def write_times(path: Path, seconds: np.ndarray) -> None:
 _SEPARATORS = re.compile(r"[,;\s]+")
 
 
-def _read_rows(path: Path, columns: int) -> np.ndarray:
-    rows = []
+_FIX = "fix the tool that wrote it, or delete the file and track the sequence again"
+
+
+def _read_rows(path: Path, columns: int, frames: int | None) -> tuple[np.ndarray, list[int]]:
+    """(N, columns) finite float64 values of the non-blank lines, and their 1-based line numbers."""
+    rows, numbers = [], []
     for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
         if not line.strip():
             continue
+        if frames is not None and len(rows) == frames:
+            raise ValueError(f"{path}, line {number}: more lines than the {frames} frames of the sequence; the "
+                             f"file belongs to another sequence or has lines to spare: {_FIX}")
         fields = _SEPARATORS.split(line.strip())
         if len(fields) != columns:
             raise ValueError(f"{path}, line {number}: expected {columns} values separated by commas, tabs or "
                              f"spaces, got {line!r}")
         try:
-            rows.append([float(v) for v in fields])
+            values = [float(v) for v in fields]
         except ValueError:
             raise ValueError(f"{path}, line {number}: not a number in {line!r}") from None
-    return np.array(rows, dtype=np.float64).reshape(-1, columns)
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"{path}, line {number}: {line.strip()!r} is not finite (inf or nan); {_FIX}")
+        rows.append(values)
+        numbers.append(number)
+    return np.array(rows, dtype=np.float64).reshape(-1, columns), numbers
 
 
-def read_boxes(path: Path) -> np.ndarray:
-    """``x,y,w,h`` lines (comma, tab or space separated, as other trackers write them) -> (N, 4) float64."""
-    return _read_rows(path, 4)
+def read_boxes(path: Path, frames: int | None = None) -> np.ndarray:
+    """``x,y,w,h`` lines (comma, tab or space separated, as other trackers write them) -> (N, 4) float64.
+
+    ``frames``: the sequence's length; a file with more lines is an error. Values must be finite numbers.
+    """
+    return _read_rows(path, 4, frames)[0]
 
 
-def read_times(path: Path) -> np.ndarray:
-    """Seconds per frame -> (N,) float64."""
-    return _read_rows(path, 1)[:, 0]
+def read_times(path: Path, frames: int | None = None) -> np.ndarray:
+    """Seconds per frame -> (N,) float64: finite, >= 0, at most ``frames`` lines."""
+    seconds, numbers = _read_rows(path, 1, frames)
+    seconds = seconds[:, 0]
+    negative = np.flatnonzero(seconds < 0)
+    if len(negative):
+        row = negative[0]
+        raise ValueError(f"{path}, line {numbers[row]}: {float(seconds[row])!r} seconds is negative; {_FIX}")
+    return seconds
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what produced a result folder
+
+
+class StaleResultsError(ValueError):
+    """A result folder holds results of other weights or settings; the message says what differs and what to do."""
+
+
+def results_record(tracker: str, settings: Mapping[str, Any], checkpoint: Mapping[str, str] | None = None) -> dict:
+    """What produces a result folder: written into it as ``produced_by.json`` and compared when a run resumes.
+
+    Args:
+        tracker: the kind of tracker ("SeqTrack", "first-box").
+        settings: what else changes its boxes (``seqtrack_settings``); ``run_tracker_on_sequences`` adds
+            ``max_frames``.
+        checkpoint: ``load_tracker_checkpoint(...).identity``, None for a tracker without weights. Its
+            ``weights_sha256`` is compared; where the weights came from (``source``, ``hub_commit``) is recorded
+            under ``loaded_from`` but not compared, since the same weights may be read from another place.
+    """
+    checkpoint = dict(checkpoint or {})
+    return {"format_version": RECORD_FORMAT_VERSION, "tracker": tracker,
+            "weights_sha256": checkpoint.pop("weights_sha256", None), "settings": dict(settings),
+            "seqtrack_accel": __version__, "loaded_from": checkpoint}
+
+
+def seqtrack_settings(cfg: Config, dtype: torch.dtype = torch.float32) -> dict:
+    """The settings that change ``SeqTrackTracker``'s boxes, by dotted config key, and the dtype. The device is
+    left out: CPU and GPU boxes differ by rounding only."""
+    return {**model_signature(cfg), "data.search.factor": cfg.data.search.factor,
+            "data.template.factor": cfg.data.template.factor, "data.mean": list(cfg.data.mean),
+            "data.std": list(cfg.data.std), "eval.template_update_interval": cfg.eval.template_update_interval,
+            "eval.template_update_threshold": cfg.eval.template_update_threshold, "eval.hanning": cfg.eval.hanning,
+            "dtype": str(dtype).removeprefix("torch.")}
+
+
+def read_record(results_dir: Path) -> dict | None:
+    """The ``produced_by.json`` of a result folder, None if it has none."""
+    path = Path(results_dir) / RECORD_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); delete the folder's results and track again "
+                         "(seqtrack-evaluate --overwrite)") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} must hold a JSON object; delete the folder's results and track again "
+                         "(seqtrack-evaluate --overwrite)")
+    return record
+
+
+def _compared(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields that must be equal for results to be reused, as dotted keys (``loaded_from`` is not compared)."""
+    flat = {}
+    for key, value in record.items():
+        if key == "loaded_from":
+            continue
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def prepare_results_dir(results_dir: Path, record: Mapping[str, Any], overwrite: bool = False) -> None:
+    """Make ``results_dir`` a folder of ``record``'s results, and write the record there before anything is tracked.
+
+    Result files already there are kept for a resume when the folder's record equals ``record`` (but for
+    ``loaded_from``); with ``overwrite`` every result file (``*.txt``) there is deleted first. Otherwise
+    ``StaleResultsError`` names what differs: results of two checkpoints or two settings are never mixed.
+    """
+    results_dir = Path(results_dir)
+    record = json.loads(json.dumps(record))  # as it reads back: tuples become lists
+    existing = sorted(results_dir.glob("*.txt")) if results_dir.is_dir() else []
+    if existing and overwrite:
+        for path in existing:
+            path.unlink()
+        logger.info("%s: deleted the %d result files of an earlier run (overwrite)", results_dir, len(existing))
+    elif existing:
+        what_to_do = ("; to discard them and track again pass --overwrite (overwrite=True in Python), or write to "
+                      "another --output or --name")
+        old = read_record(results_dir)
+        if old is None:
+            raise StaleResultsError(f"{results_dir} holds {len(existing)} result files but no {RECORD_FILE} saying "
+                                    "what produced them (an older seqtrack-evaluate or another tool)" + what_to_do)
+        old, new = _compared(old), _compared(record)
+        differences = [f"{key} {old.get(key)!r} there, {new.get(key)!r} now" for key in sorted(old.keys() | new.keys())
+                       if old.get(key) != new.get(key)]
+        if differences:
+            raise StaleResultsError(f"{results_dir} holds results of other weights or settings: "
+                                    + ", ".join(differences) + what_to_do)
+    write_json_atomic(results_dir / RECORD_FILE, record)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -178,6 +299,9 @@ def run_tracker_on_sequences(
     sequences: Sequence[LasotSequence],
     results_dir: Path,
     max_frames: int = 0,
+    *,
+    record: Mapping[str, Any],
+    overwrite: bool = False,
 ) -> TrackingRun:
     """Track every sequence whose result file is missing and write ``<name>.txt`` and ``<name>_time.txt``.
 
@@ -188,9 +312,14 @@ def run_tracker_on_sequences(
         sequences: LaSOT sequences (``seqtrack_accel.data.lasot.Sequence``).
         results_dir: created if missing; sequences with an existing ``<name>.txt`` are skipped (resume).
         max_frames: frames per sequence (0: all).
+        record: what produces the results (``results_record``); written, with ``max_frames``, as the folder's
+            ``produced_by.json`` before the first sequence is tracked. Results there of another record are an
+            error (``StaleResultsError``), never resumed.
+        overwrite: delete the results already in ``results_dir`` and track every sequence again.
     """
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
+    prepare_results_dir(results_dir, {**record, "max_frames": max_frames}, overwrite)
     make_tracker = _tracker_factory(tracker, cfg)
     run = TrackingRun()
     for number, sequence in enumerate(sequences, start=1):
@@ -234,7 +363,8 @@ def evaluate_results(results_dir: Path, sequences: Sequence[LasotSequence], max_
     """Score a result folder (this package's or any tool's ``<sequence>.txt`` files).
 
     Returns ``{"overall", "per_class", "per_sequence"}`` (scores x100, see ``metrics.summarize``) plus
-    ``"speed"`` (frames, seconds, fps) when every sequence has a ``<sequence>_time.txt``.
+    ``"speed"`` (frames, seconds, fps) when every sequence has a ``<sequence>_time.txt``, and ``"produced_by"``
+    (the folder's ``produced_by.json``) when it has one.
     """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -247,14 +377,20 @@ def evaluate_results(results_dir: Path, sequences: Sequence[LasotSequence], max_
             raise FileNotFoundError(f"{path} is missing: sequence {sequence.name} has no results in {results_dir}; "
                                     "track it (seqtrack-evaluate --checkpoint ... resumes) or leave its class out "
                                     "with --classes")
-        predictions[sequence.name] = read_boxes(path)
-    summary = evaluate_predictions(predictions, sequences, max_frames)
+        predictions[sequence.name] = read_boxes(path, frames=len(sequence))
+    try:
+        summary = evaluate_predictions(predictions, sequences, max_frames)
+    except MetricsError as e:  # the message names the sequence; several folders may be scored together
+        raise MetricsError(f"{results_dir}: {e}") from e
     time_paths = [times_file(results_dir, s.name) for s in sequences]
     if all(p.is_file() for p in time_paths):
-        seconds = np.concatenate([read_times(p) for p in time_paths])
+        seconds = np.concatenate([read_times(p, frames=len(s)) for p, s in zip(time_paths, sequences)])
         total = float(seconds.sum())
         summary["speed"] = {"frames": int(seconds.size), "seconds": total,
                             "fps": seconds.size / total if total > 0 else None}
+    record = read_record(results_dir)
+    if record is not None:
+        summary["produced_by"] = record
     return summary
 
 

@@ -98,10 +98,11 @@ def clean_predictions(pred: np.ndarray, gt: np.ndarray, name: str) -> np.ndarray
     pred = np.array(pred, dtype=np.float64, copy=True)
     if pred.ndim != 2 or pred.shape[1] != 4:
         raise MetricsError(f"sequence {name}: predictions must be an (N, 4) x,y,w,h array, got shape {pred.shape}")
-    if np.isnan(pred).any():
-        frame = int(np.flatnonzero(np.isnan(pred).any(axis=1))[0])
-        raise MetricsError(f"sequence {name}: the prediction of frame {frame} (0-based) is NaN; "
-                           "fix the tracker's output or delete its result file and track the sequence again")
+    if not np.isfinite(pred).all():
+        frame = int(np.flatnonzero(~np.isfinite(pred).all(axis=1))[0])
+        raise MetricsError(f"sequence {name}: the prediction of frame {frame} (0-based) is not finite "
+                           f"{pred[frame].tolist()}; fix the tracker's output or delete its result file and track "
+                           "the sequence again")
     if (pred[:, 2:] < 0).any():
         frame = int(np.flatnonzero((pred[:, 2:] < 0).any(axis=1))[0])
         raise MetricsError(f"sequence {name}: the prediction of frame {frame} (0-based) has a negative size "

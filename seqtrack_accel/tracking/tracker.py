@@ -11,13 +11,15 @@ Original: ``lib/test/tracker/seqtrack.py``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+from huggingface_hub import constants, snapshot_download
+from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 from safetensors.torch import load_file
 
 from ..config import Config, check_same_network, load_config, model_signature, with_scratch_init
@@ -160,6 +162,21 @@ class FirstBoxTracker:
 # ---------------------------------------------------------------------------------------------------------------
 # loading
 
+HUB_SCHEME = "hf://"
+
+
+@dataclass(frozen=True)
+class TrackerCheckpoint:
+    """A model to track with, the config to track with, and what identifies the weights.
+
+    ``identity``: ``weights_sha256`` (of the weights file: exact, where a path is not, since a re-trained epoch
+    reuses folder names), ``source`` (as given) and, for a Hub repo, ``hub_commit``.
+    """
+
+    model: torch.nn.Module
+    cfg: Config
+    identity: dict[str, str]
+
 
 def _load_training_checkpoint(folder: Path, cfg: Config | None) -> tuple[torch.nn.Module, Config]:
     checkpoint_cfg = load_config(folder / "config.yaml")
@@ -179,29 +196,81 @@ def _load_training_checkpoint(folder: Path, cfg: Config | None) -> tuple[torch.n
     return model, cfg
 
 
-def _load_pretrained(source: str, cfg: Config | None, local: bool) -> tuple[torch.nn.Module, Config]:
-    """``SeqTrack.from_pretrained`` of a local folder or a Hub repo; the crop settings come from ``cfg`` or from
-    the ``config.yaml`` stored next to the weights."""
-    config_file = Path(source) / "config.yaml"
-    if local:
-        model = SeqTrack.from_pretrained(source)
-    else:
-        try:
-            model = SeqTrack.from_pretrained(source)
-            if cfg is None:
-                config_file = Path(hf_hub_download(source, "config.yaml"))
-        except (RepositoryNotFoundError, LocalEntryNotFoundError) as e:
-            raise FileNotFoundError(f"{source} is neither a local checkpoint nor a reachable Hub repo "
-                                    f"({type(e).__name__}); check the path, or the repo id and the network") from e
-        except EntryNotFoundError as e:
-            raise FileNotFoundError(f"Hub repo {source} has no config.yaml with the crop settings; "
-                                    "pass the training config with --config") from e
+def _load_pretrained(folder: Path, cfg: Config | None, source: str) -> tuple[torch.nn.Module, Config]:
+    """``SeqTrack.from_pretrained`` of a local folder; the crop settings come from ``cfg`` or from the
+    ``config.yaml`` stored next to the weights."""
+    model = SeqTrack.from_pretrained(folder)
     if cfg is None:
-        if not config_file.is_file():
+        if not (folder / "config.yaml").is_file():
             raise FileNotFoundError(f"{source} has no config.yaml with the crop settings; "
                                     "pass the training config with --config")
-        cfg = load_config(config_file)
+        cfg = load_config(folder / "config.yaml")
     return model, cfg
+
+
+def _download_from_hub(source: str) -> Path:
+    """The local snapshot folder, named by its commit, of the save_pretrained export ``hf://ORG/NAME[@REVISION]``."""
+    from ..hub.remote import resolve_endpoint  # here, not at the top: the hub package imports the training code
+
+    repo_id, at, revision = source[len(HUB_SCHEME):].partition("@")
+    if len(repo_id.split("/")) != 2 or not all(repo_id.split("/")) or (at and not revision):
+        raise ValueError(f"{source!r} is not a Hub model: write hf://ORG/NAME, or hf://ORG/NAME@REVISION for a "
+                         "branch, tag or commit")
+    endpoint = resolve_endpoint()
+    try:
+        folder = Path(snapshot_download(repo_id, revision=revision or None, endpoint=endpoint, allow_patterns=[
+            constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE, "config.yaml"]))
+    except RepositoryNotFoundError as e:
+        raise FileNotFoundError(f"{source}: repository {repo_id} was not found on {endpoint}; check the name, and "
+                                "that the token (HF_TOKEN or `hf auth login`) may read it") from e
+    except RevisionNotFoundError as e:
+        raise FileNotFoundError(f"{source}: {repo_id} has no revision {revision!r}; give a branch, tag or "
+                                "commit of the repo") from e
+    except LocalEntryNotFoundError as e:
+        raise FileNotFoundError(f"{source}: {endpoint} cannot be reached and the repo is not in the local cache; "
+                                "check the network, HF_ENDPOINT and HF_HUB_OFFLINE") from e
+    if not (folder / constants.CONFIG_NAME).is_file():
+        raise FileNotFoundError(
+            f"{source} has no {constants.CONFIG_NAME} at its root, so it is not a SeqTrack.save_pretrained export. "
+            f"A training run mirrored to the Hub loads from a downloaded checkpoint: seqtrack_accel.hub."
+            f"download_checkpoint({source!r}, Path('checkpoints'), weights_only=True), then pass that folder")
+    return folder
+
+
+def _load_local(path: Path, cfg: Config | None, source: str) -> tuple[torch.nn.Module, Config, Path]:
+    """Model, config and weights file of a local checkpoint folder or ``.pth.tar`` file."""
+    if path.is_dir():
+        weights = path / constants.SAFETENSORS_SINGLE_FILE
+        pretrained = (path / constants.CONFIG_NAME).is_file()
+        if weights.is_file() and (path / "config.yaml").is_file() and not pretrained:
+            return (*_load_training_checkpoint(path, cfg), weights)
+        if pretrained:
+            return (*_load_pretrained(path, cfg, source), weights)
+        raise FileNotFoundError(f"{path} holds neither a training checkpoint (config.yaml + model.safetensors) "
+                                "nor a save_pretrained folder (config.json + model.safetensors)")
+    if path.is_file():
+        if not path.name.endswith((".pth.tar", ".pth")):
+            raise ValueError(f"{path}: checkpoint files must be original SeqTrack .pth.tar files; for this "
+                             "package's checkpoints pass the folder that holds model.safetensors")
+        if cfg is None:
+            raise ValueError(f"{path} is an original SeqTrack checkpoint, which carries no crop settings; "
+                             "pass the matching config, e.g. --config configs/seqtrack_b256.yaml")
+        return load_original_checkpoint(path, cfg), cfg, path
+    # Never a Hub lookup: a relative path (runs/x) and a repo id (org/x) look the same, and a typo should not wait
+    # on the network.
+    repo_like = source.count("/") == 1 and not source.startswith((".", "/", "~"))
+    raise FileNotFoundError(f"checkpoint {source} does not exist (no {path.absolute()}): pass a training checkpoint "
+                            "folder, a save_pretrained folder or an original .pth.tar file; a Hub repo is written "
+                            + (f"hf://{source} (if {source} is one)" if repo_like else "hf://ORG/NAME"))
+
+
+def _load(source: str, cfg: Config | None) -> tuple[torch.nn.Module, Config, Path, dict[str, str]]:
+    if source.startswith(HUB_SCHEME):
+        folder = _download_from_hub(source)
+        model, cfg = _load_pretrained(folder, cfg, source)
+        return model.eval(), cfg, folder / constants.SAFETENSORS_SINGLE_FILE, {"hub_commit": folder.name}
+    model, cfg, weights = _load_local(Path(source).expanduser(), cfg, source)
+    return model.eval(), cfg, weights, {}
 
 
 def load_tracker_model(source: str, cfg: Config | None = None) -> tuple[torch.nn.Module, Config]:
@@ -209,33 +278,22 @@ def load_tracker_model(source: str, cfg: Config | None = None) -> tuple[torch.nn
 
     - a training checkpoint folder (``config.yaml`` + ``model.safetensors``): ``cfg`` defaults to its config, and
       a given ``cfg`` must build the same network;
-    - a ``save_pretrained`` folder or a Hub repo id (``ORG/NAME``), loaded with ``SeqTrack.from_pretrained``;
-      ``cfg`` defaults to the ``config.yaml`` stored next to the weights;
+    - a ``save_pretrained`` folder, or one on the Hub written ``hf://ORG/NAME`` (``hf://ORG/NAME@REVISION`` for a
+      branch, tag or commit), loaded with ``SeqTrack.from_pretrained``; ``cfg`` defaults to the ``config.yaml``
+      stored next to the weights;
     - a released original checkpoint file (``SEQTRACK_ep0500.pth.tar``), which needs ``cfg``.
 
-    The model is returned in eval mode on the CPU.
+    Anything else is a FileNotFoundError at once: only ``hf://`` reaches the Hub. The model is returned in eval mode
+    on the CPU.
     """
-    path = Path(source).expanduser()
-    if path.is_dir():
-        if (path / "model.safetensors").is_file() and (path / "config.yaml").is_file() \
-                and not (path / "config.json").is_file():
-            model, cfg = _load_training_checkpoint(path, cfg)
-        elif (path / "config.json").is_file():
-            model, cfg = _load_pretrained(str(path), cfg, local=True)
-        else:
-            raise FileNotFoundError(f"{path} holds neither a training checkpoint (config.yaml + model.safetensors) "
-                                    "nor a save_pretrained folder (config.json + model.safetensors)")
-    elif path.is_file():
-        if not path.name.endswith((".pth.tar", ".pth")):
-            raise ValueError(f"{path}: checkpoint files must be original SeqTrack .pth.tar files; for this "
-                             "package's checkpoints pass the folder that holds model.safetensors")
-        if cfg is None:
-            raise ValueError(f"{path} is an original SeqTrack checkpoint, which carries no crop settings; "
-                             "pass the matching config, e.g. --config configs/seqtrack_b256.yaml")
-        model = load_original_checkpoint(path, cfg)
-    elif source.count("/") == 1 and not source.startswith((".", "/", "~")):
-        model, cfg = _load_pretrained(source, cfg, local=False)
-    else:
-        raise FileNotFoundError(f"checkpoint {source} does not exist: pass a training checkpoint folder, a "
-                                "save_pretrained folder, a Hub repo id ORG/NAME or a .pth.tar file")
-    return model.eval(), cfg
+    model, cfg, _, _ = _load(source, cfg)
+    return model, cfg
+
+
+def load_tracker_checkpoint(source: str, cfg: Config | None = None) -> TrackerCheckpoint:
+    """``load_tracker_model`` (same sources) with the identity of the weights: the SHA-256 of the weights file
+    (``model.safetensors`` or the ``.pth.tar``), read once more after loading."""
+    model, cfg, weights, hub = _load(source, cfg)
+    with open(weights, "rb") as f:
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    return TrackerCheckpoint(model, cfg, {"weights_sha256": sha256, "source": source, **hub})
