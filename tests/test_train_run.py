@@ -207,6 +207,18 @@ def test_the_advice_after_a_nan_skips_checkpoints_with_non_finite_weights(synthe
     assert last_finite_checkpoint(tmp_path, 1) == ckpt(tmp_path, "checkpoint_1")
 
 
+@pytest.mark.parametrize("name", ["optimizer.bin", "scheduler.bin", "random_states_0.pkl", "model.safetensors"])
+def test_a_damaged_state_file_is_named_with_the_newest_intact_checkpoint(straight_run, tmp_path, name):
+    cfg, ref_dir, _ = straight_run
+    run = tmp_path / "copy"
+    shutil.copytree(ref_dir, run)
+    damaged = ckpt(run, "checkpoint_3") / name
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])  # cut short, as a full disk leaves it
+    with pytest.raises(CheckpointError, match=rf"checkpoint_3 is damaged: {re.escape(name)} cannot be loaded.*"
+                                              r"intact is \S*checkpoint_3_step10"):
+        train(cfg, run, epochs=4, resume_from="latest")
+
+
 def test_released_weights_are_not_needed_to_resume(straight_run, tmp_path):
     """Resuming builds the network without its initialisation source (no MAE download on a fresh machine)."""
     cfg, ref_dir, _ = straight_run

@@ -218,13 +218,52 @@ def verify_checkpoint(folder: Path, world_size: int | None = None) -> TrainingSt
     except CheckpointError:
         raise
     except Exception as e:  # safetensors raises its own error types for truncated headers
-        raise CheckpointError(f"{weights} cannot be read ({e}); the checkpoint is damaged, use an earlier one") from None
+        raise CheckpointError(f"checkpoint {folder} is damaged: {WEIGHTS_FILE} cannot be loaded ({e})") from None
     required = ["optimizer.bin", "scheduler.bin"]
     required += [f"random_states_{rank}.pkl" for rank in range(world_size if world_size is not None else state.world_size)]
     for name in required:
         if not (folder / name).is_file() or (folder / name).stat().st_size == 0:
             raise CheckpointError(f"{folder} lacks {name}; the checkpoint is incomplete, use an earlier one")
     return state
+
+
+def check_loadable(folder: Path, state: TrainingState) -> None:
+    """Load every file a full-state resume restores, as Accelerate's ``load_state`` will: a damaged file otherwise
+    surfaces as a torch unpickling traceback that names neither the file nor the checkpoint."""
+    from accelerate.utils import load  # here: the Hub tools read checkpoint folders without loading torch
+
+    folder = Path(folder)
+    names = [WEIGHTS_FILE, "optimizer.bin", "scheduler.bin",
+             *(f"random_states_{rank}.pkl" for rank in range(state.world_size))]
+    names += ["scaler.pt"] if (folder / "scaler.pt").is_file() else []
+    for name in names:
+        try:
+            if name == WEIGHTS_FILE:
+                with safe_open(str(folder / name), framework="pt") as f:
+                    for key in f.keys():
+                        f.get_tensor(key)
+            else:
+                load(str(folder / name), map_location="cpu")
+        except Exception as e:  # whatever the unpickler or safetensors raises for a damaged file
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(f"checkpoint {folder} is damaged: {name} cannot be loaded ({reason[:200]})") from None
+
+
+def intact_checkpoint_before(folder: Path) -> Path | None:
+    """The newest checkpoint of the same run older than ``folder`` whose files all load (None: there is none)."""
+    folder = Path(folder)
+    phase = PHASE_NAME.match(folder.parent.parent.name)
+    if phase is None:
+        return None
+    older = all_checkpoints(folder.parents[2], int(phase.group(1)))
+    older = older[older.index(folder) + 1:] if folder in older else older
+    for candidate in older:
+        try:
+            check_loadable(candidate, verify_checkpoint(candidate))
+        except CheckpointError:
+            continue
+        return candidate
+    return None
 
 
 def _fsync_tree(folder: Path) -> None:

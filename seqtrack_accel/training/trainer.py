@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list, load, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list, set_seed
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -354,8 +354,22 @@ class Trainer:
         return Path(spec).resolve(), True
 
     def _check_start(self, start: Path, full_state: bool) -> TrainingState:
-        """The starting checkpoint's state, after checking that it fits this run."""
-        state = ckpt.verify_checkpoint(start)
+        """The starting checkpoint's state, after checking that it is intact and fits this run."""
+        damaged = None
+        if self.accelerator.is_main_process:  # one process reads the files; every process gets its verdict
+            try:
+                state = ckpt.verify_checkpoint(start)
+                if full_state:
+                    ckpt.check_loadable(start, state)
+            except CheckpointError as e:
+                intact = ckpt.intact_checkpoint_before(start)
+                damaged = f"{e}. " + (f"The newest older checkpoint that is intact is {intact}: resume with "
+                                      f"--resume_from_checkpoint {intact}" if intact else
+                                      "No older checkpoint of this run is intact.")
+        damaged = broadcast_object_list([damaged])[0]
+        if damaged:
+            raise CheckpointError(damaged)
+        state = ckpt.TrainingState.read(start)
         try:
             check_same_network(model_signature(self.cfg), state.model_signature,
                                f"checkpoint {start} was trained with a different model than the config builds "
@@ -417,11 +431,7 @@ class Trainer:
 
     def _load_full_state(self, folder: Path, state: TrainingState) -> None:
         acc = self.accelerator
-        rng_file = folder / f"random_states_{acc.process_index}.pkl"
-        if rng_file.is_file():
-            # Accelerate's load_state swallows a failure to restore RNG states; check the file loads first.
-            load(str(rng_file))
-        else:
+        if not (folder / f"random_states_{acc.process_index}.pkl").is_file():
             logger.warning("%s has no RNG state for process %d (written by %d processes); this process's RNG is "
                            "re-seeded", folder, acc.process_index, state.world_size)
             set_seed(self.cfg.train.seed + 1000 * state.global_step, device_specific=True)
@@ -536,13 +546,14 @@ class Trainer:
         self.scheduler.step()
         self.history.append(phase=self.phase, epoch=epoch, loss=loss, iou=iou, lr=lr, samples_per_s=rate)
         # undecodable frames and re-drawn samples of this run so far, over every process and its loader workers
-        data_stats = self.dataset.stats
-        counts = acc.reduce(torch.tensor([data_stats["decode_errors"], data_stats["redraws"]], device=acc.device),
-                            reduction="sum").tolist()
-        logger.info("epoch %d done: Loss/total %.5f, IoU %.5f, %.1f samples/s, %d undecodable frames and %d "
-                    "re-drawn samples so far", epoch, loss, iou, rate, counts[0], counts[1])
+        keys = ("decode_errors", "read_errors", "redraws")
+        counts = dict(zip(keys, acc.reduce(torch.tensor([self.dataset.stats[k] for k in keys], device=acc.device),
+                                           reduction="sum").tolist()))
+        logger.info("epoch %d done: Loss/total %.5f, IoU %.5f, %.1f samples/s; so far %d undecodable frames, %d "
+                    "unreadable frames and %d re-drawn samples", epoch, loss, iou, rate, counts["decode_errors"],
+                    counts["read_errors"], counts["redraws"])
         acc.log({"epoch/loss": loss, "epoch/iou": iou, "epoch/samples_per_s": rate, "epoch/epoch": epoch,
-                 "data/decode_errors": counts[0], "data/redraws": counts[1]}, step=self.global_step)
+                 **{f"data/{k}": v for k, v in counts.items()}}, step=self.global_step)
         self._maybe_free_run(epoch)
         self._maybe_validate(epoch)
         if acc.is_main_process:
