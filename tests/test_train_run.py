@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -217,6 +219,36 @@ def test_a_damaged_state_file_is_named_with_the_newest_intact_checkpoint(straigh
     with pytest.raises(CheckpointError, match=rf"checkpoint_3 is damaged: {re.escape(name)} cannot be loaded.*"
                                               r"intact is \S*checkpoint_3_step10"):
         train(cfg, run, epochs=4, resume_from="latest")
+
+
+@pytest.mark.parametrize("error, said", [
+    (OSError(errno.ENOSPC, "No space left on device"), "the disk holding .* is full"),
+    (OSError(errno.EROFS, "Read-only file system"), "is on a read-only file system"),
+    (RuntimeError("unexpected pos 48552448 vs 48552336"), r"is full: 0\.0 MiB free"),
+])
+def test_a_full_or_read_only_disk_is_named_and_leaves_the_last_checkpoint(synthetic_lasot, tmp_path, monkeypatch,
+                                                                        error, said):
+    from accelerate import Accelerator
+
+    cfg = tiny_config(synthetic_lasot)
+    train(cfg, tmp_path, epochs=1)
+    good = sha(ckpt(tmp_path, "checkpoint_1") / "model.safetensors")
+    real_save = Accelerator.save_state
+
+    def save_half_then_fail(self, output_dir=None, **kwargs):
+        real_save(self, output_dir, **kwargs)
+        (Path(output_dir) / "model.safetensors").write_bytes(b"half a file")
+        raise error
+
+    monkeypatch.setattr(Accelerator, "save_state", save_half_then_fail)
+    if isinstance(error, RuntimeError):  # torch.save's words for a full disk: the free space tells
+        monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100, 100, 0))
+    with pytest.raises(CheckpointError, match=rf"could not write checkpoint .*checkpoint_2: .*{said}.*checkpoint_1 "
+                                              "is intact"):
+        train(cfg, tmp_path, epochs=2, resume_from="latest")
+    folder = tmp_path / "phase_1" / "checkpoints"
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint_1"]  # the partial write is gone
+    assert sha(ckpt(tmp_path, "checkpoint_1") / "model.safetensors") == good
 
 
 def test_released_weights_are_not_needed_to_resume(straight_run, tmp_path):

@@ -8,6 +8,7 @@ previous complete checkpoint or the new complete one; temporary folders are igno
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -264,6 +265,23 @@ def intact_checkpoint_before(folder: Path) -> Path | None:
             continue
         return candidate
     return None
+
+
+def describe_write_error(error: BaseException, folder: Path) -> str:
+    """What stopped a checkpoint write, in words: a full disk and a read-only or unwritable folder are named as such
+    (torch.save reports a full disk as a RuntimeError such as "unexpected pos ..."), anything else as it is."""
+    code = getattr(error, "errno", None)
+    existing = next(p for p in [Path(folder), *Path(folder).parents] if p.exists())
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk holding {folder} is full ({error})"
+    if code == errno.EROFS:
+        return f"{folder} is on a read-only file system ({error})"
+    if code in (errno.EACCES, errno.EPERM) or not os.access(existing, os.W_OK):
+        return f"{folder} is not writable ({error})"
+    free = shutil.disk_usage(existing).free
+    if free < 64 * 2**20:
+        return f"the disk holding {folder} is full: {free / 2**20:.1f} MiB free ({error})"
+    return f"{type(error).__name__}: {error}"
 
 
 def _fsync_tree(folder: Path) -> None:

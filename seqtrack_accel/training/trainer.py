@@ -25,7 +25,8 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list, set_seed
+from accelerate.utils import (DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list, gather_object,
+                               set_seed)
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -623,22 +624,34 @@ class Trainer:
         final = folder / ckpt.checkpoint_name(stats.epoch, self.global_step, end_of_epoch)
         tmp = ckpt.temporary_dir(final)
         partial = acc.gather(stats.sums[None]).tolist() if not end_of_epoch else []
-        if acc.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        acc.wait_for_everyone()
-        acc.save_state(str(tmp))
-        if acc.is_main_process:
-            state = TrainingState(
-                phase=self.phase, epoch=stats.epoch, global_step=self.global_step,
-                step_in_epoch=0 if end_of_epoch else stats.step, history=self.history,
-                model_signature=model_signature(self.cfg), config_name=self.cfg.name, world_size=acc.num_processes,
-                versions=versions(), partial_sums=partial,
-                saved_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            )
-            write_json_atomic(tmp / ckpt.STATE_FILE, state.to_dict())
-            write_text_atomic(tmp / ckpt.CONFIG_FILE, dump_config(self.cfg))
-        acc.wait_for_everyone()
+
+        def make_folder() -> None:
+            if acc.is_main_process:
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+
+        def write() -> None:
+            acc.save_state(str(tmp))
+            if acc.is_main_process:
+                state = TrainingState(
+                    phase=self.phase, epoch=stats.epoch, global_step=self.global_step,
+                    step_in_epoch=0 if end_of_epoch else stats.step, history=self.history,
+                    model_signature=model_signature(self.cfg), config_name=self.cfg.name,
+                    world_size=acc.num_processes, versions=versions(), partial_sums=partial,
+                    saved_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                )
+                write_json_atomic(tmp / ckpt.STATE_FILE, state.to_dict())
+                write_text_atomic(tmp / ckpt.CONFIG_FILE, dump_config(self.cfg))
+
+        failure = self._on_every_process(make_folder) or self._on_every_process(write)
+        if failure:
+            if acc.is_main_process:
+                shutil.rmtree(tmp, ignore_errors=True)
+            last = ckpt.latest_checkpoint(self.run_dir, self.phase)
+            raise CheckpointError(
+                f"could not write checkpoint {final}: {failure}. The partial write was removed; the last checkpoint "
+                f"{last or '(none yet)'} is intact. Free space in {folder} or make it writable, then resume with "
+                "--resume_from_checkpoint latest")
         if acc.is_main_process:
             ckpt.publish(tmp, final, acc.num_processes)
             for removed in ckpt.rotate(self.run_dir, self.phase, self.cfg.train.keep_last, protect={final}):
@@ -648,3 +661,13 @@ class Trainer:
                 self.mirror.submit_checkpoint(final, self.phase)
         acc.wait_for_everyone()
         return final
+
+    def _on_every_process(self, write) -> str | None:
+        """Run ``write`` on every process; the first storage failure of any process, described, or None. A
+        collective: every process learns of a failure on any other, so none waits for a failed one."""
+        failure = None
+        try:
+            write()
+        except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError
+            failure = ckpt.describe_write_error(e, ckpt.checkpoints_dir(self.run_dir, self.phase))
+        return next((f for f in gather_object([failure]) if f), None)
