@@ -251,6 +251,23 @@ def test_a_full_or_read_only_disk_is_named_and_leaves_the_last_checkpoint(synthe
     assert sha(ckpt(tmp_path, "checkpoint_1") / "model.safetensors") == good
 
 
+def test_a_resume_applies_a_new_learning_rate_and_logs_it(straight_run, tmp_path):
+    cfg, ref_dir, _ = straight_run
+    shutil.copytree(ref_dir, tmp_path / "run")
+    new = load_config(tmp_path / "run" / "config.yaml", ["train.lr=1e-1"])
+    result = train(new, tmp_path / "run", epochs=4, resume_from="latest")
+    assert result.history.lr[-1] == pytest.approx(0.1 * new.train.lr_drop_factor)  # the drop came at epoch 2
+    log = (tmp_path / "run" / "logs" / f"seqtrack-{cfg.name}.log").read_text()
+    assert f"resume changes train.lr: {cfg.train.lr!r} -> 0.1 (applied to the optimizer and the schedule)" in log
+
+
+def test_a_mid_epoch_resume_refuses_a_new_batch_size_naming_it(straight_run, tmp_path):
+    cfg, ref_dir, _ = straight_run
+    new = load_config(ref_dir / "config.yaml", ["train.batch_size=2"])
+    with pytest.raises(CheckpointError, match="inside an epoch, and train.batch_size"):
+        train(new, tmp_path, epochs=3, resume_from=str(ckpt(ref_dir, "checkpoint_2_step6")))
+
+
 def test_released_weights_are_not_needed_to_resume(straight_run, tmp_path):
     """Resuming builds the network without its initialisation source (no MAE download on a fresh machine)."""
     cfg, ref_dir, _ = straight_run

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .. import versions
-from ..config import (Config, ConfigError, check_same_network, dump_config, model_signature, to_dict,
+from ..config import (Config, ConfigError, check_same_network, dump_config, load_config, model_signature, to_dict,
                       with_scratch_init)
 from ..data import EpochSampler, build_train_dataset, normalize_batch, worker_init_fn
 from ..files import write_json_atomic, write_text_atomic
@@ -167,6 +167,27 @@ def param_groups(model: torch.nn.Module, cfg: Config) -> list[dict]:
 def lr_lambda(drop_epoch: int, factor: float):
     """Step decay: the scheduler is stepped once per epoch, so its counter is the number of finished epochs."""
     return lambda finished: factor if finished >= drop_epoch else 1.0
+
+
+# Keys that decide how an epoch is cut into steps: a checkpoint written inside an epoch resumes only with them unchanged.
+_EPOCH_SHAPE = ("data.samples_per_epoch", "train.batch_size", "train.grad_accum_steps")
+# What a changed key does on resume; the rest (epochs, logging, checkpointing, workers, validation, Hub) is read
+# as the run goes and simply applies. The network's shape cannot change (checked before).
+_CHANGE_EFFECTS = {
+    "train.lr": "applied to the optimizer and the schedule",
+    "train.encoder_lr_mult": "applied to the optimizer and the schedule",
+    "train.lr_drop_epoch": "applied to the schedule",
+    "train.lr_drop_factor": "applied to the schedule",
+    "train.weight_decay": "applied to the optimizer",
+    "train.seed": "applied: the data stream differs from an uninterrupted run's",
+    "train.batch_size": "applied: the data stream differs from an uninterrupted run's",
+    "data.root": "applied",
+    "data.num_workers": "applied",
+    "data.decoder": "applied: both decoders give the same pixels",
+    "data.*": "applied: the samples differ from an uninterrupted run's",
+    "model.init": "not used when resuming: the weights come from the checkpoint",
+    "model.init_weights": "not used when resuming: the weights come from the checkpoint",
+}
 
 
 def _flat(values: dict, prefix: str = "") -> dict:
@@ -305,6 +326,7 @@ class Trainer:
             self.history, self.global_step = state.history, state.global_step
             if full_state:
                 self._load_full_state(start, state)
+                self._apply_changes(start, state)
                 self.first_epoch = state.epoch + 1 if state.complete_epoch else state.epoch
                 self._resume_step = state.step_in_epoch
                 if state.partial_sums:
@@ -438,6 +460,31 @@ class Trainer:
             set_seed(self.cfg.train.seed + 1000 * state.global_step, device_specific=True)
         acc.load_state(str(folder))
 
+    def _apply_changes(self, start: Path, state: TrainingState) -> None:
+        """What a resume may change, applied and logged key by key (the network's shape cannot change: that was
+        checked before). The optimizer and schedule were just restored with the checkpoint's values, so the
+        learning rates and weight decay of the config are set on them here."""
+        before = _flat(to_dict(load_config(start / ckpt.CONFIG_FILE)))
+        after = _flat(to_dict(self.cfg))
+        changed = {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+        mid_epoch = [k for k in changed if k in _EPOCH_SHAPE] if not state.complete_epoch else []
+        if mid_epoch:
+            raise CheckpointError(
+                f"checkpoint {start} was written inside an epoch, and {', '.join(mid_epoch)} would change how that "
+                "epoch is cut into steps; resume from an end-of-epoch checkpoint to change them, or keep the "
+                "checkpoint's values")
+        t = self.cfg.train
+        scheduler = self.scheduler.scheduler
+        scheduler.lr_lambdas = [lr_lambda(t.lr_drop_epoch, t.lr_drop_factor)] * len(scheduler.lr_lambdas)
+        for i, group in enumerate(self.optimizer.param_groups):
+            base = t.lr * (t.encoder_lr_mult if group.get("name") == "encoder" else 1.0)
+            group["initial_lr"] = scheduler.base_lrs[i] = base
+            group["lr"] = base * scheduler.lr_lambdas[i](scheduler.last_epoch)
+            group["weight_decay"] = t.weight_decay
+        for key, (old, new) in sorted(changed.items()):
+            effect = _CHANGE_EFFECTS.get(key) or _CHANGE_EFFECTS.get(key.split(".")[0] + ".*", "applied")
+            logger.info("resume changes %s: %r -> %r (%s)", key, old, new, effect)
+
     # ------------------------------------------------------------------------------------------------------------
     # the loop
 
@@ -543,7 +590,7 @@ class Trainer:
         total = acc.reduce(stats.sums, reduction="mean")
         loss, iou = (total[0] / total[2]).item(), (total[1] / total[2]).item()
         rate = stats.samples_per_s
-        lr = self.scheduler.get_last_lr()[-1]
+        lr = self.optimizer.param_groups[-1]["lr"]  # the learning rate this epoch trained with (decoder group)
         self.scheduler.step()
         self.history.append(phase=self.phase, epoch=epoch, loss=loss, iou=iou, lr=lr, samples_per_s=rate)
         # undecodable frames and re-drawn samples of this run so far, over every process and its loader workers
