@@ -169,7 +169,8 @@ def lr_lambda(drop_epoch: int, factor: float):
     return lambda finished: factor if finished >= drop_epoch else 1.0
 
 
-# Keys that decide how an epoch is cut into steps: a checkpoint written inside an epoch resumes only with them unchanged.
+# Keys that decide how an epoch is cut into steps: a checkpoint written inside an epoch resumes only with them
+# unchanged.
 _EPOCH_SHAPE = ("data.samples_per_epoch", "train.batch_size", "train.grad_accum_steps")
 # What a changed key does on resume; the rest (epochs, logging, checkpointing, workers, validation, Hub) is read
 # as the run goes and simply applies. The network's shape cannot change (checked before).
