@@ -18,6 +18,7 @@ for any number of DataLoader workers or processes, with persistent workers, and 
 from __future__ import annotations
 
 import logging
+import signal
 
 import cv2
 import numpy as np
@@ -245,14 +246,20 @@ class TrackingDataset(Dataset):
 
 
 def worker_init_fn(worker_id: int) -> None:
-    """``DataLoader(worker_init_fn=...)``: OpenCV runs sequentially in each worker.
+    """``DataLoader(worker_init_fn=...)``: each worker runs OpenCV sequentially and leaves stops to the main process.
 
     PyTorch already gives each worker one intra-op thread; OpenCV would otherwise run a thread pool the size of
     the machine in every worker, and W workers x all cores oversubscribe the CPU (a crop's warp costs 0.16 ms of
     one core single-threaded, 0.19 core-ms spread over two). ``setNumThreads(0)`` (no pool), not 1: in a worker
     forked from a process whose OpenCV pool has run, resizing the pool to one thread waits forever.
+
+    SIGTERM and SIGINT reach every process of a process group (``timeout``, SLURM's ``scancel``, preemption,
+    Ctrl-C); a worker killed by one makes the main process fail before it can write its stop checkpoint. So the
+    workers ignore both: the main process stops at the next step, writes the checkpoint and shuts its workers down.
     """
     cv2.setNumThreads(0)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def build_train_dataset(cfg: Config) -> TrackingDataset:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import shutil
 import signal
 import time
@@ -79,16 +80,23 @@ def compute_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], cfg: Co
 
 
 class _StopRequest:
-    """SIGTERM / SIGINT set a flag; every process stops at the same step boundary (agreed over a gloo group)."""
+    """SIGTERM / SIGINT set a flag; every process stops at the same step boundary (agreed over a gloo group).
+
+    So does the end of the launcher: ``accelerate launch`` of one process returns at once on SIGTERM and leaves the
+    training process running on, reparented; a process whose parent was a launcher notices that its parent changed
+    (one getppid call per step) and stops as for a SIGTERM.
+    """
 
     def __init__(self):
         self.requested = False
         self._previous = {}
         self._group = None
+        self._launcher = None
 
     def install(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._previous[sig] = signal.signal(sig, self._handle)
+        self._launcher = _launcher_pid()
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             # A CPU all-reduce of one flag per step: no CUDA synchronisation, and every rank sees the same answer.
             self._group = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else dist.group.WORLD
@@ -104,11 +112,26 @@ class _StopRequest:
                        signal.Signals(signum).name)
 
     def agreed(self) -> bool:
+        if self._launcher is not None and not self.requested and os.getppid() != self._launcher:
+            self.requested = True
+            logger.warning("the launcher (PID %d) has ended: stopping at this step and writing a checkpoint",
+                           self._launcher)
         if self._group is None:
             return self.requested
         flag = torch.tensor([1 if self.requested else 0], dtype=torch.int32)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._group)
         return bool(flag.item())
+
+
+def _launcher_pid() -> int | None:
+    """The parent process's PID when it is a launcher (``accelerate launch``, ``torchrun``), else None: a run started
+    from a shell (or nohup) must not stop when the shell goes."""
+    parent = os.getppid()
+    try:
+        command = Path(f"/proc/{parent}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:  # not Linux: no launcher watch
+        return None
+    return parent if any(name in command for name in ("accelerate", "torchrun", "torch.distributed.run")) else None
 
 
 class EpochStats:
