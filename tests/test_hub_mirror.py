@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import threading
 import time
 
@@ -15,7 +16,8 @@ from fake_hub import FakeHub, Fault
 from hub_helpers import make_fake_checkpoint, make_fake_run
 
 from seqtrack_accel.config import HubConfig
-from seqtrack_accel.hub import HubMirror
+from seqtrack_accel.hub import HubMirror, remote
+from seqtrack_accel.hub import mirror as mirror_module
 from seqtrack_accel.hub.mirror import lower_thread_priority
 
 TOKEN = "hf_mirror_test_token_0123456789"
@@ -240,9 +242,89 @@ def test_start_survives_an_unreachable_hub_and_the_upload_happens_later(hub, tmp
 
     mirror = mirror_for(hub, tmp_path / "run")  # start() meets connection resets and must not raise
     mirror.submit_checkpoint(ckpt, phase=1)
+    time.sleep(0.6)  # the Hub is back before the run ends (it would not wait for one that never answered)
 
     assert mirror.close() == []
     assert "phase_1/checkpoint_1/model.safetensors" in hub.files(REPO)
+
+
+@pytest.fixture
+def closed_port(monkeypatch) -> str:
+    """HF_ENDPOINT at a local port nothing listens on: every connection is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    return endpoint
+
+
+@pytest.fixture
+def silent_host(monkeypatch) -> str:
+    """HF_ENDPOINT at a local port that never completes a connection: its accept queue is full, so new ones hang."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(0)
+        with socket.create_connection(sock.getsockname()):  # fills the queue: nothing accepts it
+            endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            monkeypatch.setenv("HF_ENDPOINT", endpoint)
+            yield endpoint
+
+
+@pytest.mark.parametrize("host", ["closed_port", "silent_host"])
+def test_start_on_an_unreachable_hub_warns_at_once_that_uploads_are_queued(request, tmp_path, caplog, monkeypatch,
+                                                                           host):
+    endpoint = request.getfixturevalue(host)
+    monkeypatch.setattr(remote, "CONNECT_TIMEOUT", 1.0)  # not hub.request_timeout (60 s)
+    mirror = HubMirror(HubConfig(repo_id=REPO), tmp_path / "run", token=TOKEN)
+
+    began = time.monotonic()
+    mirror.start()
+    took = time.monotonic() - began  # huggingface_hub's own first request (3 s at most, once a process) included
+    mirror.close()
+
+    assert took < 6.0
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "unreachable" in
+                  r.getMessage()]
+    assert endpoint in warning and "Training goes on" in warning and str(tmp_path / "run/.hub_staging") in warning
+    assert "same hub.repo_id" in warning
+
+
+def test_close_after_a_run_that_never_reached_the_hub_lists_what_is_pending_without_waiting(closed_port, tmp_path,
+                                                                                            caplog):
+    checkpoints = make_fake_run(tmp_path / "run", epochs=2)
+    mirror = HubMirror(HubConfig(repo_id=REPO, final_wait=600.0), tmp_path / "run", token=TOKEN)
+    mirror.start()
+    mirror.sync_missing()
+    for ckpt in checkpoints:
+        mirror.submit_checkpoint(ckpt, phase=1)
+
+    began = time.monotonic()
+    not_mirrored = mirror.close()
+
+    assert time.monotonic() - began < 10.0
+    assert [line.split(":")[0] for line in not_mirrored] == [
+        "files missing from the Hub (sync)", "phase_1/checkpoint_1", "phase_1/checkpoint_2"]
+    assert all("gave up at once on an unreachable Hub" in line for line in not_mirrored)
+    assert sorted(p.name.split("-")[1] for p in (tmp_path / "run/.hub_staging").iterdir()) == [
+        "checkpoint_1", "checkpoint_2"]  # kept for the next run's sync_missing
+    assert "same hub.repo_id" in caplog.text and "scripts/upload_checkpoint.py" in caplog.text
+
+
+def test_close_waits_for_a_hub_that_answered_and_logs_what_is_pending(hub, tmp_path, caplog, monkeypatch):
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(mirror_module, "PROGRESS_EVERY", 0.4)
+    (ckpt,) = make_fake_run(tmp_path / "run", epochs=1)
+    mirror = mirror_for(hub, tmp_path / "run", fast_cfg(request_timeout=1.0, final_wait=1.5))  # start() answered
+    hub.inject([Fault.hang(10.0, match="/commit/")] * 5)
+
+    mirror.submit_checkpoint(ckpt, phase=1)
+    began = time.monotonic()
+    not_mirrored = mirror.close()
+
+    assert 1.5 <= time.monotonic() - began < 4.0
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("waiting up to")]
+    assert len(progress) >= 3 and all("phase_1/checkpoint_1" in line for line in progress)
+    assert not_mirrored[0].startswith("phase_1/checkpoint_1: still pending when close() gave up after 1.5 s")
 
 
 def test_close_gives_up_after_its_timeout_and_lists_what_is_pending(hub, tmp_path):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -90,6 +93,22 @@ def test_download_errors_name_what_is_missing(hub, tmp_path, spec, message):
 
     with pytest.raises(HubError, match=message):
         download_checkpoint(spec, tmp_path / "dl", token=TOKEN, endpoint=hub.endpoint)
+
+
+def test_download_from_an_unreachable_hub_says_so_in_one_sentence(tmp_path, monkeypatch):
+    with socket.socket() as sock:  # a port nothing listens on: the connection is refused
+        sock.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+
+    began = time.monotonic()
+    with pytest.raises(HubError) as err:
+        download_checkpoint(f"hf://{REPO}", tmp_path / "dl", token=TOKEN)
+
+    assert time.monotonic() - began < 5.0
+    assert str(err.value).startswith(f"the Hub at {endpoint} could not be reached (ConnectError: ")
+    assert "HF_ENDPOINT" in str(err.value) and "local checkpoint" in str(err.value)
+    assert "httpx" not in "".join(traceback.format_exception(err.value))  # no transport traceback chained to it
 
 
 @pytest.mark.parametrize("spec", ["hf://org", "hf://org/run/checkpoint_1", "hf://org/run/phase_1/ckpt_1",

@@ -85,3 +85,18 @@ def test_bad_input_raised_as_value_error_is_one_error_line_and_exit_2(monkeypatc
     assert main(["--config", "demo", "--output_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "error: groundtruth.txt line 3" in err and "Traceback" not in err
+
+
+def test_a_hub_error_is_one_error_line_and_exit_2(monkeypatch, tmp_path, capsys):
+    from seqtrack_accel.hub import HubError
+
+    class FakeTrainer:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def fit(self):
+            raise HubError("the Hub at http://127.0.0.1:9 could not be reached (ConnectError)")
+
+    monkeypatch.setattr("seqtrack_accel.training.Trainer", FakeTrainer)
+    assert main(["--config", "demo", "--output_dir", str(tmp_path), "--resume_from_checkpoint", "hf://org/run"]) == 2
+    assert "error: the Hub at http://127.0.0.1:9 could not be reached" in capsys.readouterr().err

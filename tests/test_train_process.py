@@ -183,40 +183,38 @@ def _log_says(run_dir, text: str) -> bool:
     return log.is_file() and text in log.read_text()
 
 
-def test_sigterm_to_the_whole_process_group_with_data_workers_writes_a_checkpoint_and_exits_0(synthetic_lasot,
-                                                                                             tmp_path):
-    # What timeout, SLURM's scancel and preemption do: the signal reaches the DataLoader workers too.
-    args = ["--output_dir", str(tmp_path), "--epochs", "20", *cli_args(synthetic_lasot, "data.num_workers=2")]
-    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True,
-                            env={**os.environ, **SUBPROCESS_ENV})
-    try:
-        _wait_for(lambda: _log_says(tmp_path, "[train: 1, 2 / 4]"))
-        os.killpg(proc.pid, signal.SIGTERM)
-        output, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, output[-3000:]
-    assert "stopped on request" in output and "DataLoader worker" not in output
-    assert list_checkpoints(tmp_path, 1), "no checkpoint was written on SIGTERM"
-
-
-def test_sigterm_to_the_process_group_of_two_launched_processes_stops_both_at_one_step(synthetic_lasot, tmp_path):
-    env = {**os.environ, **SUBPROCESS_ENV, "ACCELERATE_USE_CPU": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           str(REPO / "accelerate_configs" / "cpu_two_process.yaml"), "--main_process_port", str(_free_port()),
-           str(REPO / "train.py"), "--output_dir", str(tmp_path), "--epochs", "20",
-           *cli_args(synthetic_lasot, "data.num_workers=1", "train.batch_size=2")]
+def _sigterm_to_the_group_once_training(cmd: list[str], run_dir, env: dict) -> tuple[int, str]:
+    """Start ``cmd`` in a process group of its own, send SIGTERM to the whole group once training has begun (as
+    timeout, SLURM's scancel and preemption do: the DataLoader workers get it too); its exit status and output."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
                             start_new_session=True, env=env)
     try:
-        _wait_for(lambda: _log_says(tmp_path, "[train: 1, 2 / 4]"))
+        _wait_for(lambda: _log_says(run_dir, "[train: 1, 2 / 4]"))
         os.killpg(proc.pid, signal.SIGTERM)
         output, _ = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    return proc.returncode, output
+
+
+def test_sigterm_to_the_whole_process_group_with_data_workers_writes_a_checkpoint_and_exits_0(synthetic_lasot,
+                                                                                             tmp_path):
+    cmd = [sys.executable, str(REPO / "train.py"), "--output_dir", str(tmp_path), "--epochs", "20",
+           *cli_args(synthetic_lasot, "data.num_workers=2")]
+    returncode, output = _sigterm_to_the_group_once_training(cmd, tmp_path, {**os.environ, **SUBPROCESS_ENV})
+    assert returncode == 0, output[-3000:]
+    assert "stopped on request" in output and "DataLoader worker" not in output
+    assert list_checkpoints(tmp_path, 1), "no checkpoint was written on SIGTERM"
+
+
+def test_sigterm_to_the_process_group_of_two_launched_processes_stops_both_at_one_step(synthetic_lasot, tmp_path):
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(REPO / "accelerate_configs" / "cpu_two_process.yaml"), "--main_process_port", str(_free_port()),
+           str(REPO / "train.py"), "--output_dir", str(tmp_path), "--epochs", "20",
+           *cli_args(synthetic_lasot, "data.num_workers=1", "train.batch_size=2")]
+    _, output = _sigterm_to_the_group_once_training(cmd, tmp_path,
+                                                    {**os.environ, **SUBPROCESS_ENV, "ACCELERATE_USE_CPU": "1"})
     assert _log_says(tmp_path, "stopped on request"), output[-3000:]
     stop = list_checkpoints(tmp_path, 1)[-1]  # written by both processes at the step they agreed on
     assert sorted(p.name for p in stop.glob("random_states_*.pkl")) == ["random_states_0.pkl", "random_states_1.pkl"]

@@ -67,14 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         args.resume_from_checkpoint = "latest"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per saved file is noise in the log
-    from ..training import CheckpointError, Trainer  # here, not at the top: --help answers without loading torch
+    # here, not at the top: --help answers without loading torch
+    from ..hub import HubError
+    from ..training import CheckpointError, Trainer
 
     try:
         cfg = resolve_config(args)
         run_dir = Path(args.output_dir) if args.output_dir else Path("runs") / cfg.name
         result = Trainer(cfg, run_dir=run_dir, phase=args.phase, epochs=args.epochs,
                          resume_from=args.resume_from_checkpoint).fit()
-    except (ConfigError, CheckpointError, FloatingPointError, ValueError, OSError) as e:
+    except (ConfigError, CheckpointError, HubError, FloatingPointError, ValueError, OSError) as e:
         # Bad input (config, checkpoint, data files, permissions): one line naming it, no traceback; the traceback
         # is kept at DEBUG level for bug reports.
         logger = logging.getLogger("seqtrack_accel.train")

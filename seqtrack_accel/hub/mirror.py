@@ -22,6 +22,8 @@ Transient failures (HTTP 408 / 429 / 5xx, timeouts, connection errors) are retri
 ``hub.backoff_base`` to ``hub.backoff_max`` seconds, waiting ``Retry-After`` when the Hub sends it, at most
 ``hub.max_retries`` times. Other HTTP 4xx are logged with their cause and the item is dropped. An authentication
 failure (401 / 403) is logged once and disables mirroring. Training is never blocked or stopped by the Hub.
+An unreachable Hub is told within seconds by ``start``; ``close`` logs what it waits for, and does not wait after a run
+in which no request succeeded unless one last short request gets an answer.
 A checkpoint that could not be mirrored keeps its staged copy in ``DIR/.hub_staging/``: a later run's
 ``sync_missing`` uploads it. ``seqtrack-upload-checkpoint`` runs this same mirror for one checkpoint.
 
@@ -44,6 +46,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -59,12 +62,13 @@ from seqtrack_accel.training import checkpoint as ckpt
 from seqtrack_accel.training.checkpoint import CheckpointError, TrainingState
 
 from .model_card import render_model_card
-from .remote import (CARD_FILE, LATEST_FILE, TENSORBOARD_DIR, Failure, HubError, classify_error,
+from .remote import (CARD_FILE, CONNECT_TIMEOUT, LATEST_FILE, TENSORBOARD_DIR, Failure, HubError, classify_error,
                      configure_request_timeout, describe_error, make_api, read_layout, resolve_endpoint)
 
 logger = logging.getLogger(__name__)
 
 STAGING_DIR = ".hub_staging"
+PROGRESS_EVERY = 15.0  # seconds between the lines close() logs while it waits
 Files = list[tuple[str, Path | bytes]]  # one commit: (repo path, local file or content)
 
 
@@ -151,13 +155,15 @@ class HubMirror:
         failure is logged once and disables mirroring; training goes on either way.
         """
         try:
-            self._connect()
+            self._connect()  # its first request gives up connecting after CONNECT_TIMEOUT
         except Exception as err:  # classified: start must never stop training
             if classify_error(err)[0] is not Failure.TRANSIENT:
                 self._disable(err)
             else:
-                logger.warning("Hub %s is not reachable now (%s); uploads will retry in the background",
-                               self.endpoint, describe_error(err))
+                logger.warning("the Hub at %s is unreachable (%s). Training goes on: checkpoints are staged in %s "
+                               "and their uploads are queued and retried; what is left at the end of the run is "
+                               "uploaded by a later run with the same hub.repo_id", self.endpoint,
+                               describe_error(err), self._staging_root)
 
     def submit_checkpoint(self, checkpoint_dir: Path, phase: int) -> None:
         """Snapshot a just-written checkpoint (hard links) and queue its upload; returns at once.
@@ -195,24 +201,37 @@ class HubMirror:
     def close(self, timeout: float | None = None) -> list[str]:
         """Wait up to ``timeout`` seconds (default ``hub.final_wait``) for pending uploads, then stop the worker.
 
+        Logs what is pending every ``PROGRESS_EVERY`` seconds. After a run in which no request to the Hub succeeded,
+        it waits only if one more request (timeout ``CONNECT_TIMEOUT``) gets an answer.
         Returns a line per thing that was not mirrored (and logs them); empty when everything is on the Hub.
         A request in flight cannot be interrupted: it goes on in the daemon worker thread (ending within
         ``hub.request_timeout`` of the Hub falling silent) without holding up the process, and no request follows it.
         """
         timeout = self.cfg.final_wait if timeout is None else timeout
-        wait([job.future for job in self._jobs], timeout=timeout)
+        gave_up = f"close() gave up after {timeout:g} s"
+        if self._pending() and not self._connected and self._disabled is None and (err := self._probe()) is not None:
+            timeout, gave_up = 0.0, "close() gave up at once on an unreachable Hub"
+            logger.warning("the Hub at %s did not answer during the run, nor now (%s): not waiting for the uploads",
+                           self.endpoint, describe_error(err))
+        deadline = time.monotonic() + timeout
+        while (pending := self._pending()) and (left := deadline - time.monotonic()) > 0:
+            logger.info("waiting up to %.0f s more for the uploads to %s still pending: %s", left, self.repo_id,
+                        ", ".join(job.label for job in pending))
+            wait([job.future for job in pending], timeout=min(left, PROGRESS_EVERY))
         self._stop.set()
         # cancel() drops a job not started yet (True); the one running cannot be cancelled and is not done.
         pending = [job for job in self._jobs if job.future.cancel() or not job.future.done()]
         self._queue.put(None)
         not_mirrored = list(self._not_mirrored) + [
-            f"{job.label}: still pending when close() gave up after {timeout:g} s"
+            f"{job.label}: still pending when {gave_up}"
             + (f" (staged copy kept in {job.staging})" if job.staging is not None else "") for job in pending
         ]
         with contextlib.suppress(OSError):  # not empty (snapshots kept for a later upload) or never created
             self._staging_root.rmdir()
         if not_mirrored:
-            logger.warning("not mirrored to %s:\n  %s", self.repo_id, "\n  ".join(not_mirrored))
+            logger.warning("not mirrored to %s (a later run with the same hub.repo_id uploads them from the run "
+                           "folder and %s, as does scripts/upload_checkpoint.py for one checkpoint):\n  %s",
+                           self.repo_id, STAGING_DIR, "\n  ".join(not_mirrored))
         else:
             logger.info("everything is mirrored to %s/%s", self.endpoint, self.repo_id)
         return not_mirrored
@@ -220,8 +239,19 @@ class HubMirror:
     # -------------------------------------------------------------------------------------------------------------
     # jobs
 
+    def _pending(self) -> list[_Job]:
+        return [job for job in self._jobs if not job.future.done()]
+
+    def _probe(self) -> Exception | None:
+        """Why the Hub does not answer one request with a short timeout, or None. Safe beside the worker: no state."""
+        try:
+            self._api.repo_info(self.repo_id, timeout=min(self.cfg.request_timeout, CONNECT_TIMEOUT))
+        except Exception as err:  # classified: a 404 or 401 is an answer too
+            return err if classify_error(err)[0] is Failure.TRANSIENT else None
+        return None
+
     def _submit(self, job: _Job) -> None:
-        self._jobs = [j for j in self._jobs if not j.future.done()] + [job]
+        self._jobs = self._pending() + [job]
         self._queue.put(job)
 
     def _work(self) -> None:

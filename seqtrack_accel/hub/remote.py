@@ -78,6 +78,9 @@ def make_api(*, token: str | None = None, endpoint: str | None = None) -> HfApi:
 # request timeouts
 
 _request_timeout: float | None = None  # seconds, for every request of this process; None: not configured
+# Seconds to connect for a first request (and the mirror's last-chance probe): a Hub that answers connects in well
+# under a second, and one that does not (a silent host, a dropped route) must be told in seconds, not request_timeout.
+CONNECT_TIMEOUT = 5.0
 
 
 def configure_request_timeout(seconds: float) -> None:
@@ -118,6 +121,8 @@ class Failure(enum.Enum):
     PERMANENT = "permanent failure"  # other 4xx, bad local files, invalid card: log, drop the item
 
 
+# What a request raises when no answer came.
+UNREACHABLE = (_httpx.TransportError, TimeoutError, ConnectionError)
 # What a failed Hub operation raises (HfHubHTTPError is an OSError): for command-line tools that report it and exit 1.
 HUB_ERRORS = (HubError, CheckpointError, OSError, _httpx.TransportError)
 
@@ -136,7 +141,7 @@ def classify_error(err: BaseException) -> tuple[Failure, float | None]:
             return Failure.TRANSIENT, None
     # json.JSONDecodeError: an error page from a proxy instead of the Hub's JSON (huggingface_hub parses some bodies
     # before checking the status), so the Hub was not really reached. OfflineModeIsEnabled is a ConnectionError.
-    if isinstance(err, (_httpx.TransportError, TimeoutError, ConnectionError, json.JSONDecodeError)):
+    if isinstance(err, (*UNREACHABLE, json.JSONDecodeError)):
         return Failure.PERMANENT if isinstance(err, OfflineModeIsEnabled) else Failure.TRANSIENT, None
     return Failure.PERMANENT, None
 
@@ -249,7 +254,7 @@ def read_layout(api: HfApi, repo_id: str, *, timeout: float) -> RepoLayout:
 
     Raises RepositoryNotFoundError when the repo is missing (HTTP 404) or hidden from the token (401).
     """
-    info = api.repo_info(repo_id, timeout=timeout)
+    info = api.repo_info(repo_id, timeout=_httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)))
     # Everything below reads that one commit, so a mirror writing meanwhile cannot mix two checkpoints.
     tree = api.list_repo_tree(repo_id, recursive=True, revision=info.sha)
     layout = RepoLayout(repo_id, info.sha, info.private, {e.path: e.size for e in tree if isinstance(e, RepoFile)})
@@ -275,6 +280,9 @@ def describe_repo(repo_id: str, *, token: str | None = None, endpoint: str | Non
     except RepositoryNotFoundError as err:
         raise HubError(f"repository {repo_id} was not found on {endpoint} (HTTP {err.response.status_code}): check "
                        "the name, and that the token (HF_TOKEN or `hf auth login`) may read it") from err
+    except UNREACHABLE as err:  # the cause is in the message: the transport's traceback would say no more
+        raise HubError(f"the Hub at {endpoint} could not be reached ({describe_error(err)}): check the network and "
+                       "HF_ENDPOINT, or resume from a local checkpoint folder instead") from None
 
 
 def download_checkpoint(spec: str, dest: Path, *, token: str | None = None, timeout: float = 60.0,
