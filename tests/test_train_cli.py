@@ -73,15 +73,19 @@ def test_zero_epochs_or_phase_is_a_usage_error(flag, capsys):
     assert info.value.code == 2 and "must be >= 1" in capsys.readouterr().err
 
 
-def test_bad_input_raised_as_value_error_is_one_error_line_and_exit_2(monkeypatch, tmp_path, capsys):
-    class FakeTrainer:
+def _trainer_failing_with(monkeypatch, error: Exception) -> None:
+    class FailingTrainer:
         def __init__(self, *args, **kwargs):
             pass
 
         def fit(self):
-            raise ValueError("groundtruth.txt line 3: values must be numbers")
+            raise error
 
-    monkeypatch.setattr("seqtrack_accel.training.Trainer", FakeTrainer)
+    monkeypatch.setattr("seqtrack_accel.training.Trainer", FailingTrainer)
+
+
+def test_bad_input_raised_as_value_error_is_one_error_line_and_exit_2(monkeypatch, tmp_path, capsys):
+    _trainer_failing_with(monkeypatch, ValueError("groundtruth.txt line 3: values must be numbers"))
     assert main(["--config", "demo", "--output_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "error: groundtruth.txt line 3" in err and "Traceback" not in err
@@ -90,13 +94,6 @@ def test_bad_input_raised_as_value_error_is_one_error_line_and_exit_2(monkeypatc
 def test_a_hub_error_is_one_error_line_and_exit_2(monkeypatch, tmp_path, capsys):
     from seqtrack_accel.hub import HubError
 
-    class FakeTrainer:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def fit(self):
-            raise HubError("the Hub at http://127.0.0.1:9 could not be reached (ConnectError)")
-
-    monkeypatch.setattr("seqtrack_accel.training.Trainer", FakeTrainer)
+    _trainer_failing_with(monkeypatch, HubError("the Hub at http://127.0.0.1:9 could not be reached (ConnectError)"))
     assert main(["--config", "demo", "--output_dir", str(tmp_path), "--resume_from_checkpoint", "hf://org/run"]) == 2
     assert "error: the Hub at http://127.0.0.1:9 could not be reached" in capsys.readouterr().err
