@@ -3,10 +3,10 @@
 See ``mirror`` for the upload protocol and ``remote`` for the repo layout.
 """
 
-from .mirror import HubMirror, upload_checkpoint
+from .mirror import HubMirror
 from .model_card import render_model_card
-from .remote import (CheckpointSpec, HubError, RepoLayout, check_repo, configure_request_timeout, describe_repo,
-                     download_checkpoint, parse_spec)
+from .remote import (HubError, RepoLayout, check_repo, configure_request_timeout, describe_repo, download_checkpoint,
+                     parse_spec)
 
-__all__ = ["CheckpointSpec", "HubError", "HubMirror", "RepoLayout", "check_repo", "configure_request_timeout",
-           "describe_repo", "download_checkpoint", "parse_spec", "render_model_card", "upload_checkpoint"]
+__all__ = ["HubError", "HubMirror", "RepoLayout", "check_repo", "configure_request_timeout", "describe_repo",
+           "download_checkpoint", "parse_spec", "render_model_card"]

@@ -5,9 +5,7 @@ The trainer (main process only) calls::
     mirror = HubMirror(cfg.hub, run_dir)
     mirror.start()                                  # create the repo if missing, list what is there
     mirror.sync_missing()                           # a resumed run: upload what an earlier run did not
-    ...
     mirror.submit_checkpoint(ckpt_dir, phase)       # after each checkpoint; returns in about a millisecond
-    ...
     not_mirrored = mirror.close()                   # wait up to hub.final_wait seconds for pending uploads
 
 ``submit_checkpoint`` hard-links the checkpoint's files into ``DIR/.hub_staging/`` right away (rotation may delete
@@ -16,27 +14,31 @@ one at a time, in order. Per checkpoint the job makes:
 
 1. one commit with the checkpoint's files under ``phase_N/<folder name>/`` (weights, training_state.json,
    config.yaml; plus optimizer, scheduler, scaler and RNG files when ``hub.upload_full_state``);
-2. one commit with the plots (``plots/``, ``phase_N/plots/``), the TensorBoard files (``tensorboard/``) and the
-   model card ``README.md``;
-3. only when commit 1 succeeded, one commit with ``latest.json``, so latest.json never points at missing files.
+2. one commit with the plots (``plots/``, ``phase_N/plots/``) and TensorBoard files (``tensorboard/``) changed since
+   their last commit, and the model card ``README.md``;
+3. only when commit 1 succeeded, one commit with ``latest.json``, if the checkpoint is newer than the one it names.
 
 Transient failures (HTTP 408 / 429 / 5xx, timeouts, connection errors) are retried with exponential backoff from
 ``hub.backoff_base`` to ``hub.backoff_max`` seconds, waiting ``Retry-After`` when the Hub sends it, at most
 ``hub.max_retries`` times. Other HTTP 4xx are logged with their cause and the item is dropped. An authentication
 failure (401 / 403) is logged once and disables mirroring. Training is never blocked or stopped by the Hub.
+An unreachable Hub is told within seconds by ``start``; ``close`` logs what it waits for, and does not wait after a run
+in which no request succeeded unless one last short request gets an answer.
 A checkpoint that could not be mirrored keeps its staged copy in ``DIR/.hub_staging/``: a later run's
-``sync_missing`` (or scripts/upload_checkpoint.py) uploads it.
+``sync_missing`` uploads it. ``seqtrack-upload-checkpoint`` runs this same mirror for one checkpoint.
 
-Kept by hand because huggingface_hub lacks it: retrying a whole commit (the library retries single requests, not
-the commit POST with its preupload and LFS steps), the commit order above, staging (a queued job reads its files
-only when it runs), ``sync_missing``, disabling the mirror on an authentication failure, and a ``close`` that ends
-the run in bounded time. The last one is why the queue is a daemon thread of its own: ``HfApi.run_as_future`` also
-runs jobs one at a time in order, but on a thread the interpreter joins at exit, so an upload still in flight after
-``close`` gave up would keep the finished run's process alive for as long as that upload lasts.
+huggingface_hub does the commits (``create_commit``, with its preupload and LFS steps), the listing and the card's
+metadata. Kept by hand because it lacks them: retrying a whole commit (it retries single requests, not the commit
+POST), the commit order above, staging (a queued job reads its files only when it runs), ``sync_missing``,
+disabling the mirror on an authentication failure, and a ``close`` that ends the run in bounded time. The last one
+is why the queue is a daemon thread of its own: ``HfApi.run_as_future`` also runs jobs one at a time in order, but
+on a thread the interpreter joins at exit, so an upload still in flight after ``close`` gave up would keep the
+finished run's process alive for as long as that upload lasts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -44,6 +46,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -59,13 +62,13 @@ from seqtrack_accel.training import checkpoint as ckpt
 from seqtrack_accel.training.checkpoint import CheckpointError, TrainingState
 
 from .model_card import render_model_card
-from .remote import (CARD_FILE, LATEST_FILE, TENSORBOARD_DIR, Failure, HubError, classify_error,
-                     configure_request_timeout, describe_error, list_remote_files, make_api, read_remote_json,
-                     resolve_endpoint)
+from .remote import (CARD_FILE, CONNECT_TIMEOUT, LATEST_FILE, TENSORBOARD_DIR, Failure, HubError, classify_error,
+                     configure_request_timeout, describe_error, make_api, read_layout, resolve_endpoint)
 
 logger = logging.getLogger(__name__)
 
 STAGING_DIR = ".hub_staging"
+PROGRESS_EVERY = 15.0  # seconds between the lines close() logs while it waits
 Files = list[tuple[str, Path | bytes]]  # one commit: (repo path, local file or content)
 
 
@@ -76,95 +79,11 @@ def lower_thread_priority(niceness: int = 19) -> None:
     intra-op threads) the hashing and sending of checkpoint files takes only the CPU time training leaves idle.
     Elsewhere (no per-thread niceness) this does nothing.
     """
-    if not hasattr(os, "setpriority"):
-        return
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), niceness))
-    except OSError as err:  # not permitted, or not Linux: mirroring works the same, only less politely
+    except (AttributeError, OSError) as err:  # not Linux, or not permitted: mirroring works the same, less politely
         logger.debug("could not lower the mirror thread's priority: %s", err)
-
-
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` to ``dst`` (microseconds, no extra space), or copy where links are impossible.
-
-    A hard link is a snapshot for files that are replaced, never rewritten in place: true of checkpoint files
-    (the trainer writes a new folder each time) and of anything written atomically (temp file, then rename).
-    """
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except FileNotFoundError:
-        raise
-    except OSError:  # another filesystem, or one without hard links
-        shutil.copy2(src, dst)
-
-
-def checkpoint_files(folder: Path, *, full_state: bool) -> tuple[dict[str, Path], TrainingState]:
-    """The files of a checkpoint folder to mirror, {path inside the folder: file}, and its training state.
-
-    The weights, training_state.json and config.yaml, or with ``full_state`` every file. A folder without
-    config.yaml gets the run's (``DIR/config.yaml`` of ``DIR/phase_N/checkpoints/<name>``).
-    Raises CheckpointError naming the folder when it lacks the weights or a readable training_state.json.
-    """
-    folder = Path(folder)
-    state = TrainingState.read(folder)
-    files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
-    weights = [rel for rel in files if "/" not in rel and fnmatch(rel, ckpt.WEIGHTS_PATTERN)]
-    if not weights:
-        raise CheckpointError(f"{folder} has no {ckpt.WEIGHTS_PATTERN}: pass a checkpoint folder written by the "
-                              "trainer (Accelerate's save_state)")
-    if not full_state:
-        files = {rel: p for rel, p in files.items() if rel in weights or rel in (ckpt.STATE_FILE, ckpt.CONFIG_FILE)}
-    run_config = folder.parent.parent.parent / ckpt.CONFIG_FILE
-    if ckpt.CONFIG_FILE not in files and run_config.is_file():
-        files[ckpt.CONFIG_FILE] = run_config
-    return files, state
-
-
-def latest_json(repo_dir: str, phase: int, state: TrainingState, full_state: bool) -> bytes:
-    """latest.json pointing at ``repo_dir`` (``phase_N/checkpoint_E``)."""
-    latest = {"path": repo_dir, "phase": phase, "epoch": state.epoch, "global_step": state.global_step,
-              "full_state": full_state}
-    return (json.dumps(latest, indent=1) + "\n").encode()
-
-
-def _operations(files: Files) -> list[CommitOperationAdd]:
-    # Fresh operations per attempt: huggingface_hub mutates them and refuses to reuse committed ones.
-    return [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(src) if isinstance(src, Path) else src)
-            for path, src in files]
-
-
-def call_with_retries(fn: Callable[[], object], *, cfg: HubConfig, what: str,
-                      stop: threading.Event) -> tuple[Failure, BaseException | None] | None:
-    """Run ``fn``, retrying transient Hub failures; None when it succeeded, else why it gave up and the last error.
-
-    Waits ``Retry-After`` when the Hub sent it (waiting less only earns another 429), else exponentially longer.
-    ``stop`` cuts a wait short and prevents further attempts (then STOPPED).
-    """
-    err: BaseException | None = None
-    for attempt in range(cfg.max_retries + 1):
-        if stop.is_set():
-            return Failure.STOPPED, err
-        try:
-            fn()
-            return None
-        except Exception as caught:  # classified below: retried, or returned to the caller
-            err = caught
-        kind, retry_after = classify_error(err)
-        if kind is not Failure.TRANSIENT:
-            return kind, err
-        if attempt < cfg.max_retries:
-            delay = retry_after if retry_after is not None else min(cfg.backoff_max, cfg.backoff_base * 2 ** attempt)
-            logger.warning("%s: %s; retry %d of %d in %.2f s", what, describe_error(err), attempt + 1,
-                           cfg.max_retries, delay)
-            stop.wait(delay)
-    return Failure.EXHAUSTED, err
-
-
-def _unexpected(err: BaseException) -> BaseException | None:
-    """``err`` when it is not an answer from the Hub (likely a bug, whose traceback belongs in the log), else None."""
-    return None if isinstance(err, HfHubHTTPError) else err
 
 
 @dataclass
@@ -177,13 +96,19 @@ class _Job:
 
 @dataclass
 class _Staged:
-    """A checkpoint snapshot under DIR/.hub_staging/<job>/: files at their repo paths below ``root``."""
+    """A checkpoint's snapshot, ``folder`` = ``DIR/.hub_staging/<job>/phase_N/checkpoints/<name>``: laid out as in
+    the run folder, so that a later run's ``sync_missing`` finds a snapshot left behind as it finds checkpoints."""
 
-    root: Path
+    root: Path  # DIR/.hub_staging/<job>
+    folder: Path
     phase: int
-    repo_dir: str  # phase_N/<checkpoint folder name>
     state: TrainingState
-    files: list[str] = field(default_factory=list)  # repo paths, relative to root
+    full_state: bool  # the checkpoint (not only the staged files) holds the optimizer and RNG states
+    files: list[str]  # paths inside folder
+
+    @property
+    def repo_dir(self) -> str:
+        return f"phase_{self.phase}/{self.folder.name}"
 
 
 class HubMirror:
@@ -203,17 +128,14 @@ class HubMirror:
         self.repo_id = cfg.repo_id
         self.run_dir = Path(run_dir)
         self.endpoint = resolve_endpoint(endpoint)
-        self._has_token = (token or huggingface_hub.get_token()) is not None
         self._api = make_api(token=token, endpoint=self.endpoint)
         self._staging_root = self.run_dir / STAGING_DIR
         self._jobs: list[_Job] = []  # submitted and not known to be done, oldest first
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: the worker ends
-        self._stop = threading.Event()  # set by close(): no new attempt, no backoff wait
-        self._closed = False
-        self._lock = threading.Lock()
+        self._stop = threading.Event()  # set by close(): no new job, no new attempt, no backoff wait
         self._not_mirrored: list[str] = []
         self._disabled: str | None = None  # why mirroring stopped for good (authentication)
-        self._repo_ready = False
+        self._connected = False  # the repo exists and was listed
         self._remote: dict[str, int] = {}  # repo path -> size, of files known to be on the Hub
         # repo path -> (size, mtime_ns, inode) of the local plot / TensorBoard file when it was last committed:
         # unchanged files (older event files, plots between step checkpoints) are not sent again. Plots are replaced
@@ -233,14 +155,15 @@ class HubMirror:
         failure is logged once and disables mirroring; training goes on either way.
         """
         try:
-            self._ensure_repo()
+            self._connect()  # its first request gives up connecting after CONNECT_TIMEOUT
         except Exception as err:  # classified: start must never stop training
-            kind, _ = classify_error(err)
-            if kind is Failure.TRANSIENT:
-                logger.warning("Hub %s is not reachable now (%s); uploads will retry in the background",
-                               self.endpoint, describe_error(err))
+            if classify_error(err)[0] is not Failure.TRANSIENT:
+                self._disable(err)
             else:
-                self._disable(kind, err)
+                logger.warning("the Hub at %s is unreachable (%s). Training goes on: checkpoints are staged in %s "
+                               "and their uploads are queued and retried; what is left at the end of the run is "
+                               "uploaded by a later run with the same hub.repo_id", self.endpoint,
+                               describe_error(err), self._staging_root)
 
     def submit_checkpoint(self, checkpoint_dir: Path, phase: int) -> None:
         """Snapshot a just-written checkpoint (hard links) and queue its upload; returns at once.
@@ -251,7 +174,7 @@ class HubMirror:
 
         Raises CheckpointError / HubError (naming the folder) when ``checkpoint_dir`` is not a checkpoint folder.
         """
-        if self._closed:
+        if self._stop.is_set():
             raise RuntimeError(f"HubMirror for {self.repo_id} is closed; submit checkpoints before close()")
         checkpoint_dir = Path(checkpoint_dir)
         if ckpt.CHECKPOINT_NAME.match(checkpoint_dir.name) is None:
@@ -260,44 +183,55 @@ class HubMirror:
         if self._disabled is not None:
             self._not_mirrored.append(f"phase_{phase}/{checkpoint_dir.name}: mirroring is disabled ({self._disabled})")
             return
-        files, state = checkpoint_files(checkpoint_dir, full_state=self.cfg.upload_full_state)
-        staged = self._stage(phase, checkpoint_dir.name, state, files)
-        self._submit(_Job(staged.repo_dir, lambda: self._mirror_checkpoint(staged), staged.root))
+        staged = self._stage(phase, checkpoint_dir)
+        self._submit(_Job(staged.repo_dir, lambda: self._upload([(staged, None)]), staged.root))
 
     def sync_missing(self) -> None:
         """Queue the upload of whatever the run folder has and the Hub lacks (compared by path and size).
 
         For a run that resumes into an existing repo: checkpoints (and staged copies an earlier run could not
         upload), plots, TensorBoard files, the card if missing, and latest.json if the newest local checkpoint
-        is newer than the one it points at. Files already on the Hub are not uploaded again.
+        is newer than the one it points at.
         """
         if self._disabled is None:
-            self._submit(_Job("files missing from the Hub (sync)", self._sync))
+            # Staged copies present now are an earlier run's, or of this mirror's jobs queued before the sync's.
+            leftovers = sorted(self._staging_root.glob("*"))
+            self._submit(_Job("files missing from the Hub (sync)", lambda: self._sync(leftovers)))
 
     def close(self, timeout: float | None = None) -> list[str]:
         """Wait up to ``timeout`` seconds (default ``hub.final_wait``) for pending uploads, then stop the worker.
 
+        Logs what is pending every ``PROGRESS_EVERY`` seconds. After a run in which no request to the Hub succeeded,
+        it waits only if one more request (timeout ``CONNECT_TIMEOUT``) gets an answer.
         Returns a line per thing that was not mirrored (and logs them); empty when everything is on the Hub.
         A request in flight cannot be interrupted: it goes on in the daemon worker thread (ending within
         ``hub.request_timeout`` of the Hub falling silent) without holding up the process, and no request follows it.
         """
         timeout = self.cfg.final_wait if timeout is None else timeout
-        self._closed = True
-        wait([job.future for job in self._jobs], timeout=timeout)
+        gave_up = f"close() gave up after {timeout:g} s"
+        if self._pending() and not self._connected and self._disabled is None and (err := self._probe()) is not None:
+            timeout, gave_up = 0.0, "close() gave up at once on an unreachable Hub"
+            logger.warning("the Hub at %s did not answer during the run, nor now (%s): not waiting for the uploads",
+                           self.endpoint, describe_error(err))
+        deadline = time.monotonic() + timeout
+        while (pending := self._pending()) and (left := deadline - time.monotonic()) > 0:
+            logger.info("waiting up to %.0f s more for the uploads to %s still pending: %s", left, self.repo_id,
+                        ", ".join(job.label for job in pending))
+            wait([job.future for job in pending], timeout=min(left, PROGRESS_EVERY))
         self._stop.set()
         # cancel() drops a job not started yet (True); the one running cannot be cancelled and is not done.
         pending = [job for job in self._jobs if job.future.cancel() or not job.future.done()]
         self._queue.put(None)
         not_mirrored = list(self._not_mirrored) + [
-            f"{job.label}: still pending when close() gave up after {timeout:g} s"
+            f"{job.label}: still pending when {gave_up}"
             + (f" (staged copy kept in {job.staging})" if job.staging is not None else "") for job in pending
         ]
-        try:
+        with contextlib.suppress(OSError):  # not empty (snapshots kept for a later upload) or never created
             self._staging_root.rmdir()
-        except OSError:
-            pass  # not empty (snapshots kept for a later upload) or never created
         if not_mirrored:
-            logger.warning("not mirrored to %s:\n  %s", self.repo_id, "\n  ".join(not_mirrored))
+            logger.warning("not mirrored to %s (a later run with the same hub.repo_id uploads them from the run "
+                           "folder and %s, as does scripts/upload_checkpoint.py for one checkpoint):\n  %s",
+                           self.repo_id, STAGING_DIR, "\n  ".join(not_mirrored))
         else:
             logger.info("everything is mirrored to %s/%s", self.endpoint, self.repo_id)
         return not_mirrored
@@ -305,8 +239,19 @@ class HubMirror:
     # -------------------------------------------------------------------------------------------------------------
     # jobs
 
+    def _pending(self) -> list[_Job]:
+        return [job for job in self._jobs if not job.future.done()]
+
+    def _probe(self) -> Exception | None:
+        """Why the Hub does not answer one request with a short timeout, or None. Safe beside the worker: no state."""
+        try:
+            self._api.repo_info(self.repo_id, timeout=min(self.cfg.request_timeout, CONNECT_TIMEOUT))
+        except Exception as err:  # classified: a 404 or 401 is an answer too
+            return err if classify_error(err)[0] is Failure.TRANSIENT else None
+        return None
+
     def _submit(self, job: _Job) -> None:
-        self._jobs = [j for j in self._jobs if not j.future.done()] + [job]
+        self._jobs = self._pending() + [job]
         self._queue.put(job)
 
     def _work(self) -> None:
@@ -321,188 +266,201 @@ class HubMirror:
                 self._not_mirrored.append(f"{job.label}: failed with an unexpected error (see the log)")
             job.future.set_result(None)
 
-    def _disable(self, kind: Failure, err: BaseException) -> None:
-        """Stop mirroring for good, logging why exactly once."""
-        with self._lock:
-            if self._disabled is not None:
-                return
-            self._disabled = f"{kind.value}: {describe_error(err)}"
-        if kind is Failure.AUTH:
-            hint = ("no Hugging Face token was found: set HF_TOKEN or run `hf auth login`" if not self._has_token else
-                    "the token (HF_TOKEN or `hf auth login`) is invalid or may not write to "
-                    f"{self.repo_id.split('/')[0]}")
-        else:
+    def _disable(self, err: Exception) -> None:
+        """Stop mirroring for good after a failure no retry can fix, logging why exactly once."""
+        kind = classify_error(err)[0]
+        if self._disabled is not None:  # start() and the worker's jobs never run at the same time: no lock needed
+            return
+        self._disabled = f"{kind.value}: {describe_error(err)}"
+        if kind is not Failure.AUTH:
             hint = (f"the Hub refused the request for {self.repo_id}; check hub.repo_id and the environment "
                     "(HF_ENDPOINT, HF_HUB_OFFLINE)")
+        elif self._api.token or huggingface_hub.get_token():
+            hint = f"the token (HF_TOKEN or `hf auth login`) is invalid or may not write to {self.repo_id}"
+        else:
+            hint = "no Hugging Face token was found: set HF_TOKEN or run `hf auth login`"
         logger.error("Hub mirroring to %s/%s is disabled (%s): %s. Training goes on; upload later with "
                      "scripts/upload_checkpoint.py or a resumed run with the same hub.repo_id.",
-                     self.endpoint, self.repo_id, self._disabled, hint, exc_info=_unexpected(err))
+                     self.endpoint, self.repo_id, self._disabled, hint, exc_info=not isinstance(err, HfHubHTTPError))
 
-    def _stage(self, phase: int, name: str, state: TrainingState, files: dict[str, Path]) -> _Staged:
-        """Hard-link ``files`` into a new folder under DIR/.hub_staging/ (caller's thread: must stay cheap)."""
+    def _drop(self, err: Exception, what: str) -> None:
+        """Log why ``what`` failed for good (an authentication failure disables the mirror instead)."""
+        kind = classify_error(err)[0]
+        if kind is Failure.AUTH:
+            self._disable(err)
+        elif kind is Failure.PERMANENT or not self._stop.is_set():  # retries cut short by close() are no news
+            # A traceback for what is neither an answer from the Hub nor a network failure: likely a bug.
+            logger.error("%s failed and was dropped: %s", what, describe_error(err),
+                         exc_info=kind is Failure.PERMANENT and not isinstance(err, HfHubHTTPError))
+
+    def _stage(self, phase: int, folder: Path, *, only_missing: bool = False) -> _Staged:
+        """Hard-link a checkpoint's files to mirror (``only_missing``: those not on the Hub) into a new folder under
+        DIR/.hub_staging/. Runs in the trainer's thread for a submitted checkpoint, so it must stay cheap.
+
+        The files: the weights, training_state.json and config.yaml (the run's when the folder has none), or with
+        ``hub.upload_full_state`` every file. A hard link is a snapshot of files that are replaced, never rewritten
+        in place: true of checkpoint files (the trainer writes a new folder each time, and rotation only deletes).
+        Raises CheckpointError naming the folder when it lacks the weights or a readable training_state.json.
+        """
+        state = TrainingState.read(folder)
+        files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+        weights = [rel for rel in files if "/" not in rel and fnmatch(rel, ckpt.WEIGHTS_PATTERN)]
+        if not weights:
+            raise CheckpointError(f"{folder} has no {ckpt.WEIGHTS_PATTERN}: pass a checkpoint folder written by the "
+                                  "trainer (Accelerate's save_state)")
+        if not self.cfg.upload_full_state:
+            files = {rel: p for rel, p in files.items() if rel in weights or rel in (ckpt.STATE_FILE, ckpt.CONFIG_FILE)}
+        run_config = folder.parent.parent.parent / ckpt.CONFIG_FILE  # DIR/config.yaml of DIR/phase_N/checkpoints/..
+        if ckpt.CONFIG_FILE not in files and run_config.is_file():
+            files[ckpt.CONFIG_FILE] = run_config
+        full_state = ckpt.is_full_state(files)
+        if only_missing:
+            files = {rel: src for rel, src in files.items()
+                     if self._remote.get(f"phase_{phase}/{folder.name}/{rel}") != src.stat().st_size}
         self._staging_root.mkdir(parents=True, exist_ok=True)
-        root = Path(tempfile.mkdtemp(prefix=f"phase_{phase}-{name}-", dir=self._staging_root))
-        staged = _Staged(root, phase, f"phase_{phase}/{name}", state)
+        root = Path(tempfile.mkdtemp(prefix=f"phase_{phase}-{folder.name}-", dir=self._staging_root))
+        staged = _Staged(root, ckpt.checkpoints_dir(root, phase) / folder.name, phase, state, full_state, list(files))
         try:
             for rel, src in files.items():
-                link_or_copy(src, root / staged.repo_dir / rel)
-                staged.files.append(f"{staged.repo_dir}/{rel}")
+                (staged.folder / rel).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(src, staged.folder / rel)
+                except OSError:  # another filesystem, or one without hard links (a missing file fails here too)
+                    shutil.copy2(src, staged.folder / rel)
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)  # a partial snapshot must not pass for a checkpoint later
             raise
         return staged
 
-    def _mirror_checkpoint(self, staged: _Staged) -> None:
-        ckpt_ok = self._commit_staged(staged)
-        if not ckpt_ok:
-            self._not_mirrored.append(f"{staged.repo_dir}: checkpoint files (staged copy kept in {staged.root}; "
-                                      "a resumed run's sync_missing or scripts/upload_checkpoint.py uploads it)")
-        if not self._commit_run_files(staged.repo_dir, card=(staged.repo_dir, staged.state)):
-            self._not_mirrored.append(f"plots, TensorBoard logs and model card after {staged.repo_dir}")
-        if ckpt_ok:
-            if not self._publish_latest(staged.phase, staged.repo_dir, staged.state,
-                                        ckpt.is_full_state(staged.files)):
-                self._not_mirrored.append(f"{LATEST_FILE} pointing at {staged.repo_dir}")
-            shutil.rmtree(staged.root, ignore_errors=True)
+    def _upload(self, checkpoints: list[tuple[_Staged, Path | None]], *, sync: bool = False) -> None:
+        """The commits of the module docstring for staged checkpoints (oldest first, each with the staging folder of
+        an earlier run that held it, or None): each one's files, the run files and card, latest.json."""
+        newest: _Staged | None = None
+        for staged, leftover in checkpoints:
+            ok = self._commit_checkpoint(staged, sync=sync)
+            if ok or sync:  # a sync stages copies of folders that stay where they are
+                shutil.rmtree(staged.root, ignore_errors=True)
+            if not ok:
+                self._not_mirrored.append(f"{staged.repo_dir}: checkpoint files" + (" (sync)" if sync else
+                                          f" (staged copy kept in {staged.root}; a resumed run's sync uploads it)"))
+                continue
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)  # an earlier run's staged copy, now on the Hub
+            newest = staged
+        where = "sync" if sync else checkpoints[0][0].repo_dir
+        card = newest if not sync or CARD_FILE not in self._remote else None
+        if not self._commit_run_files(where, card=card, only_missing=sync):
+            self._not_mirrored.append(f"plots, TensorBoard logs and model card ({where})")
+        if newest is not None and not self._publish_latest(newest):
+            self._not_mirrored.append(f"{LATEST_FILE} pointing at {newest.repo_dir} ({where})")
 
-    def _sync(self) -> None:
-        failed = call_with_retries(self._refresh_with_repo, cfg=self.cfg, what="listing of the Hub repo",
-                                   stop=self._stop)
-        if failed is not None:
-            kind, err = failed
-            if kind is Failure.AUTH:
-                self._disable(kind, err)
-            elif kind is not Failure.STOPPED:
-                logger.error("could not list %s to find missing files: %s", self.repo_id, describe_error(err))
+    def _sync(self, leftovers: list[Path]) -> None:
+        try:
+            self._retried(lambda: self._connect(relist=True), f"listing of {self.repo_id}")
+        except Exception as err:  # classified by _drop
+            self._drop(err, f"listing of {self.repo_id}")
             self._not_mirrored.append("files missing from the Hub (the repo could not be listed)")
             return
-        newest: tuple[int, str, TrainingState, list[str]] | None = None  # (phase, repo dir, state, repo paths)
-        for phase, folder, leftover in self._local_checkpoints():
-            repo_dir = f"phase_{phase}/{folder.name}"
+        checkpoints = []
+        for phase, folder, leftover in self._local_checkpoints(leftovers):
             try:
-                files, state = checkpoint_files(folder, full_state=self.cfg.upload_full_state)
-                missing = {rel: src for rel, src in files.items()
-                           if self._remote.get(f"{repo_dir}/{rel}") != src.stat().st_size}
-                staged = self._stage(phase, folder.name, state, missing) if missing else None
+                checkpoints.append((self._stage(phase, folder, only_missing=True), leftover))
             except (CheckpointError, FileNotFoundError) as err:
                 if folder.is_dir():  # else deleted by rotation meanwhile: nothing left to upload
                     logger.warning("%s is not uploaded: %s", folder, err)
-                continue
-            if staged is not None:
-                ok = self._commit_staged(staged, sync=True)
-                shutil.rmtree(staged.root, ignore_errors=True)
-                if not ok:
-                    self._not_mirrored.append(f"{repo_dir}: checkpoint files (sync)")
-                    continue
-            if leftover is not None:
-                shutil.rmtree(leftover, ignore_errors=True)  # an earlier run's staged copy, now on the Hub
-            newest = (phase, repo_dir, state, [f"{repo_dir}/{rel}" for rel in files])
-        card = None
-        if newest is not None and CARD_FILE not in self._remote and (self.run_dir / ckpt.CONFIG_FILE).is_file():
-            card = (newest[1], newest[2])
-        if not self._commit_run_files("sync", card=card, only_missing=True):
-            self._not_mirrored.append("plots, TensorBoard logs and model card (sync)")
-        if newest is not None and not self._publish_latest(*newest[:3], ckpt.is_full_state(newest[3])):
-            self._not_mirrored.append(f"{LATEST_FILE} (sync)")
+        self._upload(checkpoints, sync=True)
 
-    def _local_checkpoints(self) -> list[tuple[int, Path, Path | None]]:
-        """(phase, folder, staging job folder or None) of every checkpoint in the run folder, oldest first.
-
-        Includes snapshots an earlier run staged but could not upload (DIR/.hub_staging/<job>/phase_N/<name>/),
-        except those of jobs this mirror still has queued.
-        """
-        found: dict[tuple[int, str], tuple[Path, Path | None]] = {}
-        staged = sorted(self._staging_root.glob("*/phase_*/checkpoint_*"))
-        queued = {job.staging for job in self._jobs if not job.future.done()}
-        for folder in staged:
-            phase, job_dir = ckpt.PHASE_NAME.match(folder.parent.name), folder.parent.parent
-            if phase and ckpt.CHECKPOINT_NAME.match(folder.name) and folder.is_dir() and job_dir not in queued:
-                found[(int(phase.group(1)), folder.name)] = (folder, job_dir)
-        for phase in ckpt.phases(self.run_dir):
-            for folder in ckpt.list_checkpoints(self.run_dir, phase):
-                found.setdefault((phase, folder.name), (folder, None))
-        ordered = sorted(found, key=lambda key: (key[0], ckpt.checkpoint_order(key[1])))
-        return [(phase, *found[(phase, name)]) for phase, name in ordered]
+    def _local_checkpoints(self, leftovers: list[Path]) -> list[tuple[int, Path, Path | None]]:
+        """(phase, folder, staging job folder or None) of every checkpoint in the run folder and in the ``leftovers``
+        (staging job folders whose upload failed), oldest first."""
+        roots = [(self.run_dir, None)] + [(d, d) for d in leftovers]
+        found = [(phase, folder, leftover) for root, leftover in roots
+                 for phase in ckpt.phases(root) for folder in ckpt.list_checkpoints(root, phase)]
+        return sorted(found, key=lambda item: (item[0], ckpt.checkpoint_order(item[1].name)))
 
     # -------------------------------------------------------------------------------------------------------------
     # Hub calls (worker thread, or start())
 
-    def _ensure_repo(self) -> None:
-        """Create the repo if it is missing and list it, once per mirror (retried until it succeeds)."""
-        if self._repo_ready:
+    def _retried(self, fn: Callable[[], object], what: str) -> None:
+        """Run ``fn``, retrying transient Hub failures; raises the last error when it gives up.
+
+        Waits ``Retry-After`` when the Hub sent it (waiting less only earns another 429), else exponentially longer.
+        close() cuts a wait short and prevents further attempts.
+        """
+        for attempt in range(self.cfg.max_retries + 1):
+            try:
+                fn()
+                return
+            except Exception as err:  # classified: retried, or raised to the caller
+                kind, delay = classify_error(err)
+                if kind is not Failure.TRANSIENT or attempt == self.cfg.max_retries or self._stop.is_set():
+                    raise
+                if delay is None:
+                    delay = min(self.cfg.backoff_max, self.cfg.backoff_base * 2 ** attempt)
+                logger.warning("%s: %s; retry %d of %d in %.2f s", what, describe_error(err), attempt + 1,
+                               self.cfg.max_retries, delay)
+                if self._stop.wait(delay):
+                    raise
+
+    def _connect(self, *, relist: bool = False) -> None:
+        """Create the repo if it is missing, then list its files and read latest.json; once per mirror, or again
+        with ``relist`` (the worker may have committed since)."""
+        if self._connected and not relist:
             return
         try:
-            info = self._api.repo_info(self.repo_id, timeout=self.cfg.request_timeout)
-            logger.info("mirroring the run to the existing repo %s/%s", self.endpoint, self.repo_id)
-            if info.private is not None and info.private != self.cfg.private:
-                logger.warning("%s is %s although hub.private=%s; its visibility is left as it is (change it in "
-                               "the repo settings)", self.repo_id, "private" if info.private else "public",
-                               str(self.cfg.private).lower())
+            layout = read_layout(self._api, self.repo_id, timeout=self.cfg.request_timeout)
         except RepositoryNotFoundError as err:
-            if err.response is None or err.response.status_code != 404:
+            if err.response.status_code != 404:
                 raise  # 401 means "not allowed to see it", not "missing"
             url = self._api.create_repo(self.repo_id, private=self.cfg.private, exist_ok=True)
             logger.info("created the %s repo %s", "private" if self.cfg.private else "public", url)
-        self._refresh_remote()
-        self._repo_ready = True
+            layout = read_layout(self._api, self.repo_id, timeout=self.cfg.request_timeout)
+        if not self._connected and layout.private not in (None, self.cfg.private):
+            logger.warning("%s is %s although hub.private=%s; its visibility is left as it is (change it in the repo "
+                           "settings)", self.repo_id, "private" if layout.private else "public",
+                           str(self.cfg.private).lower())
+        self._remote, self._connected = layout.files, True
+        if layout.latest_error is not None:
+            # The next checkpoint's latest.json replaces it; refusing every upload over it would help no one.
+            logger.warning("%s; it will be overwritten by the next checkpoint's", layout.latest_error)
+        if "phase" in (latest := layout.latest or {}) and "global_step" in latest:
+            self._latest_key = (int(latest["phase"]), int(latest["global_step"]))
 
-    def _refresh_with_repo(self) -> None:
-        if self._repo_ready:
-            self._refresh_remote()  # a fresh listing: the worker may have committed since start()
-        else:
-            self._ensure_repo()
-
-    def _refresh_remote(self) -> None:
-        self._remote = list_remote_files(self._api, self.repo_id)
-        if LATEST_FILE in self._remote:
-            try:
-                latest = read_remote_json(self._api, self.repo_id, LATEST_FILE, timeout=self.cfg.request_timeout)
-            except HubError as err:
-                # The next checkpoint's latest.json replaces it; refusing every upload over it would help no one.
-                logger.warning("%s; it will be overwritten by the next checkpoint's", err)
-                return
-            if latest is not None and "phase" in latest and "global_step" in latest:
-                self._latest_key = (int(latest["phase"]), int(latest["global_step"]))
-
-    def _commit(self, files: Files, message: str, what: str) -> bool:
+    def _commit(self, files: Files, message: str) -> bool:
         """One commit of ``files``, with retries. True when they are on the Hub."""
-        if self._disabled is not None or not files:
-            return self._disabled is None
+        if not files:
+            return True
+        if self._disabled is not None or self._stop.is_set():
+            return False
 
         def attempt() -> None:
-            self._ensure_repo()
-            self._api.create_commit(self.repo_id, _operations(files), commit_message=message)
+            self._connect()
+            # Fresh operations per attempt: huggingface_hub mutates them and refuses to reuse committed ones.
+            operations = [CommitOperationAdd(path, str(src) if isinstance(src, Path) else src) for path, src in files]
+            self._api.create_commit(self.repo_id, operations, commit_message=message)
 
-        failed = call_with_retries(attempt, cfg=self.cfg, what=what, stop=self._stop)
-        if failed is None:
-            self._remote.update({path: src.stat().st_size if isinstance(src, Path) else len(src)
-                                 for path, src in files})
-            return True
-        kind, err = failed
-        if kind is Failure.AUTH:
-            self._disable(kind, err)
-        elif kind is Failure.PERMANENT:
-            logger.error("%s failed and was dropped: %s", what, describe_error(err), exc_info=_unexpected(err))
-        elif kind is Failure.EXHAUSTED:
-            logger.error("%s failed %d times and was dropped: %s", what, self.cfg.max_retries + 1,
-                         describe_error(err))
-        return False
+        try:
+            self._retried(attempt, f"commit {message!r}")
+        except Exception as err:  # classified by _drop
+            self._drop(err, f"commit {message!r}")
+            return False
+        self._remote.update({path: src.stat().st_size if isinstance(src, Path) else len(src) for path, src in files})
+        return True
 
-    def _commit_staged(self, staged: _Staged, *, sync: bool = False) -> bool:
+    def _commit_checkpoint(self, staged: _Staged, *, sync: bool = False) -> bool:
         step = f"epoch {staged.state.epoch}, step {staged.state.global_step}" + ("; sync" if sync else "")
-        return self._commit([(rel, staged.root / rel) for rel in staged.files], f"Add {staged.repo_dir} ({step})",
-                            f"upload of {staged.repo_dir}" + (" (sync)" if sync else ""))
+        return self._commit([(f"{staged.repo_dir}/{rel}", staged.folder / rel) for rel in staged.files],
+                            f"Add {staged.repo_dir} ({step})")
 
-    def _commit_run_files(self, where: str, *, card: tuple[str, TrainingState] | None,
-                          only_missing: bool = False) -> bool:
+    def _commit_run_files(self, where: str, *, card: _Staged | None, only_missing: bool = False) -> bool:
         """One commit of the plots and TensorBoard files not on the Hub as they are now, and with ``card`` (the
-        newest checkpoint's repo folder and state) a fresh model card."""
+        newest checkpoint) a fresh model card, when the run folder has its config.yaml."""
         roots = [(self.run_dir / "plots", "plots"), (self.run_dir / TENSORBOARD_DIR, TENSORBOARD_DIR)]
         roots += [(ckpt.phase_dir(self.run_dir, p) / "plots", f"phase_{p}/plots") for p in ckpt.phases(self.run_dir)]
+        files: Files = []
+        sent: dict[str, tuple[int, int, int]] = {}
         self._staging_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="run-files-", dir=self._staging_root) as tmp:
-            files: Files = []
-            sent: dict[str, tuple[int, int, int]] = {}
             for local_root, repo_root in roots:
                 for src in sorted(p for p in local_root.rglob("*") if p.is_file()):
                     repo_path = f"{repo_root}/{src.relative_to(local_root).as_posix()}"
@@ -511,99 +469,33 @@ class HubMirror:
                     if (only_missing and self._remote.get(repo_path) == stat.st_size
                             or repo_path in self._remote and self._committed_stat.get(repo_path) == key):
                         continue
-                    # Copied, not linked: event files and plots are rewritten in place while training goes on, and
-                    # an upload must read the same bytes it announced.
-                    copy = Path(tmp) / repo_path
-                    copy.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(src, copy)
-                    files.append((repo_path, copy))
+                    # Copied now (not linked, nor read into memory: an event file can grow to hundreds of MB): event
+                    # files grow while training goes on, and an upload must send the bytes it announced.
+                    (Path(tmp) / repo_path).parent.mkdir(parents=True, exist_ok=True)
+                    files.append((repo_path, Path(shutil.copyfile(src, Path(tmp) / repo_path))))
                     sent[repo_path] = key
-            if card is not None:
-                repo_dir, state = card
-                text = str(render_model_card(
-                    repo_id=self.repo_id, config_yaml=(self.run_dir / ckpt.CONFIG_FILE).read_text(),
-                    history=state.history.to_dict(), latest_path=repo_dir, config_name=state.config_name,
-                    full_state=self.cfg.upload_full_state))
-                files.append((CARD_FILE, text.encode()))
-            ok = self._commit(files, f"Update plots, TensorBoard logs and model card ({where})",
-                              f"upload of plots, TensorBoard logs and model card ({where})")
+            config = self.run_dir / ckpt.CONFIG_FILE
+            if card is not None and config.is_file():
+                files.append((CARD_FILE, str(render_model_card(
+                    repo_id=self.repo_id, config_yaml=config.read_text(), history=card.state.history.to_dict(),
+                    latest_path=card.repo_dir, config_name=card.state.config_name,
+                    full_state=self.cfg.upload_full_state)).encode()))
+            ok = self._commit(files, f"Update plots, TensorBoard logs and model card ({where})")
         if ok:
             self._committed_stat.update(sent)
         return ok
 
-    def _publish_latest(self, phase: int, repo_dir: str, state: TrainingState, full_state: bool) -> bool:
-        key = (phase, state.global_step)
+    def _publish_latest(self, staged: _Staged) -> bool:
+        key = (staged.phase, staged.state.global_step)
         if self._latest_key is not None and key <= self._latest_key:
-            logger.info("%s stays at phase %d step %d: %s is not newer", LATEST_FILE, *self._latest_key, repo_dir)
+            logger.info("%s stays at phase %d step %d: %s is not newer", LATEST_FILE, *self._latest_key,
+                        staged.repo_dir)
             return True
-        ok = self._commit([(LATEST_FILE, latest_json(repo_dir, phase, state, full_state))],
-                          f"Point {LATEST_FILE} at {repo_dir}", f"upload of {LATEST_FILE}")
+        latest = {"path": staged.repo_dir, "phase": staged.phase, "epoch": staged.state.epoch,
+                  "global_step": staged.state.global_step, "full_state": staged.full_state}
+        ok = self._commit([(LATEST_FILE, (json.dumps(latest, indent=1) + "\n").encode())],
+                          f"Point {LATEST_FILE} at {staged.repo_dir}")
         if ok:
             self._latest_key = key
         return ok
 
-
-def upload_checkpoint(
-    checkpoint_dir: Path,
-    repo_id: str,
-    *,
-    phase: int | None = None,
-    name: str | None = None,
-    create: bool = False,
-    full_state: bool = True,
-    cfg: HubConfig | None = None,
-    token: str | None = None,
-    endpoint: str | None = None,
-) -> str:
-    """Upload one checkpoint folder to ``phase_N/<name>/`` in one commit; point latest.json at it if it is newest.
-
-    Args:
-        phase: default: ``phase`` from its training_state.json.
-        name: default: the folder's name (``checkpoint_E`` or ``checkpoint_E_stepS``).
-        create: create the repo (private per ``cfg.private``) when it does not exist.
-        full_state: every file of the folder (resumable); False: weights, training_state.json, config.yaml.
-        cfg: retries and timeouts (default: HubConfig's defaults).
-
-    Returns the folder's path in the repo. Raises HubError (CheckpointError for the local folder) saying what went
-    wrong and what to do.
-    """
-    cfg = cfg or HubConfig(repo_id=repo_id)
-    checkpoint_dir = Path(checkpoint_dir)
-    files, state = checkpoint_files(checkpoint_dir, full_state=full_state)
-    phase = state.phase if phase is None else phase
-    name = name or checkpoint_dir.name
-    if ckpt.CHECKPOINT_NAME.match(name) is None:
-        raise HubError(f"{name!r} is not a checkpoint folder name: pass --name checkpoint_E or checkpoint_E_stepS")
-    repo_dir = f"phase_{phase}/{name}"
-    configure_request_timeout(cfg.request_timeout)
-    api = make_api(token=token, endpoint=endpoint)
-
-    def ensure_repo() -> None:
-        try:
-            api.repo_info(repo_id, timeout=cfg.request_timeout)
-        except RepositoryNotFoundError as err:
-            if not create or err.response is None or err.response.status_code != 404:
-                raise HubError(f"repository {repo_id} does not exist on {resolve_endpoint(endpoint)} (or the token "
-                               "may not read it); pass --create to create it") from err
-            api.create_repo(repo_id, private=cfg.private, exist_ok=True)
-
-    def retried(fn: Callable[[], object], what: str, failure: str) -> None:
-        failed = call_with_retries(fn, cfg=cfg, what=what, stop=threading.Event())
-        if failed is not None:
-            kind, err = failed
-            if isinstance(err, HubError):
-                raise err
-            raise HubError(f"{failure} ({kind.value}): {describe_error(err) if err else ''}") from err
-
-    def commit(entries: Files, message: str) -> None:
-        retried(lambda: api.create_commit(repo_id, _operations(entries), commit_message=message),
-                f"upload to {repo_id}", f"upload of {message!r} to {repo_id} failed")
-
-    retried(ensure_repo, f"checking {repo_id}", f"cannot reach {repo_id}")
-    commit([(f"{repo_dir}/{rel}", src) for rel, src in files.items()],
-           f"Add {repo_dir} (epoch {state.epoch}, step {state.global_step})")
-    latest = read_remote_json(api, repo_id, LATEST_FILE, timeout=cfg.request_timeout) or {}
-    if (phase, state.global_step) >= (int(latest.get("phase", 0)), int(latest.get("global_step", -1))):
-        commit([(LATEST_FILE, latest_json(repo_dir, phase, state, ckpt.is_full_state(files)))],
-               f"Point {LATEST_FILE} at {repo_dir}")
-    return repo_dir

@@ -19,9 +19,9 @@ endpoint) and ``token`` (default: ``$HF_TOKEN`` or the ``hf auth login`` token, 
 huggingface_hub does the HTTP (its shared client, installed with ``set_client_factory``), the listing and the
 downloads (``snapshot_download`` pinned to one commit). Kept by hand: the request timeout hook (no setting of the
 library reaches every request, see :func:`configure_request_timeout`); the failure classes (``http_backoff``
-retries single requests, and its default set of exceptions differs between 1.x releases); ``parse_spec``
-(``HfFileSystem.resolve_path`` asks the Hub which part of a path is the repo, while a spec is checked offline with a
-message that says what to write).
+retries single requests, not a commit, and its status codes and exceptions are private and differ between 1.x
+releases); ``parse_spec`` (``parse_hf_uri`` is not in huggingface_hub before 1.31, and ``HfFileSystem.resolve_path``
+asks the Hub, while a spec is checked offline with a message that says what to write).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import Any
 
 import huggingface_hub
 from huggingface_hub import HfApi
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils._http import default_client_factory  # not exported: see configure_request_timeout
 
@@ -78,6 +78,9 @@ def make_api(*, token: str | None = None, endpoint: str | None = None) -> HfApi:
 # request timeouts
 
 _request_timeout: float | None = None  # seconds, for every request of this process; None: not configured
+# Seconds to connect for a first request (and the mirror's last-chance probe): a Hub that answers connects in well
+# under a second, and one that does not (a silent host, a dropped route) must be told in seconds, not request_timeout.
+CONNECT_TIMEOUT = 5.0
 
 
 def configure_request_timeout(seconds: float) -> None:
@@ -98,15 +101,14 @@ def configure_request_timeout(seconds: float) -> None:
 
 
 def _client_with_timeout() -> Any:
+    def fill_timeout(request: Any) -> None:
+        timeout = request.extensions.get("timeout") or {}
+        request.extensions["timeout"] = {key: _request_timeout if timeout.get(key) is None else timeout[key]
+                                         for key in ("connect", "read", "write", "pool")}
+
     client = default_client_factory()
-    client.event_hooks = {**client.event_hooks, "request": [*client.event_hooks["request"], _fill_timeout]}
+    client.event_hooks = {**client.event_hooks, "request": [*client.event_hooks["request"], fill_timeout]}
     return client
-
-
-def _fill_timeout(request: Any) -> None:
-    timeout = request.extensions.get("timeout") or {}
-    request.extensions["timeout"] = {key: _request_timeout if timeout.get(key) is None else timeout[key]
-                                     for key in ("connect", "read", "write", "pool")}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -117,48 +119,39 @@ class Failure(enum.Enum):
     TRANSIENT = "transient"  # 408, 429, 5xx, timeouts, connection errors: retry with backoff
     AUTH = "authentication failed"  # 401, 403: the token is missing, wrong or lacks write access
     PERMANENT = "permanent failure"  # other 4xx, bad local files, invalid card: log, drop the item
-    EXHAUSTED = "retries exhausted"
-    STOPPED = "stopped"
 
 
-def hub_errors() -> tuple[type[BaseException], ...]:
-    """What a failed Hub operation raises: for command-line tools that report it and exit non-zero."""
-    return (HubError, CheckpointError, HfHubHTTPError, OSError, _httpx.TransportError)
+# What a request raises when no answer came.
+UNREACHABLE = (_httpx.TransportError, TimeoutError, ConnectionError)
+# What a failed Hub operation raises (HfHubHTTPError is an OSError): for command-line tools that report it and exit 1.
+HUB_ERRORS = (HubError, CheckpointError, OSError, _httpx.TransportError)
 
 
 def classify_error(err: BaseException) -> tuple[Failure, float | None]:
     """Whether a failed Hub call is worth retrying, and the seconds the Hub asked to wait (Retry-After)."""
-    if isinstance(err, HfHubHTTPError) and getattr(err, "response", None) is not None:
+    if isinstance(err, HfHubHTTPError):
         status = err.response.status_code
         if status in (401, 403):
             return Failure.AUTH, None
-        if status in (408, 429) or status >= 500:
-            return Failure.TRANSIENT, _retry_after(err.response.headers)
-        return Failure.PERMANENT, None
-    if isinstance(err, OfflineModeIsEnabled):
-        return Failure.PERMANENT, None
+        if status not in (408, 429) and status < 500:
+            return Failure.PERMANENT, None
+        try:
+            return Failure.TRANSIENT, max(0.0, float(err.response.headers.get("Retry-After")))
+        except (TypeError, ValueError):  # none, or an HTTP date: exponential backoff instead
+            return Failure.TRANSIENT, None
     # json.JSONDecodeError: an error page from a proxy instead of the Hub's JSON (huggingface_hub parses some bodies
-    # before checking the status), so the Hub was not really reached.
-    if isinstance(err, (_httpx.TransportError, TimeoutError, ConnectionError, json.JSONDecodeError)):
-        return Failure.TRANSIENT, None
+    # before checking the status), so the Hub was not really reached. OfflineModeIsEnabled is a ConnectionError.
+    if isinstance(err, (*UNREACHABLE, json.JSONDecodeError)):
+        return Failure.PERMANENT if isinstance(err, OfflineModeIsEnabled) else Failure.TRANSIENT, None
     return Failure.PERMANENT, None
-
-
-def _retry_after(headers: Any) -> float | None:
-    try:
-        return max(0.0, float(headers.get("Retry-After")))
-    except (TypeError, ValueError):  # none, or an HTTP date: exponential backoff instead
-        return None
 
 
 def describe_error(err: BaseException) -> str:
     """One line naming the error: HTTP status, URL and the server's message when there is one."""
-    response = getattr(err, "response", None)
-    if isinstance(err, HfHubHTTPError) and response is not None:
-        request = getattr(response, "request", None)
-        where = f" on {request.method} {request.url}" if request is not None else ""
-        server = getattr(err, "server_message", None) or str(err).strip().splitlines()[0]
-        return f"HTTP {response.status_code}{where}: {server}"
+    if isinstance(err, HfHubHTTPError):
+        request = err.response.request
+        server = err.server_message or str(err).strip().splitlines()[0]
+        return f"HTTP {err.response.status_code} on {request.method} {request.url}: {server}"
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
@@ -167,33 +160,29 @@ def describe_error(err: BaseException) -> str:
 # layout
 
 
-@dataclass(frozen=True)
-class CheckpointSpec:
-    """``hf://ORG/NAME`` (``path`` None: the newest checkpoint per latest.json) or ``hf://ORG/NAME/phase_N/ckpt``."""
-
-    repo_id: str
-    path: str | None
-
-
-def parse_spec(spec: str) -> CheckpointSpec:
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """(repo id, checkpoint path) of ``hf://ORG/NAME`` (path None: the newest, per latest.json) or
+    ``hf://ORG/NAME/phase_N/checkpoint_E[_stepS]``."""
     parts = [p for p in spec[len(HF_SCHEME):].split("/") if p] if spec.startswith(HF_SCHEME) else []
     if len(parts) == 2:
-        return CheckpointSpec(f"{parts[0]}/{parts[1]}", None)
+        return f"{parts[0]}/{parts[1]}", None
     if len(parts) == 4 and ckpt.PHASE_NAME.match(parts[2]) and ckpt.CHECKPOINT_NAME.match(parts[3]):
-        return CheckpointSpec(f"{parts[0]}/{parts[1]}", f"{parts[2]}/{parts[3]}")
+        return f"{parts[0]}/{parts[1]}", f"{parts[2]}/{parts[3]}"
     raise HubError(f"{spec!r} is not a Hub checkpoint: write hf://ORG/NAME (the newest, per latest.json) or "
                    "hf://ORG/NAME/phase_N/checkpoint_E[_stepS]")
 
 
 @dataclass
 class RemoteCheckpoint:
-    path: str  # phase_N/checkpoint_E[_stepS]
+    """A checkpoint folder of a repo listing."""
+
     phase: int
-    files: dict[str, int] = field(default_factory=dict)  # name inside the folder -> size in bytes
+    name: str  # checkpoint_E[_stepS]
+    files: dict[str, int] = field(default_factory=dict)  # path inside the folder -> size in bytes
 
     @property
-    def name(self) -> str:
-        return self.path.split("/", 1)[1]
+    def path(self) -> str:
+        return f"phase_{self.phase}/{self.name}"
 
     @property
     def has_weights(self) -> bool:
@@ -214,12 +203,26 @@ class RepoLayout:
 
     repo_id: str
     revision: str
+    private: bool | None
     files: dict[str, int]  # path -> size in bytes
-    checkpoints: list[RemoteCheckpoint]  # oldest first
-    stray: list[str]  # files under phase_N/ outside its checkpoint folders and plots/
-    latest: dict | None
+    checkpoints: list[RemoteCheckpoint] = field(default_factory=list)  # oldest first
+    stray: list[str] = field(default_factory=list)  # files under phase_N/ outside its checkpoint folders and plots/
+    latest: dict | None = None
     latest_error: str | None = None  # latest.json (or its checkpoint's training_state.json) could not be read
     latest_state: dict | None = None  # training_state.json of the checkpoint latest.json points at
+
+    def __post_init__(self):  # group the files under phase_N/ by checkpoint folder
+        folders: dict[str, RemoteCheckpoint] = {}
+        for path, size in sorted(self.files.items()):
+            parts = path.split("/", 2)
+            if (phase := ckpt.PHASE_NAME.match(parts[0])) is None:
+                continue
+            if len(parts) == 3 and ckpt.CHECKPOINT_NAME.match(parts[1]):
+                key = f"{parts[0]}/{parts[1]}"
+                folders.setdefault(key, RemoteCheckpoint(int(phase.group(1)), parts[1])).files[parts[2]] = size
+            elif not (len(parts) == 3 and parts[1] == "plots"):
+                self.stray.append(path)
+        self.checkpoints = sorted(folders.values(), key=lambda c: (c.phase, ckpt.checkpoint_order(c.name)))
 
     @property
     def tensorboard_files(self) -> list[str]:
@@ -229,43 +232,13 @@ class RepoLayout:
         return ", ".join(c.path for c in self.checkpoints) or "no checkpoints"
 
 
-def group_checkpoints(files: dict[str, int]) -> tuple[list[RemoteCheckpoint], list[str]]:
-    """Checkpoint folders found in a repo listing (oldest first), and files under ``phase_N/`` that fit nowhere."""
-    checkpoints: dict[str, RemoteCheckpoint] = {}
-    stray = []
-    for path, size in files.items():
-        parts = path.split("/")
-        phase = ckpt.PHASE_NAME.match(parts[0])
-        if phase is None:
-            continue
-        if len(parts) >= 3 and ckpt.CHECKPOINT_NAME.match(parts[1]):
-            key = f"{parts[0]}/{parts[1]}"
-            checkpoints.setdefault(key, RemoteCheckpoint(key, int(phase.group(1)))).files["/".join(parts[2:])] = size
-        elif not (len(parts) >= 3 and parts[1] == "plots"):
-            stray.append(path)
-    ordered = sorted(checkpoints.values(), key=lambda c: (c.phase, ckpt.checkpoint_order(c.name)))
-    return ordered, sorted(stray)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # reading the repo
 
 
-def list_remote_files(api: HfApi, repo_id: str, *, revision: str | None = None) -> dict[str, int]:
-    """Path -> size of every file in the repo (recursive listing)."""
-    tree = api.list_repo_tree(repo_id, recursive=True, revision=revision)
-    return {entry.path: entry.size for entry in tree if isinstance(entry, RepoFile)}
-
-
-def read_remote_json(api: HfApi, repo_id: str, path: str, *, revision: str | None = None,
-                     timeout: float | None = None) -> dict | None:
-    """A small JSON file of the repo, parsed; None when the file does not exist."""
-    with tempfile.TemporaryDirectory(prefix="seqtrack-hub-") as tmp:
-        try:
-            local = api.hf_hub_download(repo_id, path, revision=revision, local_dir=tmp,
-                                        **({"etag_timeout": timeout} if timeout else {}))
-        except EntryNotFoundError:
-            return None
+def _read_json(api: HfApi, repo_id: str, path: str, *, revision: str, timeout: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="seqtrack-hub-") as tmp:  # not the user's cache: read once, then gone
+        local = api.hf_hub_download(repo_id, path, revision=revision, local_dir=tmp, etag_timeout=timeout)
         text = Path(local).read_text()
     try:
         value = json.loads(text)
@@ -276,45 +249,44 @@ def read_remote_json(api: HfApi, repo_id: str, path: str, *, revision: str | Non
     return value
 
 
-def describe_repo(repo_id: str, *, token: str | None = None, endpoint: str | None = None,
-                  timeout: float = 60.0) -> RepoLayout:
-    """List a repo at its current commit and group its files by phase and checkpoint.
+def read_layout(api: HfApi, repo_id: str, *, timeout: float) -> RepoLayout:
+    """What the repo holds at its current commit, with latest.json and the training_state.json it points at.
 
-    Raises HubError when the repo is missing.
+    Raises RepositoryNotFoundError when the repo is missing (HTTP 404) or hidden from the token (401).
     """
-    configure_request_timeout(timeout)
-    endpoint = resolve_endpoint(endpoint)
-    api = make_api(token=token, endpoint=endpoint)
+    info = api.repo_info(repo_id, timeout=_httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)))
+    # Everything below reads that one commit, so a mirror writing meanwhile cannot mix two checkpoints.
+    tree = api.list_repo_tree(repo_id, recursive=True, revision=info.sha)
+    layout = RepoLayout(repo_id, info.sha, info.private, {e.path: e.size for e in tree if isinstance(e, RepoFile)})
     try:
-        revision = api.repo_info(repo_id, timeout=timeout).sha
-    except RepositoryNotFoundError as err:
-        status = getattr(err.response, "status_code", "?")
-        raise HubError(f"repository {repo_id} was not found on {endpoint} (HTTP {status}): check the name, and "
-                       "that the token (HF_TOKEN or `hf auth login`) may read it") from err
-    # Everything below reads the same commit, so a mirror writing meanwhile cannot mix two checkpoints.
-    files = list_remote_files(api, repo_id, revision=revision)
-    layout = RepoLayout(repo_id, revision, files, *group_checkpoints(files), latest=None)
-    try:
-        if LATEST_FILE in files:
-            layout.latest = read_remote_json(api, repo_id, LATEST_FILE, revision=revision, timeout=timeout)
+        if LATEST_FILE in layout.files:
+            layout.latest = _read_json(api, repo_id, LATEST_FILE, revision=info.sha, timeout=timeout)
         path = (layout.latest or {}).get("path")
-        if isinstance(path, str) and f"{path}/{ckpt.STATE_FILE}" in files:
-            layout.latest_state = read_remote_json(api, repo_id, f"{path}/{ckpt.STATE_FILE}", revision=revision,
-                                                   timeout=timeout)
+        if isinstance(path, str) and f"{path}/{ckpt.STATE_FILE}" in layout.files:
+            layout.latest_state = _read_json(api, repo_id, f"{path}/{ckpt.STATE_FILE}", revision=info.sha,
+                                             timeout=timeout)
     except HubError as err:
         layout.latest_error = str(err)
     return layout
 
 
-def download_checkpoint(
-    spec: str,
-    dest: Path,
-    *,
-    token: str | None = None,
-    timeout: float = 60.0,
-    endpoint: str | None = None,
-    weights_only: bool = False,
-) -> Path:
+def describe_repo(repo_id: str, *, token: str | None = None, endpoint: str | None = None,
+                  timeout: float = 60.0) -> RepoLayout:
+    """:func:`read_layout` of ``repo_id``, raising HubError (saying what to check) when the repo is not found."""
+    configure_request_timeout(timeout)
+    endpoint = resolve_endpoint(endpoint)
+    try:
+        return read_layout(make_api(token=token, endpoint=endpoint), repo_id, timeout=timeout)
+    except RepositoryNotFoundError as err:
+        raise HubError(f"repository {repo_id} was not found on {endpoint} (HTTP {err.response.status_code}): check "
+                       "the name, and that the token (HF_TOKEN or `hf auth login`) may read it") from err
+    except UNREACHABLE as err:  # the cause is in the message: the transport's traceback would say no more
+        raise HubError(f"the Hub at {endpoint} could not be reached ({describe_error(err)}): check the network and "
+                       "HF_ENDPOINT, or resume from a local checkpoint folder instead") from None
+
+
+def download_checkpoint(spec: str, dest: Path, *, token: str | None = None, timeout: float = 60.0,
+                        endpoint: str | None = None, weights_only: bool = False) -> Path:
     """Download a mirrored checkpoint folder and return its local path, ready to resume from.
 
     Args:
@@ -328,9 +300,8 @@ def download_checkpoint(
         HubError: the repo, latest.json or the checkpoint is missing, or the checkpoint lacks the full state
             (it was mirrored without ``hub.upload_full_state=true``).
     """
-    parsed = parse_spec(spec)
-    layout = describe_repo(parsed.repo_id, token=token, endpoint=endpoint, timeout=timeout)
-    repo, path = parsed.repo_id, parsed.path
+    repo, path = parse_spec(spec)
+    layout = describe_repo(repo, token=token, endpoint=endpoint, timeout=timeout)
     if path is None:
         if layout.latest is None:
             raise HubError(layout.latest_error or f"{repo} has no {LATEST_FILE}, so there is no newest checkpoint "
