@@ -56,7 +56,7 @@ def test_tensorboard_holds_loss_iou_lr_and_images(straight_run):
     for tag in ("train/loss", "train/iou", "epoch/loss", "epoch/iou", "lr/encoder", "lr/decoder", "train/samples_per_s"):
         assert tag in tags["scalars"], tag
     assert [e.step for e in events.Scalars("epoch/loss")] == [4, 8, 12]
-    assert "train/search_boxes" in tags["images"]
+    assert {"train/search_boxes", "val/free_run_boxes"} <= set(tags["images"])
 
 
 def test_history_has_one_entry_per_epoch_and_the_step_decay(straight_run):
