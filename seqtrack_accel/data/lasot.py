@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..config import SPLITS
+from .sequence import Sequence, read_box_lines
 
 logger = logging.getLogger(__name__)
 
@@ -30,39 +30,6 @@ BUILTIN_TEST_SEQUENCES: dict[str, frozenset[str]] = {
     "book": frozenset({"book-3", "book-10", "book-11", "book-19"}),
     "coin": frozenset({"coin-3", "coin-6", "coin-7", "coin-18"}),
 }
-
-
-@dataclass(frozen=True, eq=False)
-class Sequence:
-    """One LaSOT sequence.
-
-    Attributes:
-        name: e.g. ``"book-3"``.
-        class_name: e.g. ``"book"``.
-        frames_dir: the ``img`` folder.
-        boxes: float32 (N, 4) ``x, y, w, h`` in pixels, top-left origin; read-only.
-        visible: bool (N,): ``w > 0 and h > 0 and not occluded and not out of view``; read-only.
-    """
-
-    name: str
-    class_name: str
-    frames_dir: Path
-    boxes: np.ndarray
-    visible: np.ndarray
-
-    def __post_init__(self):
-        if self.boxes.ndim != 2 or self.boxes.shape[1] != 4 or self.visible.shape != (self.boxes.shape[0],):
-            raise ValueError(
-                f"sequence {self.name}: boxes must be (N, 4) and visible (N,), got {self.boxes.shape} and "
-                f"{self.visible.shape}"
-            )
-
-    def frame_path(self, i: int) -> Path:
-        """Path of frame ``i`` (0-based; files are numbered from 1)."""
-        return self.frames_dir / f"{i + 1:08d}.jpg"
-
-    def __len__(self) -> int:
-        return int(self.boxes.shape[0])
 
 
 def read_split_file(path: str | os.PathLike) -> frozenset[str]:
@@ -170,7 +137,7 @@ def _sequence_names(class_dir: Path, class_name: str) -> list[str]:
 
 
 def _read_sequence(seq_dir: Path, name: str, class_name: str) -> Sequence:
-    boxes = _read_groundtruth(seq_dir / "groundtruth.txt")
+    boxes = read_box_lines(seq_dir / "groundtruth.txt", "LaSOT sequence")
     n = boxes.shape[0]
     frames_dir = seq_dir / "img"
     _check_frames(frames_dir, n)  # before the flags, so a short groundtruth is reported as such
@@ -180,41 +147,6 @@ def _read_sequence(seq_dir: Path, name: str, class_name: str) -> Sequence:
     boxes.setflags(write=False)
     visible.setflags(write=False)
     return Sequence(name=name, class_name=class_name, frames_dir=frames_dir, boxes=boxes, visible=visible)
-
-
-def _read_groundtruth(path: Path) -> np.ndarray:
-    """float32 (N, 4) boxes; errors name the file and the 1-based line."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; every LaSOT sequence needs one x,y,w,h line per frame")
-    lines = path.read_text().splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise ValueError(f"{path} is empty; it needs one x,y,w,h line per frame")
-    fields = ",".join(lines).split(",")
-    values = None
-    if len(fields) == 4 * len(lines):
-        try:
-            values = np.array(fields, dtype=np.float64).reshape(-1, 4)
-        except ValueError:
-            values = None
-    if values is None:  # slow path, only taken for a malformed file: find and name the offending line
-        rows = []
-        for number, line in enumerate(lines, start=1):
-            parts = line.split(",")
-            if len(parts) != 4:
-                raise ValueError(f"{path} line {number}: expected 4 comma-separated values x,y,w,h, got "
-                                 f"{len(parts)}: {line!r}")
-            try:
-                rows.append([float(p) for p in parts])
-            except ValueError:
-                raise ValueError(f"{path} line {number}: values must be numbers, got {line!r}") from None
-        values = np.array(rows, dtype=np.float64)
-    bad = ~np.isfinite(values).all(axis=1)
-    if bad.any():
-        number = int(np.flatnonzero(bad)[0]) + 1
-        raise ValueError(f"{path} line {number}: NaN or infinite value in {lines[number - 1]!r}; fix the annotation")
-    return values.astype(np.float32)
 
 
 def _read_flags(path: Path, n: int) -> np.ndarray:

@@ -29,6 +29,7 @@ import os
 import shutil
 import uuid
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -176,10 +177,29 @@ def _check_manifest(root: Path, syn: SyntheticConfig) -> None:
 # one sequence
 
 
-def _write_sequence(seq_dir: Path, class_name: str, frames: int, width: int, height: int,
-                    rng: np.random.Generator) -> None:
-    img_dir = seq_dir / "img"
-    img_dir.mkdir(parents=True)
+@dataclass(frozen=True)
+class RenderedSequence:
+    """One synthetic sequence, before any file is written.
+
+    Attributes:
+        frames: uint8 (H, W, 3) BGR images, one per frame.
+        boxes: int64 (N, 4) ``x, y, w, h``: the tight box of the drawn object; ``0, 0, 0, 0`` where out of view.
+        occluded, out_of_view: bool (N,).
+        look: the class's drawing style (``class_look``).
+    """
+
+    frames: list[np.ndarray]
+    boxes: np.ndarray
+    occluded: np.ndarray
+    out_of_view: np.ndarray
+    look: str
+
+
+def render_sequence(class_name: str, frames: int, width: int, height: int,
+                    rng: np.random.Generator) -> RenderedSequence:
+    """Draw one sequence of ``class_name``'s look: the object moves, scales and changes colour over a panning
+    background, with short fully occluded and out-of-view runs. Every random draw comes from ``rng``, in an order
+    that does not depend on how the frames are written (so every dataset layout gets the same pictures)."""
     look = class_look(class_name)
     pad = max(8, min(width, height) // 8)  # the camera pans inside a background this much larger on each side
     background = _background(width + 2 * pad, height + 2 * pad, rng)
@@ -199,6 +219,7 @@ def _write_sequence(seq_dir: Path, class_name: str, frames: int, width: int, hei
     colors = _bright_colors(4, rng)  # colour pairs drift from (0, 1) at the first frame to (2, 3) at the last
     frequency, phase_speed = rng.uniform(2.5, 5.0), rng.uniform(0.02, 0.08)
 
+    images = []
     boxes = np.zeros((frames, 4), dtype=np.int64)
     for t in range(frames):
         s = np.exp(scale_amp * np.sin(2 * np.pi * t / scale_period + scale_phase))
@@ -229,16 +250,35 @@ def _write_sequence(seq_dir: Path, class_name: str, frames: int, width: int, hei
             boxes[t] = (x0 + cols[0], y0 + rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1)
             if occluded[t]:
                 _draw_occluder(frame, boxes[t], rng)
+        images.append(frame)
+    return RenderedSequence(images, boxes, occluded, out_of_view, look)
 
-        ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if not ok:
-            raise RuntimeError(f"OpenCV could not encode frame {t + 1} of {seq_dir} as JPEG")
-        (img_dir / f"{t + 1:08d}.jpg").write_bytes(encoded.tobytes())
 
-    (seq_dir / "groundtruth.txt").write_text("".join(f"{x},{y},{w},{h}\n" for x, y, w, h in boxes.tolist()))
-    (seq_dir / "full_occlusion.txt").write_text(",".join(str(int(v)) for v in occluded))
-    (seq_dir / "out_of_view.txt").write_text(",".join(str(int(v)) for v in out_of_view))
-    (seq_dir / "nlp.txt").write_text(f"{_LOOK_WORDS[look]} {class_name} moving over a textured background\n")
+def encode_jpeg(image: np.ndarray, where: str) -> bytes:
+    """``image`` (BGR) as JPEG bytes at ``JPEG_QUALITY``; ``where`` names it in the error."""
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode {where} as JPEG")
+    return encoded.tobytes()
+
+
+def box_lines(boxes: np.ndarray) -> str:
+    """One ``x,y,w,h`` line per box."""
+    return "".join(f"{x},{y},{w},{h}\n" for x, y, w, h in np.asarray(boxes).tolist())
+
+
+def _write_sequence(seq_dir: Path, class_name: str, frames: int, width: int, height: int,
+                    rng: np.random.Generator) -> None:
+    """One sequence in LaSOT's layout."""
+    img_dir = seq_dir / "img"
+    img_dir.mkdir(parents=True)
+    seq = render_sequence(class_name, frames, width, height, rng)
+    for t, image in enumerate(seq.frames):
+        (img_dir / f"{t + 1:08d}.jpg").write_bytes(encode_jpeg(image, f"frame {t + 1} of {seq_dir}"))
+    (seq_dir / "groundtruth.txt").write_text(box_lines(seq.boxes))
+    (seq_dir / "full_occlusion.txt").write_text(",".join(str(int(v)) for v in seq.occluded))
+    (seq_dir / "out_of_view.txt").write_text(",".join(str(int(v)) for v in seq.out_of_view))
+    (seq_dir / "nlp.txt").write_text(f"{_LOOK_WORDS[seq.look]} {class_name} moving over a textured background\n")
 
 
 def _invisible_frames(frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
