@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-INIT_MODES = ("scratch", "mae", "seqtrack")
+INIT_MODES = ("scratch", "mae", "seqtrack", "pretrained")
 SPLITS = ("train", "test", "all")
 DECODERS = ("simplejpeg", "opencv")  # JPEG decoders of the training data (seqtrack_accel.data.image)
 PHASE_INIT_MODES = ("resume", "weights")
@@ -80,6 +80,36 @@ class SyntheticConfig:
         _require(self.width >= 16 and self.height >= 16, "width", "frames must be at least 16x16 pixels")
 
 
+# The datasets a run can read (seqtrack_accel.data.sources), and the environment variable holding each one's root.
+ROOT_VARIABLES = {"lasot": "LASOT_ROOT", "got10k": "GOT10K_ROOT", "trackingnet": "TRACKINGNET_ROOT",
+                  "coco17": "COCO_ROOT", "custom": "CUSTOM_ROOT"}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One dataset to draw samples from (``data.datasets``) or to validate on (``eval.dataset``).
+
+    ``split`` empty means the dataset's training split (``train``; GOT-10k: ``train_full``). Options that a dataset
+    does not have are ignored by its reader: ``classes`` and ``split_file`` (LaSOT, custom), ``chunks``
+    (TrackingNet: the ``TRAIN_k`` folders, empty for all), ``test_ratio`` (custom folders without a split file).
+    """
+
+    name: str  # a key of ROOT_VARIABLES
+    ratio: float = 1.0  # this dataset's share of the samples, relative to the others'
+    root: str = ""  # empty: the environment variable of ROOT_VARIABLES (LaSOT: data.root first)
+    split: str = ""
+    classes: tuple[str, ...] | None = None
+    split_file: str = ""
+    chunks: tuple[int, ...] = ()
+    test_ratio: float = 0.2
+
+    def __post_init__(self):
+        _require(self.name in ROOT_VARIABLES, "name", f"must be one of {tuple(ROOT_VARIABLES)}, got {self.name!r}")
+        _require(0 < self.ratio < math.inf, "ratio", f"must be positive, got {self.ratio}")
+        _require(self.classes is None or len(self.classes) > 0, "classes", "is an empty list; leave it out")
+        _require(0.0 <= self.test_ratio < 1.0, "test_ratio", "must be in [0, 1)")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     root: str = ""  # LaSOT root; empty means $LASOT_ROOT. Relative paths are taken from the working directory.
@@ -100,6 +130,8 @@ class DataConfig:
     max_redraws: int = 100  # bounded re-draws of an invalid sample before the error names the sequences
     reduced_decode: bool = True  # decode JPEGs at 1/2, 1/4, 1/8 scale where the crop is shrunk that much
     decoder: str = "simplejpeg"  # simplejpeg (libjpeg-turbo into reused buffers) | opencv: the same pixels
+    # The training datasets and their shares; empty: LaSOT at root with classes, split and split_file above.
+    datasets: tuple[SourceConfig, ...] = ()
 
     def __post_init__(self):
         _require(self.classes is None or len(self.classes) > 0, "classes",
@@ -174,7 +206,9 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class ModelConfig(NetworkConfig):
-    init: str = "mae"  # scratch | mae (timm name or local MAE/timm file) | seqtrack (released checkpoint)
+    # scratch | mae (timm name or local MAE/timm file) | seqtrack (released .pth.tar) | pretrained (this package's
+    # model: a training checkpoint or save_pretrained folder, or hf://ORG/NAME: fine-tuning)
+    init: str = "mae"
     init_weights: str = "vit_base_patch16_224.mae"  # timm model name or local file for `init`
     end_weight: float = 0.01  # cross-entropy weight of the END and START classes
 
@@ -252,6 +286,9 @@ class EvalConfig:
     validate_every_epochs: int = 0  # 0: no validation during training
     validate_sequences: tuple[str, ...] = ()  # empty: the whole split
     max_frames: int = 0  # frames tracked per sequence during validation (0: all)
+    # The validation sequences of free-running validation and tracking validation; None: LaSOT's eval.split of
+    # eval.classes (or data.classes) at data.root.
+    dataset: SourceConfig | None = None
     # Free-running validation (seqtrack_accel.training.validation): greedy decoding on fixed held-out crops of
     # the validation sequences, against the IoU of the training set's mean box, every K epochs (0: off).
     free_run_every_epochs: int = 1

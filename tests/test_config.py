@@ -75,7 +75,9 @@ def test_root_comes_from_the_environment_relative_to_cwd(monkeypatch, tmp_path):
 def test_repository_configs_folder_is_the_package_folder():
     # one source of truth: the YAMLs users read in configs/ are the ones the wheel ships
     assert (REPO / "configs").resolve() == (REPO / "seqtrack_accel" / "configs").resolve()
-    assert shipped_configs() == ["demo", "seqtrack_b192", "seqtrack_b256"]
+    assert shipped_configs() == ["demo", "seqtrack_b192", "seqtrack_b256", "seqtrack_b256_got", "seqtrack_b384",
+                                 "seqtrack_b384_got", "seqtrack_l256", "seqtrack_l256_got", "seqtrack_l384",
+                                 "seqtrack_l384_got"]
 
 
 @pytest.mark.parametrize("name", ["demo", "demo.yaml"])

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from seqtrack_accel.data.lasot import load_lasot
+from seqtrack_accel.data.lasot import load_lasot, protocol_test_sequences
 
 
 @pytest.fixture
@@ -112,10 +112,25 @@ def test_split_all_needs_no_split_information(synthetic_lasot, tmp_path):
     assert [s.name for s in load_lasot(tmp_path, split="all")] == ["cat-1"]
 
 
-def test_split_of_another_class_without_split_file_says_to_pass_it(synthetic_lasot, tmp_path):
-    shutil.copytree(synthetic_lasot / "book" / "book-1", tmp_path / "cat" / "cat-1")
-    with pytest.raises(ValueError, match=r"class 'cat'.*data.split_file"):
+def test_split_of_a_class_that_is_not_lasots_says_to_pass_a_split_file(synthetic_lasot, tmp_path):
+    shutil.copytree(synthetic_lasot / "book" / "book-1", tmp_path / "widget" / "widget-1")
+    with pytest.raises(ValueError, match=r"class 'widget' is not one of LaSOT's 70 classes.*data.split_file"):
         load_lasot(tmp_path, split="train")
+
+
+def test_the_protocol_split_holds_4_test_sequences_of_each_of_the_70_classes():
+    split = protocol_test_sequences()
+    assert len(split) == 70 and {len(names) for names in split.values()} == {4}
+    assert split["book"] == {"book-3", "book-10", "book-11", "book-19"}
+    assert split["coin"] == {"coin-3", "coin-6", "coin-7", "coin-18"}
+
+
+def test_any_lasot_class_takes_the_protocol_split(synthetic_lasot, tmp_path):
+    for index in (1, 3):  # the protocol's test sequences of cat are cat-1, cat-3, cat-18 and cat-20
+        shutil.copytree(synthetic_lasot / "book" / "book-1", tmp_path / "cat" / f"cat-{index}")
+    shutil.copytree(synthetic_lasot / "book" / "book-1", tmp_path / "cat" / "cat-2")
+    assert [s.name for s in load_lasot(tmp_path, split="train")] == ["cat-2"]
+    assert [s.name for s in load_lasot(tmp_path, split="test")] == ["cat-1", "cat-3"]
 
 
 def test_split_file_decides_the_split_of_any_class(synthetic_lasot, tmp_path):

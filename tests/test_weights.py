@@ -254,3 +254,24 @@ def test_build_model_with_init_mae_reads_a_local_file(tmp_path):
                              f"model.init_weights={tmp_path / 'mae.pth'}"])
     model = build_model(cfg)
     assert torch.equal(model.encoder.norm.bias.detach(), state["norm.bias"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# model.init=pretrained: fine-tuning from a model of this package
+
+SMALL = ["model.encoder=nano", "data.search.size=32", "data.template.size=16", "model.bins=64"]
+
+
+def test_pretrained_init_takes_every_parameter_of_a_save_pretrained_folder(tmp_path):
+    torch.manual_seed(0)
+    source = build_model(load_config("demo", SMALL))
+    source.save_pretrained(tmp_path)
+    model = build_model(load_config("demo", [*SMALL, "model.init=pretrained", f"model.init_weights={tmp_path}"]))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
+
+
+def test_pretrained_init_of_another_network_names_the_key_and_shapes(tmp_path):
+    build_model(load_config("demo", SMALL)).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"model.safetensors: .* has shape \(66, 256\) but the model needs \(130, 256\)"):
+        build_model(load_config("demo", [*SMALL, "model.bins=128", "model.init=pretrained",
+                                         f"model.init_weights={tmp_path}"]))

@@ -27,9 +27,9 @@ from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from ..config import Config, DataConfig
 from .image import FrameDecoder, ImageDecodeError
-from .lasot import Sequence, load_lasot
+from .sequence import Sequence
+from .sources import Source, build_sources
 from .processing import CropPlan, decode_scale, plan_crop, render_crop, window_hits_image
-from .synthetic import ensure_dataset_root
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +64,12 @@ class EpochSampler(Sampler[int]):
 
 
 class TrackingDataset(Dataset):
-    """Template/search crops of LaSOT sequences, one sample per global index.
+    """Template/search crops of the sequences of one or more sources, one sample per global index.
 
     Args:
         data_cfg: sampler, crop and augmentation settings.
-        sequences: the sequences to draw from (``load_lasot``).
+        sources: the datasets to draw from, with their shares (``sources.build_sources``), or the sequences of
+            one (``load_lasot`` ...).
         seed: the run's seed; samples are a function of (seed, epoch, i).
 
     A sample is a dict of
@@ -89,37 +90,56 @@ class TrackingDataset(Dataset):
     naming them.
     """
 
-    def __init__(self, data_cfg: DataConfig, sequences: list[Sequence], seed: int):
-        if not sequences:
+    def __init__(self, data_cfg: DataConfig, sources: list[Source] | list[Sequence], seed: int):
+        if sources and isinstance(sources[0], Sequence):
+            sources = [Source("data", list(sources))]
+        if not sources or not any(s.sequences for s in sources):
             raise ValueError("TrackingDataset needs at least one sequence; check data.classes and data.split")
         self.cfg = data_cfg
         self.seed = int(seed)
         self.samples_per_epoch = data_cfg.samples_per_epoch
         self.num_templates = data_cfg.template.number
         self.num_searches = data_cfg.search.number
-        frames_per_sample = self.num_templates + self.num_searches
-        # The original picks a sequence uniformly and keeps it only if it has enough frames; picking uniformly
-        # among the eligible ones is the same distribution without the rejection loop.
-        usable = [int(s.visible.sum()) > 2 * frames_per_sample and len(s) >= MIN_SEQUENCE_FRAMES for s in sequences]
-        self.sequences = [s for s, ok in zip(sequences, usable) if ok]
-        if not self.sequences:
-            raise ValueError(
-                f"none of the {len(sequences)} sequences ({_names(sequences)}) has more than "
-                f"{2 * frames_per_sample} visible frames and at least {MIN_SEQUENCE_FRAMES} frames; "
-                "use longer sequences or more classes"
-            )
-        skipped = [s.name for s, ok in zip(sequences, usable) if not ok]
-        if skipped:
-            logger.warning("the sampler skips %d of %d sequences, which have fewer than %d frames or at most %d "
-                           "visible ones: %s", len(skipped), len(sequences), MIN_SEQUENCE_FRAMES,
-                           2 * frames_per_sample, ", ".join(skipped))
-        self._visible_ids = [np.flatnonzero(s.visible) for s in self.sequences]
+        self.sources = [self._usable(source) for source in sources]
+        # The dataset of a sample is drawn first, in proportion to the ratios (the original's sampler does the
+        # same); a single source draws nothing, so its samples are those of a run without data.datasets.
+        ratios = np.array([s.ratio for s in self.sources], dtype=np.float64)
+        self._probabilities = ratios / ratios.sum()
+        self.sequences = [q for s in self.sources for q in s.sequences]
+        self._visible_ids = [[np.flatnonzero(q.visible) for q in s.sequences] for s in self.sources]
         self._decoder = FrameDecoder(data_cfg.decoder)
         # Shared memory, so the counts of DataLoader workers are readable from the main process.
         self._counters = torch.zeros((_COUNTER_SLOTS, 3), dtype=torch.int64).share_memory_()
+        self._drawn = torch.zeros((_COUNTER_SLOTS, len(self.sources)), dtype=torch.int64).share_memory_()
+
+    def _usable(self, source: Source) -> Source:
+        """The source without the sequences the sampler cannot use (it names them); an error if none is left."""
+        needed = 2 * (self.num_templates + self.num_searches)
+        # The original picks a sequence uniformly and keeps it only if it has enough frames; picking uniformly
+        # among the eligible ones is the same distribution without the rejection loop. A still image (COCO) needs
+        # only its one visible frame.
+        usable = [bool(q.visible[0]) if q.still else int(q.visible.sum()) > needed and len(q) >= MIN_SEQUENCE_FRAMES
+                  for q in source.sequences]
+        kept = [q for q, ok in zip(source.sequences, usable) if ok]
+        if not kept:
+            raise ValueError(
+                f"none of the {len(source.sequences)} sequences of {source.name} ({_names(source.sequences)}) has "
+                f"more than {needed} visible frames and at least {MIN_SEQUENCE_FRAMES} frames; use longer sequences "
+                "or more classes")
+        skipped = [q.name for q, ok in zip(source.sequences, usable) if not ok]
+        if skipped:
+            logger.warning("the sampler skips %d of %d sequences of %s, which have fewer than %d frames or at most "
+                           "%d visible ones: %s", len(skipped), len(source.sequences), source.name,
+                           MIN_SEQUENCE_FRAMES, needed, ", ".join(skipped))
+        return Source(source.name, kept, source.ratio)
 
     def __len__(self) -> int:
         return self.samples_per_epoch
+
+    @property
+    def drawn(self) -> dict[str, int]:
+        """Samples made so far from each source, over every process using this dataset object."""
+        return dict(zip((s.name for s in self.sources), (int(v) for v in self._drawn.sum(dim=0).tolist())))
 
     @property
     def stats(self) -> dict[str, int]:
@@ -134,10 +154,11 @@ class TrackingDataset(Dataset):
         rng = np.random.default_rng((self.seed, epoch, i))
         tried: list[str] = []
         for _ in range(self.cfg.max_redraws):
-            sequence, frame_ids = self._sample_frames(rng)
+            source, sequence, frame_ids = self._sample_frames(rng)
             tried.append(sequence.name)
             sample = self._make_sample(sequence, frame_ids, rng)
             if sample is not None:
+                self._drawn[self._slot(), source] += 1
                 return sample
             self._count(_REDRAWS)
         raise RuntimeError(
@@ -153,7 +174,7 @@ class TrackingDataset(Dataset):
         """
         epoch, i = self._split_index(index)
         rng = np.random.default_rng((self.seed, epoch, i))
-        sequence, frame_ids = self._sample_frames(rng)
+        _, sequence, frame_ids = self._sample_frames(rng)
         return sequence, frame_ids, self._plan_crops(sequence, frame_ids, rng)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -164,11 +185,15 @@ class TrackingDataset(Dataset):
             raise IndexError(f"sample index must be >= 0 (epoch * samples_per_epoch + i), got {index}")
         return divmod(index, self.samples_per_epoch)
 
-    def _sample_frames(self, rng: np.random.Generator) -> tuple[Sequence, list[int]]:
-        """The original "order" mode: a sequence, then templates + searches around a visible base frame."""
-        k = int(rng.integers(len(self.sequences)))
-        sequence, visible_ids = self.sequences[k], self._visible_ids[k]
+    def _sample_frames(self, rng: np.random.Generator) -> tuple[int, Sequence, list[int]]:
+        """The original "order" mode: a source, a sequence, then templates + searches around a visible base frame
+        (a still image gives every crop its one frame). Returns the source's index too."""
+        s = int(rng.choice(len(self.sources), p=self._probabilities)) if len(self.sources) > 1 else 0
+        k = int(rng.integers(len(self.sources[s].sequences)))
+        sequence, visible_ids = self.sources[s].sequences[k], self._visible_ids[s][k]
         count = self.num_templates + self.num_searches
+        if sequence.still:
+            return s, sequence, [0] * count
         base = int(visible_ids[rng.integers(len(visible_ids))])
         gap = self.cfg.max_sample_interval
         # Visible frames in [base - gap, base + gap), drawn with replacement. The original widens the window by
@@ -177,7 +202,7 @@ class TrackingDataset(Dataset):
         frame_ids = np.sort(visible_ids[low + rng.integers(high - low, size=count)])
         if rng.random() < 0.5:
             frame_ids = frame_ids[::-1]
-        return sequence, [int(f) for f in frame_ids]
+        return s, sequence, [int(f) for f in frame_ids]
 
     def _plan_crops(self, sequence: Sequence, frame_ids: list[int],
                     rng: np.random.Generator) -> list[CropPlan | None]:
@@ -208,7 +233,7 @@ class TrackingDataset(Dataset):
             path = sequence.frame_path(f)
             try:
                 data = path.read_bytes()
-            except OSError as error:  # permission denied, I/O error, deleted since load_lasot saw it
+            except OSError as error:  # permission denied, I/O error, deleted since the reader saw it
                 self._count(_READ_ERRORS)
                 logger.warning("skipping unreadable frame %s (sequence %s): %s; the sample is re-drawn",
                                path, sequence.name, error.strerror or error)
@@ -240,9 +265,12 @@ class TrackingDataset(Dataset):
                 "search_anno": search_anno}
 
     def _count(self, which: int) -> None:
+        self._counters[self._slot(), which] += 1
+
+    @staticmethod
+    def _slot() -> int:
         info = get_worker_info()
-        slot = 0 if info is None else (info.id + 1) % _COUNTER_SLOTS
-        self._counters[slot, which] += 1
+        return 0 if info is None else (info.id + 1) % _COUNTER_SLOTS
 
 
 def worker_init_fn(worker_id: int) -> None:
@@ -263,10 +291,8 @@ def worker_init_fn(worker_id: int) -> None:
 
 
 def build_train_dataset(cfg: Config) -> TrackingDataset:
-    """The training dataset of a run: LaSOT root (generated if synthetic), split and classes of ``cfg.data``."""
-    root = ensure_dataset_root(cfg.data)
-    sequences = load_lasot(root, classes=cfg.data.classes, split=cfg.data.split, split_file=cfg.data.split_file)
-    return TrackingDataset(cfg.data, sequences, seed=cfg.train.seed)
+    """The training dataset of a run: the sources of ``cfg.data`` (``seqtrack_accel.data.sources``)."""
+    return TrackingDataset(cfg.data, build_sources(cfg.data), seed=cfg.train.seed)
 
 
 def _names(sequences: list[Sequence], limit: int = 12) -> str:

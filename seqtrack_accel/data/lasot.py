@@ -13,6 +13,8 @@ Layout, as LaSOT is distributed::
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import logging
 import os
 import re
@@ -25,11 +27,20 @@ from .sequence import Sequence, read_box_lines
 
 logger = logging.getLogger(__name__)
 
-# The protocol's test sequences of the classes whose split is built in (LaSOT's ``testing_set.txt``).
-BUILTIN_TEST_SEQUENCES: dict[str, frozenset[str]] = {
-    "book": frozenset({"book-3", "book-10", "book-11", "book-19"}),
-    "coin": frozenset({"coin-3", "coin-6", "coin-7", "coin-18"}),
-}
+def protocol_test_sequences() -> dict[str, frozenset[str]]:
+    """LaSOT's protocol split (Protocol II of the LaSOT paper): the 4 test sequences of each of the 70 classes, as
+    LaSOT's ``testing_set.txt`` lists them (shipped as ``splits/lasot_testing_set.txt``; read when first asked for).
+    The other 16 sequences of each class (1,120 in all) are the training split."""
+    return _protocol_test_sequences()
+
+
+@functools.lru_cache(maxsize=1)
+def _protocol_test_sequences() -> dict[str, frozenset[str]]:
+    text = (importlib.resources.files("seqtrack_accel.data") / "splits" / "lasot_testing_set.txt").read_text()
+    by_class: dict[str, set[str]] = {}
+    for name in text.split():
+        by_class.setdefault(name.rsplit("-", 1)[0], set()).add(name)
+    return {class_name: frozenset(names) for class_name, names in by_class.items()}
 
 
 def read_split_file(path: str | os.PathLike) -> frozenset[str]:
@@ -57,8 +68,8 @@ def load_lasot(
         classes: class names to keep; every one must exist under ``root`` and have sequences in ``split``.
             (With None, a class folder without sequences in ``split`` is a warning.)
         split: ``"train"`` / ``"test"`` (the protocol split) or ``"all"``.
-        split_file: LaSOT's ``testing_set.txt``; needed for train / test of classes other than book and coin.
-            When given, it decides the split of every class.
+        split_file: a ``testing_set.txt``-like list of test sequences; needed for train / test of classes that
+            are not LaSOT's. When given, it decides the split of every class.
     Returns:
         Sequences sorted by class, then by sequence number.
     Raises:
@@ -90,13 +101,13 @@ def load_lasot(
         if split != "all":
             if test_names is not None:
                 tests = test_names
-            elif class_name in BUILTIN_TEST_SEQUENCES:
-                tests = BUILTIN_TEST_SEQUENCES[class_name]
+            elif class_name in protocol_test_sequences():
+                tests = protocol_test_sequences()[class_name]
             else:
                 raise ValueError(
-                    f"the {split} split of class {class_name!r} is not built in (only "
-                    f"{', '.join(sorted(BUILTIN_TEST_SEQUENCES))} are); pass data.split_file=/path/to/"
-                    "testing_set.txt (LaSOT's list of test sequences), or use data.split=all"
+                    f"class {class_name!r} is not one of LaSOT's 70 classes, so its {split} split is not known; "
+                    "pass data.split_file=/path/to/testing_set.txt (one test sequence name per line), or use "
+                    "data.split=all"
                 )
             names = [n for n in names if (n in tests) == (split == "test")]
         if not names:

@@ -17,7 +17,7 @@ from seqtrack_accel.model.tokens import (
     tokens_to_boxes,
     vocab_size,
 )
-from seqtrack_accel.model.weights import load_encoder_pretrained, load_original_checkpoint
+from seqtrack_accel.model.weights import load_encoder_pretrained, load_original_checkpoint, load_pretrained
 
 
 def build_model(cfg: Config) -> SeqTrack:
@@ -26,12 +26,16 @@ def build_model(cfg: Config) -> SeqTrack:
     - ``scratch``: random init (timm's ViT init for the encoder, Xavier for the decoder).
     - ``mae``: encoder from ``cfg.model.init_weights`` (a timm model name or a local MAE / timm file).
     - ``seqtrack``: every parameter from the released checkpoint file ``cfg.model.init_weights``.
+    - ``pretrained``: every parameter from a model of this package (training checkpoint folder, save_pretrained
+      folder, or ``hf://ORG/NAME``): the start of fine-tuning.
     """
     if cfg.model.init == "seqtrack":
         return load_original_checkpoint(cfg.model.init_weights, cfg)
     model = SeqTrack(SeqTrackConfig.from_config(cfg))
     if cfg.model.init == "mae":
         load_encoder_pretrained(model, cfg.model.init_weights)
+    elif cfg.model.init == "pretrained":
+        load_pretrained(model, cfg.model.init_weights)
     return model
 
 
@@ -49,6 +53,7 @@ __all__ = [
     "end_token",
     "load_encoder_pretrained",
     "load_original_checkpoint",
+    "load_pretrained",
     "make_sequences",
     "paired_iou",
     "sequence_loss",

@@ -35,6 +35,7 @@ from ..config import Config, model_signature
 from ..data.image import read_image
 from ..files import write_json_atomic, write_text_atomic
 from ..data.lasot import load_lasot
+from ..data.sources import load_source, source_root
 from ..data.synthetic import ensure_dataset_root
 from .metrics import MetricsError, SequenceResult, sequence_errors, summarize
 from .plots import save_plots
@@ -395,11 +396,17 @@ def evaluate_results(results_dir: Path, sequences: Sequence[LasotSequence], max_
 
 
 def eval_sequences(cfg: Config, names: Sequence[str] = ()) -> list:
-    """The evaluation split of ``cfg`` (``eval.split`` of ``eval.classes`` or ``data.classes``), optionally only
-    the sequences in ``names``. A synthetic tree is generated first when ``data.synthetic`` is set."""
-    root = ensure_dataset_root(cfg.data)
-    classes = list(cfg.eval_classes) if cfg.eval_classes is not None else None
-    sequences = load_lasot(root, classes=classes, split=cfg.eval.split, split_file=cfg.data.split_file)
+    """The evaluation sequences of ``cfg``, optionally only those in ``names``: the dataset of ``eval.dataset``
+    when it is set (e.g. GOT-10k's votval), else LaSOT's ``eval.split`` of ``eval.classes`` (or ``data.classes``)
+    at ``data.root``, generated first when ``data.synthetic`` is set."""
+    if cfg.eval.dataset is not None:
+        root = source_root(cfg.eval.dataset, cfg.data, "eval.dataset")
+        classes = cfg.eval.dataset.classes
+        sequences = load_source(cfg.eval.dataset, cfg.data, "eval.dataset")
+    else:
+        root = ensure_dataset_root(cfg.data)
+        classes = list(cfg.eval_classes) if cfg.eval_classes is not None else None
+        sequences = load_lasot(root, classes=classes, split=cfg.eval.split, split_file=cfg.data.split_file)
     if names:
         by_name = {s.name: s for s in sequences}
         unknown = [n for n in names if n not in by_name]

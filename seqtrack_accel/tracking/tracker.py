@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 from ..config import Config, check_same_network, load_config, model_signature, with_scratch_init
 from ..data.processing import crop_around, normalize_crops
 from ..model import SeqTrack, SeqTrackConfig, build_model, load_original_checkpoint
+from ..model.weights import HUB_SCHEME, download_export
 
 logger = logging.getLogger(__name__)
 
@@ -162,9 +163,6 @@ class FirstBoxTracker:
 # ---------------------------------------------------------------------------------------------------------------
 # loading
 
-HUB_SCHEME = "hf://"
-
-
 @dataclass(frozen=True)
 class TrackerCheckpoint:
     """A model to track with, the config to track with, and what identifies the weights.
@@ -208,35 +206,6 @@ def _load_pretrained(folder: Path, cfg: Config | None, source: str) -> tuple[tor
     return model, cfg
 
 
-def _download_from_hub(source: str) -> Path:
-    """The local snapshot folder, named by its commit, of the save_pretrained export ``hf://ORG/NAME[@REVISION]``."""
-    from ..hub.remote import resolve_endpoint  # here, not at the top: the hub package imports the training code
-
-    repo_id, at, revision = source[len(HUB_SCHEME):].partition("@")
-    if len(repo_id.split("/")) != 2 or not all(repo_id.split("/")) or (at and not revision):
-        raise ValueError(f"{source!r} is not a Hub model: write hf://ORG/NAME, or hf://ORG/NAME@REVISION for a "
-                         "branch, tag or commit")
-    endpoint = resolve_endpoint()
-    try:
-        folder = Path(snapshot_download(repo_id, revision=revision or None, endpoint=endpoint, allow_patterns=[
-            constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE, "config.yaml"]))
-    except RepositoryNotFoundError as e:
-        raise FileNotFoundError(f"{source}: repository {repo_id} was not found on {endpoint}; check the name, and "
-                                "that the token (HF_TOKEN or `hf auth login`) may read it") from e
-    except RevisionNotFoundError as e:
-        raise FileNotFoundError(f"{source}: {repo_id} has no revision {revision!r}; give a branch, tag or "
-                                "commit of the repo") from e
-    except LocalEntryNotFoundError as e:
-        raise FileNotFoundError(f"{source}: {endpoint} cannot be reached and the repo is not in the local cache; "
-                                "check the network, HF_ENDPOINT and HF_HUB_OFFLINE") from e
-    if not (folder / constants.CONFIG_NAME).is_file():
-        raise FileNotFoundError(
-            f"{source} has no {constants.CONFIG_NAME} at its root, so it is not a SeqTrack.save_pretrained export. "
-            f"A training run mirrored to the Hub loads from a downloaded checkpoint: seqtrack_accel.hub."
-            f"download_checkpoint({source!r}, Path('checkpoints'), weights_only=True), then pass that folder")
-    return folder
-
-
 def _load_local(path: Path, cfg: Config | None, source: str) -> tuple[torch.nn.Module, Config, Path]:
     """Model, config and weights file of a local checkpoint folder or ``.pth.tar`` file."""
     if path.is_dir():
@@ -266,7 +235,7 @@ def _load_local(path: Path, cfg: Config | None, source: str) -> tuple[torch.nn.M
 
 def _load(source: str, cfg: Config | None) -> tuple[torch.nn.Module, Config, Path, dict[str, str]]:
     if source.startswith(HUB_SCHEME):
-        folder = _download_from_hub(source)
+        folder = download_export(source)
         model, cfg = _load_pretrained(folder, cfg, source)
         return model.eval(), cfg, folder / constants.SAFETENSORS_SINGLE_FILE, {"hub_commit": folder.name}
     model, cfg, weights = _load_local(Path(source).expanduser(), cfg, source)
