@@ -102,9 +102,13 @@ class SourceConfig:
     split_file: str = ""
     chunks: tuple[int, ...] = ()
     test_ratio: float = 0.2
+    synthetic: SyntheticConfig | None = None  # lasot, custom: generate a synthetic tree at root when it is missing
 
     def __post_init__(self):
         _require(self.name in ROOT_VARIABLES, "name", f"must be one of {tuple(ROOT_VARIABLES)}, got {self.name!r}")
+        _require(self.synthetic is None or self.name in ("lasot", "custom"), "synthetic",
+                 f"is generated for lasot and custom sources, not {self.name!r}; write other layouts with "
+                 "seqtrack-make-synthetic --layout")
         _require(0 < self.ratio < math.inf, "ratio", f"must be positive, got {self.ratio}")
         _require(self.classes is None or len(self.classes) > 0, "classes", "is an empty list; leave it out")
         _require(0.0 <= self.test_ratio < 1.0, "test_ratio", "must be in [0, 1)")

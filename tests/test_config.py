@@ -75,7 +75,8 @@ def test_root_comes_from_the_environment_relative_to_cwd(monkeypatch, tmp_path):
 def test_repository_configs_folder_is_the_package_folder():
     # one source of truth: the YAMLs users read in configs/ are the ones the wheel ships
     assert (REPO / "configs").resolve() == (REPO / "seqtrack_accel" / "configs").resolve()
-    assert shipped_configs() == ["demo", "seqtrack_b192", "seqtrack_b256", "seqtrack_b256_got", "seqtrack_b384",
+    assert shipped_configs() == ["demo", "finetune_demo", "seqtrack_b192", "seqtrack_b256", "seqtrack_b256_got",
+                                 "seqtrack_b384",
                                  "seqtrack_b384_got", "seqtrack_l256", "seqtrack_l256_got", "seqtrack_l384",
                                  "seqtrack_l384_got"]
 
@@ -100,7 +101,7 @@ def test_unknown_config_error_names_it_and_lists_the_shipped_ones(given):
     with pytest.raises(FileNotFoundError) as e:
         load_config(given)
     assert repr(given) in str(e.value)
-    assert "demo, seqtrack_b192, seqtrack_b256" in str(e.value)
+    assert "demo, finetune_demo, seqtrack_b192, seqtrack_b256" in str(e.value)
 
 
 def test_an_infinite_learning_rate_is_refused_naming_the_key():

@@ -1,5 +1,5 @@
-"""The data benchmark script runs end to end, reports its figures as one JSON line, and its baselines make the
-dataset's crops."""
+"""The data benchmark script runs end to end, reports its figures as one JSON line (per source and for their mix
+with --sources), and its baselines make the dataset's crops."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from bench_data import lookup_normalize, main, original_sample
 
@@ -28,6 +29,40 @@ def test_bench_prints_one_json_line_with_its_figures(synthetic_lasot, capsys):
     assert set(report["inprocess_ms_per_sample"]) == {"decode_full", "straightforward", "lean_straightforward",
                                                       "ours"}
     assert report["config"] == "demo" and report["samples"] == 8
+
+
+def test_bench_sources_prints_one_json_line_per_source_and_one_for_the_mix(tmp_path, capsys):
+    sources = ["lasot", "got10k", "trackingnet", "coco17"]
+    main(["--root", str(tmp_path), "--config", str(DEMO_CONFIG), "--samples", "8", "--batch_size", "4",
+          "--workers", "0", "--frames", "25", "--sources", *sources, "--mix",
+          "--frame_sizes", *(f"{name}=160x120" for name in sources)])
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [line["source"] for line in lines] == [*sources, "mix"]
+    for line in lines:
+        assert line["benchmark"] == "data_source" and line["config"] == "demo" and line["samples"] == 8
+        assert line["samples_per_s"] > 0 and line["ms_per_sample_per_worker"] > 0
+        assert len(line["loader_rounds_samples_per_s"]) == 2
+        for key in ("decoded_frames_by_scale", "ms_ratio_to_lasot", "versions", "cpu", "device"):
+            assert key in line
+    by_source = {line["source"]: line for line in lines}
+    for name in sources:
+        assert by_source[name]["frame_size"] == [160, 120] and by_source[name]["generated"]
+        assert by_source[name]["root"] == str(tmp_path / f"{name}-160x120")
+    assert by_source["coco17"]["decoded_frames_per_sample"] == 1.0  # a still image is decoded once per sample
+    mix = by_source["mix"]
+    assert mix["sources"] == dict.fromkeys(sources, 1.0)
+    assert sum(mix["drawn_share"].values()) == pytest.approx(1.0, abs=0.01)
+    assert mix["ms_per_sample_per_worker_from_sources"] > 0 and mix["ms_per_sample_per_worker_at_ratios"] > 0
+
+
+def test_bench_sources_reuses_the_trees_it_wrote_in_root(tmp_path, capsys):
+    args = ["--root", str(tmp_path), "--config", str(DEMO_CONFIG), "--samples", "8", "--batch_size", "4",
+            "--workers", "0", "--rounds", "1", "--frames", "25", "--sources", "lasot", "--frame_sizes", "lasot=160x120"]
+    main(args)
+    main(args)
+    first, second = (json.loads(line) for line in capsys.readouterr().out.strip().splitlines())
+    assert first["generated"] and not second["generated"]
+    assert first["synthetic"] == second["synthetic"] and first["synthetic"]["width"] == 160
 
 
 def test_straightforward_baseline_makes_the_same_crops_as_the_dataset(synthetic_lasot):

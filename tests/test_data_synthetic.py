@@ -107,3 +107,19 @@ def test_cli_writes_the_requested_tree(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "tree" / "cat").iterdir()) == ["cat-1", "cat-2"]
     assert read_image(tmp_path / "tree" / "cat" / "cat-2" / "img" / "00000003.jpg").shape == (30, 40, 3)
     assert str(tmp_path / "tree") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("layout, args, reader", [
+    ("got10k", ["--sequences", "2", "--val_sequences", "1"], "load_got10k"),
+    ("trackingnet", ["--chunks", "1", "--sequences_per_chunk", "2"], "load_trackingnet"),
+    ("coco17", ["--images", "2", "--objects_per_image", "2"], "load_coco"),
+    ("custom", ["--classes", "cup", "--sequences_per_class", "2"], "load_custom"),
+])
+def test_cli_writes_every_layout_its_reader_reads(tmp_path, layout, args, reader):
+    import seqtrack_accel.data as data
+    from seqtrack_accel.cli.make_synthetic_lasot import main
+
+    main(["--layout", layout, "--out", str(tmp_path / "tree"), "--frames", "20", "--size", "64x48", *args])
+    read = getattr(data, reader)
+    sequences = read(tmp_path / "tree", split="all") if layout == "custom" else read(tmp_path / "tree")
+    assert len(sequences) >= 2

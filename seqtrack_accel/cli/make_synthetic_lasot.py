@@ -1,7 +1,12 @@
-"""Write a synthetic LaSOT tree (same layout and file formats as LaSOT) for demos, tests and benchmarks.
+"""Write a synthetic dataset tree in the layout and file formats of LaSOT, GOT-10k, TrackingNet, COCO 2017 or the
+custom format, for demos, tests and benchmarks (textured objects that move and change; see
+``seqtrack_accel.data.synthetic``). Same arguments and seed: the same bytes.
 
-    python scripts/make_synthetic_lasot.py --out data/synthetic_lasot --classes book coin \\
-        --sequences_per_class 6 --frames 60 --size 320x240 --seed 0
+    seqtrack-make-synthetic --out data/synthetic_lasot --classes book coin --sequences_per_class 6 --frames 60
+    seqtrack-make-synthetic --layout got10k --out data/synthetic_got10k --sequences 20 --val_sequences 4
+    seqtrack-make-synthetic --layout trackingnet --out data/synthetic_trackingnet --chunks 2 --sequences_per_chunk 5
+    seqtrack-make-synthetic --layout coco17 --out data/synthetic_coco --images 50 --objects_per_image 3
+    seqtrack-make-synthetic --layout custom --out data/my_objects --classes cup ball --sequences_per_class 10
 """
 
 from __future__ import annotations
@@ -10,7 +15,13 @@ import argparse
 import logging
 import time
 
-from ..data.synthetic import make_synthetic_lasot
+from ..data.synthetic import (
+    make_synthetic_coco,
+    make_synthetic_custom,
+    make_synthetic_got10k,
+    make_synthetic_lasot,
+    make_synthetic_trackingnet,
+)
 from . import ArgumentParser
 
 
@@ -27,19 +38,43 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layout", choices=["lasot", "got10k", "trackingnet", "coco17", "custom"], default="lasot")
     parser.add_argument("--out", required=True, help="folder to create (must not exist)")
-    parser.add_argument("--classes", nargs="+", default=["book", "coin"])
-    parser.add_argument("--sequences_per_class", type=int, default=6)
-    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--classes", nargs="+",
+                        help="lasot, coco17, custom (default: book coin; cat dog for custom; coco17: its generator's)")
+    parser.add_argument("--sequences_per_class", type=int, default=6, help="lasot, custom")
+    parser.add_argument("--sequences", type=int, default=6, help="got10k: train sequences")
+    parser.add_argument("--val_sequences", type=int, default=0, help="got10k: sequences of its val set")
+    parser.add_argument("--chunks", type=int, default=2, help="trackingnet: TRAIN_k chunks")
+    parser.add_argument("--sequences_per_chunk", type=int, default=3, help="trackingnet")
+    parser.add_argument("--images", type=int, default=20, help="coco17")
+    parser.add_argument("--objects_per_image", type=int, default=3, help="coco17")
+    parser.add_argument("--frames", type=int, default=60, help="frames per sequence (not coco17)")
     parser.add_argument("--size", type=parse_size, default=(320, 240), help="frame size WIDTHxHEIGHT")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     start = time.perf_counter()
-    root = make_synthetic_lasot(args.out, args.classes, args.sequences_per_class, args.frames, args.size, args.seed)
-    frames = len(args.classes) * args.sequences_per_class * args.frames
-    print(f"wrote {frames} frames ({len(args.classes)} classes x {args.sequences_per_class} sequences x "
-          f"{args.frames} frames of {args.size[0]}x{args.size[1]}) to {root} in {time.perf_counter() - start:.1f} s")
+    classes = args.classes or (["cat", "dog"] if args.layout == "custom" else ["book", "coin"])
+    if args.layout == "lasot":
+        root = make_synthetic_lasot(args.out, classes, args.sequences_per_class, args.frames, args.size, args.seed)
+        what = f"{len(classes)} classes x {args.sequences_per_class} sequences x {args.frames} frames"
+    elif args.layout == "custom":
+        root = make_synthetic_custom(args.out, classes, args.sequences_per_class, args.frames, args.size, args.seed)
+        what = f"{len(classes)} classes x {args.sequences_per_class} sequences x {args.frames} frames"
+    elif args.layout == "got10k":
+        root = make_synthetic_got10k(args.out, args.sequences, args.frames, args.size, args.seed, args.val_sequences)
+        what = f"{args.sequences} train and {args.val_sequences} val sequences x {args.frames} frames"
+    elif args.layout == "trackingnet":
+        root = make_synthetic_trackingnet(args.out, args.chunks, args.sequences_per_chunk, args.frames, args.size,
+                                          args.seed)
+        what = f"{args.chunks} chunks x {args.sequences_per_chunk} sequences x {args.frames} frames"
+    else:
+        root = make_synthetic_coco(args.out, *([args.classes] if args.classes else []), images=args.images,
+                                   objects_per_image=args.objects_per_image, size=args.size, seed=args.seed)
+        what = f"{args.images} images with {args.objects_per_image} objects each"
+    print(f"wrote a synthetic {args.layout} tree ({what} of {args.size[0]}x{args.size[1]}) to {root} in "
+          f"{time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":

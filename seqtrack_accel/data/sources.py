@@ -27,7 +27,7 @@ from .got10k import load_got10k
 from .lasot import load_lasot
 from .sequence import Sequence
 from .trackingnet import load_trackingnet
-from .synthetic import ensure_dataset_root
+from .synthetic import check_synthetic_tree, ensure_dataset_root, make_synthetic_custom, make_synthetic_lasot
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,16 @@ def source_root(source: SourceConfig, data_cfg: DataConfig, key: str) -> Path:
         raise ConfigError(f"{key}.root", f"no root is set for dataset {source.name!r}: set {key}.root=/path in the "
                                          f"config or on the command line, or export {variable}=/path")
     path = Path(root).expanduser().resolve()
+    syn = source.synthetic
+    if syn is not None:  # a demo's tree: made on first use, and refused if made with other settings
+        if path.is_dir():
+            check_synthetic_tree(path, syn)
+        else:
+            make = make_synthetic_lasot if source.name == "lasot" else make_synthetic_custom
+            logger.info("generating a synthetic %s tree at %s: classes %s, %d sequences x %d frames of %dx%d, "
+                        "seed %d", source.name, path, ",".join(syn.classes), syn.sequences_per_class, syn.frames,
+                        syn.width, syn.height, syn.seed)
+            make(path, syn.classes, syn.sequences_per_class, syn.frames, (syn.width, syn.height), syn.seed)
     if not path.is_dir():
         taken = f"{key}.root" if source.root else ("data.root" if source.name == "lasot" and data_cfg.root
                                                    else f"${variable}")

@@ -238,7 +238,7 @@ def ensure_dataset_root(data_cfg: DataConfig) -> Path:
     root = data_cfg.resolved_root()
     if root.is_dir():
         if data_cfg.synthetic is not None:
-            _check_manifest(root, data_cfg.synthetic)
+            check_synthetic_tree(root, data_cfg.synthetic)
         return root
     if root.exists():
         raise NotADirectoryError(f"LaSOT root {root} is a file, not a folder; point data.root at the LaSOT folder")
@@ -258,7 +258,7 @@ def ensure_dataset_root(data_cfg: DataConfig) -> Path:
                                 syn.seed)
 
 
-def _check_manifest(root: Path, syn: SyntheticConfig) -> None:
+def check_synthetic_tree(root: Path, syn: SyntheticConfig) -> None:
     """An existing tree at a synthetic root must be the one ``syn`` describes, or training would silently use
     other data than the config says (for example after the demo's generator settings changed)."""
     wanted = {"classes": list(syn.classes), "sequences_per_class": syn.sequences_per_class, "frames": syn.frames,
