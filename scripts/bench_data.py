@@ -1,10 +1,13 @@
-"""Data pipeline benchmark: samples/s per worker against the original's pipeline, on the same samples.
+"""Data pipeline benchmark: samples/s per worker against the original's pipeline, on the same samples; and per
+training source (LaSOT, GOT-10k, TrackingNet, COCO 2017, custom folders) and for their mix.
 
     python scripts/bench_data.py --root data/bench_lasot --config configs/seqtrack_b192.yaml \\
         --samples 300 --workers 1 --make_synthetic 1280x720
+    python scripts/bench_data.py --root data/bench_sources --config configs/seqtrack_b192.yaml \\
+        --samples 300 --workers 1 --sources lasot got10k trackingnet coco17 --mix
 
-Prints one JSON line. Every pipeline makes the same samples (the first draw of each index: same frames, windows,
-flips, grayscale and brightness), measured in the same run:
+Without ``--sources`` it prints one JSON line. Every pipeline makes the same samples (the first draw of each index:
+same frames, windows, flips, grayscale and brightness), measured in the same run:
 
 - ``straightforward``: what the original does (``lib/train/data/processing.py``): ``cv2.imread`` of the full
   frame, BGR->RGB, grayscale and horizontal flip of the full frame, slice + zero pad + ``cv2.resize`` of the
@@ -21,6 +24,17 @@ affects them alike. Through a DataLoader with ``--workers`` worker processes, ou
 pipeline alternate for ``--rounds`` rounds each (timed from each loader's first batch, so worker start-up is left
 out); ``speedup_per_worker`` is the ratio of their samples/s. OpenCV and torch run single-threaded, as in
 DataLoader workers, so the figures are per CPU core.
+
+With ``--sources``, ``--root`` is a folder of synthetic trees, one per source, ``<source>-<W>x<H>`` (written on first
+use, then reused). Each source gets a TrackingDataset of its own (one source draws no dataset, so LaSOT's samples
+are the default run's ``ours``), and ``--mix`` adds one over all the listed sources at equal ratios (the four of the
+original's B256 recipe: lasot got10k trackingnet coco17). They go through DataLoaders with the same workers, the
+datasets in turn within each of ``--rounds`` rounds, and print one JSON line each (``"benchmark": "data_source"``,
+``"source"``: the name or ``"mix"``). Frame sizes are those most of each dataset's pictures have
+(``SYNTHETIC_TREES``; ``--frame_size got10k=1280x720`` changes one). What a frame costs depends on its size: the
+decoder decodes at 1/2, 1/4, 1/8 scale when a crop shrinks its window that much (``decoded_frames_by_scale``), which
+saves pixel work but not the reading of the compressed data (``mean_frame_kb``: the synthetic frames are JPEGs of
+quality 90). GOT-10k is read as ``train_full`` (the recipe's ``vottrain`` is a subset of the same sequences).
 """
 
 from __future__ import annotations
@@ -33,6 +47,8 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -43,8 +59,19 @@ from torch.utils.data import DataLoader, Dataset
 
 from bench_env import cpu_name, versions
 from seqtrack_accel.cli.make_synthetic_lasot import parse_size
-from seqtrack_accel.config import load_config
-from seqtrack_accel.data import TrackingDataset, load_lasot, make_synthetic_lasot, worker_init_fn
+from seqtrack_accel.config import Config, SourceConfig, load_config
+from seqtrack_accel.data import (
+    Source,
+    TrackingDataset,
+    load_lasot,
+    load_source,
+    make_synthetic_coco,
+    make_synthetic_custom,
+    make_synthetic_got10k,
+    make_synthetic_lasot,
+    make_synthetic_trackingnet,
+    worker_init_fn,
+)
 from seqtrack_accel.data.processing import CropPlan, decode_scale, render_crop
 from seqtrack_accel.cli import ArgumentParser
 
@@ -149,9 +176,184 @@ def _loader_samples_per_s(dataset: Dataset, n: int, workers: int, batch_size: in
     return timed / (end - first), end - start
 
 
+def decoded_frames_by_scale(draws, reduced_decode: bool) -> Counter:
+    """How many frames the first draws decode at each scale (1, 2, 4, 8): each frame once, at the smallest scale
+    any of its crops allows, as the dataset does."""
+    scales = Counter()
+    for _, ids, plans in draws:
+        per_frame: dict[int, int] = {}
+        for f, plan in zip(ids, plans):
+            if plan is not None:
+                s = decode_scale(plan.side, plan.out_size) if reduced_decode else 1
+                per_frame[f] = min(s, per_frame.get(f, s))
+        scales.update(per_frame.values())
+    return scales
+
+
+def environment(argv: list[str] | None) -> dict:
+    """Where a line was measured: device, CPU, threads, library versions and the command line."""
+    return {
+        "device": "cpu",
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "threads": {"cv2": cv2.getNumThreads(), "torch": torch.get_num_threads()},
+        "versions": versions(),
+        "argv": sys.argv[1:] if argv is None else list(argv),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# per source (--sources, --mix)
+
+
+@dataclass(frozen=True)
+class SyntheticTree:
+    """A synthetic tree of one source: its default frame size and how to write it.
+
+    ``write(out, size, frames, lasot_classes, sequences_per_class)`` writes the tree at ``out`` (about six
+    sequences of ``frames`` frames; COCO: 100 images of 3 objects, about 300 one-image sequences).
+    """
+
+    size: tuple[int, int]
+    write: Callable[[Path, tuple[int, int], int, tuple[str, ...], int], Path]
+
+
+# The frame size most of each dataset's pictures have, so the decode costs what it costs in training.
+SYNTHETIC_TREES = {
+    # LaSOT: YouTube HD videos, mostly 1280x720; also the default run's tree, so the figures compare.
+    "lasot": SyntheticTree((1280, 720), lambda out, size, frames, classes, per_class: make_synthetic_lasot(
+        out, classes, per_class, frames, size, seed=0)),
+    # GOT-10k: most of its videos are full HD.
+    "got10k": SyntheticTree((1920, 1080), lambda out, size, frames, classes, per_class: make_synthetic_got10k(
+        out, 6, frames, size, seed=0)),
+    # TrackingNet (YouTube-BoundingBoxes videos): 1280x720 for the HD ones; many are 640x360, which
+    # --frame_size trackingnet=640x360 measures.
+    "trackingnet": SyntheticTree((1280, 720), lambda out, size, frames, classes, per_class:
+                                 make_synthetic_trackingnet(out, 2, 3, frames, size, seed=0)),
+    # COCO 2017: at most 640 pixels on the long side, most images 640x480 or 640x427.
+    "coco17": SyntheticTree((640, 480), lambda out, size, frames, classes, per_class: make_synthetic_coco(
+        out, images=100, objects_per_image=3, size=size, seed=0)),
+    # Your own folders: HD video (the generator writes every third sequence as PNG, which decodes at full scale).
+    "custom": SyntheticTree((1280, 720), lambda out, size, frames, classes, per_class: make_synthetic_custom(
+        out, sequences_per_class=3, frames=frames, size=size, seed=0)),
+}
+MIX_RECIPE = ("lasot", "got10k", "trackingnet", "coco17")  # the original's B256 datasets, equal shares
+
+
+def parse_source_size(text: str) -> tuple[str, tuple[int, int]]:
+    """``"got10k=1920x1080"`` -> ("got10k", (1920, 1080))."""
+    name, _, size = text.partition("=")
+    if name not in SYNTHETIC_TREES or not size:
+        raise argparse.ArgumentTypeError(f"expected SOURCE=WxH with SOURCE one of {', '.join(SYNTHETIC_TREES)}, "
+                                         f"got {text!r}")
+    return name, parse_size(size)
+
+
+def synthetic_source(name: str, folder: Path, size: tuple[int, int], cfg: Config, frames: int,
+                     sequences_per_class: int) -> tuple[Source, dict]:
+    """The source ``name`` read from its synthetic tree ``folder/<name>-<W>x<H>`` (written first if missing), and
+    what the JSON line says about the tree."""
+    root = folder / f"{name}-{size[0]}x{size[1]}"
+    generated, start = not root.exists(), time.perf_counter()
+    if generated:
+        SYNTHETIC_TREES[name].write(root, size, frames, cfg.data.classes or ("book", "coin"), sequences_per_class)
+    seconds = time.perf_counter() - start
+    # LaSOT takes the config's classes and split, as the default run does; the others their training split.
+    source_cfg = (SourceConfig("lasot", root=str(root), classes=cfg.data.classes, split=cfg.data.split,
+                               split_file=cfg.data.split_file) if name == "lasot" else
+                  SourceConfig(name, root=str(root)))
+    sequences = load_source(source_cfg, cfg.data, key=f"--sources {name}")
+    manifest = root / "synthetic.json"
+    tree = {"root": str(root), "generated": generated, "generate_s": round(seconds, 1) if generated else 0.0,
+            "frame_size": list(size), "sequences": len(sequences), "frames": sum(len(q) for q in sequences),
+            "synthetic": json.loads(manifest.read_text()) if manifest.is_file() else None}
+    return Source(name, sequences), tree
+
+
+def draw_figures(dataset: TrackingDataset, n: int, reduced_decode: bool) -> dict:
+    """What the first draws of samples 0 .. n-1 read, with their frames loaded into the page cache (as the default
+    run does, so every measurement starts alike)."""
+    draws = [dataset.first_draw(i) for i in range(n)]
+    paths = {seq.frame_path(f) for seq, ids, _ in draws for f in set(ids)}
+    kilobytes = [len(path.read_bytes()) / 1000 for path in paths]
+    scales = decoded_frames_by_scale(draws, reduced_decode)
+    return {"decoded_frames_per_sample": round(sum(scales.values()) / n, 3),
+            "decoded_frames_by_scale": {str(k): v for k, v in sorted(scales.items())},
+            "mean_frame_kb": round(statistics.fmean(kilobytes), 1)}
+
+
+def source_benchmarks(args: argparse.Namespace, cfg: Config, folder: Path, argv: list[str] | None) -> None:
+    """One JSON line per source of ``args.sources`` and, with ``args.mix``, one for their mix (module docstring)."""
+    n, workers = args.samples, max(args.workers, 1)
+    sizes = dict(args.frame_size or [])
+    sources, trees = [], {}
+    for name in args.sources:
+        source, trees[name] = synthetic_source(name, folder, sizes.get(name, SYNTHETIC_TREES[name].size), cfg,
+                                               args.frames, args.sequences_per_class)
+        sources.append(source)
+    datasets = {s.name: TrackingDataset(cfg.data, [s], seed=cfg.train.seed) for s in sources}
+    if args.mix:
+        datasets["mix"] = TrackingDataset(cfg.data, sources, seed=cfg.train.seed)  # equal ratios
+    figures = {name: draw_figures(ds, n, cfg.data.reduced_decode) for name, ds in datasets.items()}
+
+    # Datasets in turn within each round, so a change of load on the machine affects them alike.
+    rates: dict[str, list[float]] = {name: [] for name in datasets}
+    walls = dict.fromkeys(datasets, 0.0)
+    for _ in range(args.rounds):
+        for name, ds in datasets.items():
+            rate, seconds = _loader_samples_per_s(ds, n, args.workers, args.batch_size)
+            rates[name].append(rate)
+            walls[name] += seconds
+    ms = {name: workers * 1000 / statistics.fmean(r) for name, r in rates.items()}
+
+    setup = {
+        "config": cfg.name,
+        "search": {"size": cfg.data.search.size, "factor": cfg.data.search.factor},
+        "template": {"size": cfg.data.template.size, "factor": cfg.data.template.factor,
+                     "number": cfg.data.template.number},
+        "decoder": cfg.data.decoder,
+        "reduced_decode": cfg.data.reduced_decode,
+        "samples": n,
+        "workers": args.workers,
+        "batch_size": args.batch_size,
+        "rounds": args.rounds,
+    }
+    about = {s.name: trees[s.name] for s in sources}
+    if args.mix:
+        drawn = datasets["mix"].drawn  # over every round: the shares its figures were measured with
+        shares = {s: v / sum(drawn.values()) for s, v in drawn.items()}
+        ratios = sum(s.ratio for s in sources)
+        about["mix"] = {
+            "sources": {s.name: s.ratio for s in sources},
+            "drawn_share": {s: round(v, 3) for s, v in shares.items()},
+            "frame_size": {s.name: trees[s.name]["frame_size"] for s in sources},
+            # What the mix would cost if each sample cost what it costs in its source's own dataset: at the shares
+            # its samples drew (to compare with the measured figure), and at the ratios (what training averages).
+            "ms_per_sample_per_worker_from_sources": round(sum(p * ms[s] for s, p in shares.items()), 3),
+            "ms_per_sample_per_worker_at_ratios": round(sum(s.ratio / ratios * ms[s.name] for s in sources), 3),
+        }
+    for name, ds in datasets.items():
+        print(json.dumps({
+            "benchmark": "data_source",
+            "source": name,
+            **about[name],
+            **setup,
+            "samples_per_s": round(statistics.fmean(rates[name]), 1),
+            "ms_per_sample_per_worker": round(ms[name], 3),
+            "loader_rounds_samples_per_s": [round(r, 1) for r in rates[name]],
+            "loader_wall_s": round(walls[name], 3),
+            **({"ms_ratio_to_lasot": round(ms[name] / ms["lasot"], 3)} if "lasot" in ms else {}),
+            **figures[name],
+            "stats": ds.stats,
+            **environment(argv),
+        }))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="LaSOT root (generated there with --make_synthetic)")
+    parser.add_argument("--root", required=True,
+                        help="LaSOT root (generated there with --make_synthetic); with --sources, the folder of the "
+                             "synthetic trees, one per source")
     parser.add_argument("--config", required=True,
                         help="experiment YAML: a path or a shipped config name, e.g. seqtrack_b192")
     parser.add_argument("--samples", type=int, default=300, help="samples per measurement")
@@ -160,16 +362,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="DataLoader rounds per pipeline, alternating")
     parser.add_argument("--make_synthetic", type=parse_size, metavar="WxH",
                         help="generate a synthetic tree of WxH frames at --root if it is missing")
-    parser.add_argument("--sequences_per_class", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--sequences_per_class", type=int, default=4, help="of a synthetic LaSOT tree")
+    parser.add_argument("--frames", type=int, default=60, help="per sequence of a synthetic tree (not coco17)")
+    parser.add_argument("--sources", nargs="+", choices=list(SYNTHETIC_TREES), metavar="SOURCE",
+                        help="measure each of these sources on a synthetic tree of its own (one JSON line each) "
+                             f"instead of the comparison with the original: {', '.join(SYNTHETIC_TREES)}; config "
+                             "overrides go before the options or after --")
+    parser.add_argument("--mix", action="store_true",
+                        help="with --sources: also their mix at equal ratios (the original's B256 recipe: "
+                             f"--sources {' '.join(MIX_RECIPE)})")
+    parser.add_argument("--frame_size", action="append", type=parse_source_size, metavar="SOURCE=WxH",
+                        help="with --sources, repeatable: a frame size other than the default, "
+                             f"{' '.join(f'{k}={v.size[0]}x{v.size[1]}' for k, v in SYNTHETIC_TREES.items())}")
     parser.add_argument("overrides", nargs="*", help="config overrides key.path=value")
     args = parser.parse_args(argv)
     if args.samples < 2 * args.batch_size:
         parser.error("--samples must be at least twice --batch_size (the first batch is not timed)")
+    if args.sources is None and (args.mix or args.frame_size):
+        parser.error("--mix and --frame_size go with --sources")
+    if args.sources is not None and args.make_synthetic:
+        parser.error("--make_synthetic is the LaSOT size of the default run; with --sources, trees are written "
+                     "when missing, at --frame_size (e.g. lasot=1280x720)")
+    if args.sources is not None and len(set(args.sources)) != len(args.sources):
+        parser.error("--sources lists a source more than once")
+    if args.mix and len(args.sources) < 2:
+        parser.error("--mix needs at least two --sources")
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     root = Path(args.root).expanduser().resolve()
+    if args.sources:
+        cfg = load_config(args.config, [f"data.samples_per_epoch={args.samples}", *args.overrides])
+        source_benchmarks(args, cfg, root, argv)
+        return
     cfg = load_config(args.config, [f"data.root={root}", f"data.samples_per_epoch={args.samples}",
                                     *args.overrides])
     generated = False
@@ -186,14 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     for path in {p for sample in paths for p in sample}:  # warm the page cache for every measurement alike
         path.read_bytes()
     frame_h, frame_w = cv2.imread(str(paths[0][0])).shape[:2]
-    scales = Counter()
-    for seq, ids, plans in draws:
-        per_frame: dict[int, int] = {}
-        for f, plan in zip(ids, plans):
-            if plan is not None:
-                s = decode_scale(plan.side, plan.out_size) if cfg.data.reduced_decode else 1
-                per_frame[f] = min(s, per_frame.get(f, s))
-        scales.update(per_frame.values())
+    scales = decoded_frames_by_scale(draws, cfg.data.reduced_decode)
 
     valid = [i for i in range(n) if all(p is not None for p in draws[i][2])]
     mean, std = cfg.data.mean, cfg.data.std
@@ -253,12 +471,7 @@ def main(argv: list[str] | None = None) -> None:
         "ratio_inprocess_to_decode_full": round(inprocess_ms["ours"] / inprocess_ms["decode_full"], 3),
         "decoded_frames_by_scale": {str(k): v for k, v in sorted(scales.items())},
         "stats": dataset.stats,
-        "device": "cpu",
-        "cpu": cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "threads": {"cv2": cv2.getNumThreads(), "torch": torch.get_num_threads()},
-        "versions": versions(),
-        "argv": sys.argv[1:] if argv is None else list(argv),
+        **environment(argv),
     }))
 
 

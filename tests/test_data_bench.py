@@ -35,7 +35,7 @@ def test_bench_sources_prints_one_json_line_per_source_and_one_for_the_mix(tmp_p
     sources = ["lasot", "got10k", "trackingnet", "coco17"]
     main(["--root", str(tmp_path), "--config", str(DEMO_CONFIG), "--samples", "8", "--batch_size", "4",
           "--workers", "0", "--frames", "25", "--sources", *sources, "--mix",
-          "--frame_sizes", *(f"{name}=160x120" for name in sources)])
+          *(arg for name in sources for arg in ("--frame_size", f"{name}=160x120"))])
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [line["source"] for line in lines] == [*sources, "mix"]
     for line in lines:
@@ -57,7 +57,7 @@ def test_bench_sources_prints_one_json_line_per_source_and_one_for_the_mix(tmp_p
 
 def test_bench_sources_reuses_the_trees_it_wrote_in_root(tmp_path, capsys):
     args = ["--root", str(tmp_path), "--config", str(DEMO_CONFIG), "--samples", "8", "--batch_size", "4",
-            "--workers", "0", "--rounds", "1", "--frames", "25", "--sources", "lasot", "--frame_sizes", "lasot=160x120"]
+            "--workers", "0", "--rounds", "1", "--frames", "25", "--sources", "lasot", "--frame_size", "lasot=160x120"]
     main(args)
     main(args)
     first, second = (json.loads(line) for line in capsys.readouterr().out.strip().splitlines())
