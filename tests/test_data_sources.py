@@ -11,11 +11,8 @@ from torch.utils.data import DataLoader
 from train_helpers import sha, tiny_config, train
 
 from seqtrack_accel.config import ConfigError, DataConfig, SourceConfig, load_config
-from seqtrack_accel.data import EpochSampler, TrackingDataset, load_lasot, worker_init_fn
+from seqtrack_accel.data import EpochSampler, TrackingDataset, load_lasot, make_synthetic_coco, worker_init_fn
 from seqtrack_accel.data.sources import Source, source_root
-
-TWO_SOURCES = "data.datasets=[{{name: lasot, root: {root}}}, {{name: lasot, root: {root}, split: all, ratio: 3}}]"
-
 
 def two_sources(root) -> list[Source]:
     return [Source("books", load_lasot(root, classes=["book"], split="all"), 1.0),
@@ -45,15 +42,18 @@ def test_two_sources_give_the_same_samples_for_any_number_of_workers(synthetic_l
     assert all(torch.equal(a, b) for a, b in zip(samples(0), samples(workers)))
 
 
-def test_a_run_on_two_sources_resumes_exactly_and_logs_the_samples_of_each(synthetic_lasot, tmp_path):
-    cfg = tiny_config(synthetic_lasot, TWO_SOURCES.format(root=synthetic_lasot))
+def test_a_run_on_lasot_and_coco_resumes_exactly_and_logs_the_samples_of_each(synthetic_lasot, tmp_path):
+    coco = make_synthetic_coco(tmp_path / "coco", images=6, objects_per_image=2, size=(160, 120), seed=0)
+    cfg = tiny_config(synthetic_lasot, f"data.datasets=[{{name: lasot, root: {synthetic_lasot}}}, "
+                                       f"{{name: coco17, root: {coco}, ratio: 2}}]")
     train(cfg, tmp_path / "straight", epochs=2)
     train(cfg, tmp_path / "resumed", epochs=1)
     train(cfg, tmp_path / "resumed", epochs=2, resume_from="latest")
     final = "phase_1/checkpoints/checkpoint_2/model.safetensors"
     assert sha(tmp_path / "straight" / final) == sha(tmp_path / "resumed" / final)
-    tags = EventAccumulator(str(tmp_path / "straight" / "tensorboard")).Reload().Tags()["scalars"]
-    assert {"data/samples_lasot", "data/samples_lasot_all"} <= set(tags)
+    events = EventAccumulator(str(tmp_path / "straight" / "tensorboard")).Reload()
+    drawn = {tag: events.Scalars(tag)[-1].value for tag in ("data/samples_lasot", "data/samples_coco17")}
+    assert sum(drawn.values()) == 2 * cfg.data.samples_per_epoch and min(drawn.values()) > 0
 
 
 def test_a_dataset_without_a_root_names_its_variable(monkeypatch):

@@ -624,11 +624,11 @@ class Trainer:
         logger.info("epoch %d done: Loss/total %.5f, IoU %.5f, %.1f samples/s; so far %d undecodable frames, %d "
                     "unreadable frames and %d re-drawn samples", epoch, loss, iou, rate, counts["decode_errors"],
                     counts["read_errors"], counts["redraws"])
-        drawn = self.dataset.drawn  # samples made from each training source so far, over processes and workers
+        drawn = self.dataset.drawn  # samples made from each source since this run started, over processes, workers
         drawn = dict(zip(drawn, acc.reduce(torch.tensor(list(drawn.values()), device=acc.device),
                                            reduction="sum").tolist()))
         if len(drawn) > 1:
-            logger.info("samples drawn so far per source: %s", ", ".join(f"{k} {v}" for k, v in drawn.items()))
+            logger.info("samples drawn per source since this run started: %s", ", ".join(f"{k} {v}" for k, v in drawn.items()))
         acc.log({"epoch/loss": loss, "epoch/iou": iou, "epoch/samples_per_s": rate, "epoch/epoch": epoch,
                  **{f"data/{k}": v for k, v in counts.items()},
                  **{f"data/samples_{k}": v for k, v in drawn.items()}}, step=self.global_step)
