@@ -628,7 +628,8 @@ class Trainer:
         drawn = dict(zip(drawn, acc.reduce(torch.tensor(list(drawn.values()), device=acc.device),
                                            reduction="sum").tolist()))
         if len(drawn) > 1:
-            logger.info("samples drawn per source since this run started: %s", ", ".join(f"{k} {v}" for k, v in drawn.items()))
+            logger.info("samples drawn per source since this run started: %s",
+                        ", ".join(f"{k} {v}" for k, v in drawn.items()))
         acc.log({"epoch/loss": loss, "epoch/iou": iou, "epoch/samples_per_s": rate, "epoch/epoch": epoch,
                  **{f"data/{k}": v for k, v in counts.items()},
                  **{f"data/samples_{k}": v for k, v in drawn.items()}}, step=self.global_step)
