@@ -1,31 +1,17 @@
 """What every benchmark line says about where it ran: the device's name and the library versions.
 
-Imported by the benchmark scripts next to it (``python scripts/bench_*.py`` puts this folder on ``sys.path``)."""
+Imported by the benchmark scripts next to it (``python scripts/bench_*.py`` puts this folder on ``sys.path``).
+``cpu_name`` and ``device_name`` live in the package (``seqtrack-profile`` names the device too) and are re-exported
+here for the scripts."""
 
 from __future__ import annotations
 
 import platform
-from pathlib import Path
 
 import torch
 
+from seqtrack_accel import cpu_name, device_name  # noqa: F401 (re-exported)
 from seqtrack_accel import versions as package_versions
-
-
-def cpu_name() -> str:
-    """The CPU model (``/proc/cpuinfo``), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass  # not Linux: fall back to what platform knows
-    return platform.processor() or platform.machine()
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name for a CUDA device, the CPU model otherwise."""
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
 
 def versions() -> dict:
