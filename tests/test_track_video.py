@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
 import cv2
 import numpy as np
@@ -296,3 +297,13 @@ def test_existing_outputs_are_kept_without_overwrite(tmp_path, video_file, check
     assert track_main([str(video_file), "--checkpoint", checkpoint, "--box", first_box, "--output", str(out)]) == 2
     assert f"{out / 'boxes.txt'} already exists; pass --overwrite" in _error(capsys)
     assert [p.name for p in out.iterdir()] == ["boxes.txt"] and (out / "boxes.txt").read_text() == "earlier run\n"
+
+
+def test_the_onnx_backend_without_the_export_extra_says_how_to_install_it(tmp_path, video_file, first_box, capsys,
+                                                                         monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed: importing it raises ImportError
+    out = tmp_path / "out"
+    assert track_main([str(video_file), "--checkpoint", str(tmp_path), "--backend", "onnx", "--box", first_box,
+                       "--output", str(out)]) == 2
+    assert 'pip install "seqtrack-accel[export]"' in _error(capsys)
+    assert not out.exists()

@@ -4,6 +4,7 @@
     seqtrack-evaluate --checkpoint hf://my-org/seqtrack-export --root /data/LaSOT
     seqtrack-evaluate --results output/evaluation/demo/demo pytracking/lasot --names SeqTrack Other --root /data/LaSOT
     seqtrack-evaluate --config configs/demo.yaml --baseline first-box --output output/first_box
+    seqtrack-evaluate --checkpoint exports/demo --backend onnx --config demo   # an ONNX export (seqtrack-export)
 
 Trackers run here write their raw results to ``OUTPUT/<name>/`` with ``produced_by.json`` (the weights' hash and
 the settings); a run resumes over results of the same weights and settings, refuses others unless ``--overwrite``.
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", help="training checkpoint folder, save_pretrained folder, hf://ORG/NAME"
                                              "[@REVISION] (a save_pretrained export on the Hub), or an original "
                                              "SEQTRACK_ep0500.pth.tar (with --config)")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="onnx: --checkpoint is an ONNX export folder (seqtrack-export), run with onnxruntime "
+                             "(needs the optional export extra)")
     parser.add_argument("--name", help="tracker name for --checkpoint results (default: the config's name)")
     parser.add_argument("--baseline", choices=BASELINES, help="also run a baseline tracker")
     parser.add_argument("--results", nargs="+", default=[], metavar="DIR",
@@ -92,9 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--names gives {len(args.names)} names for {len(args.results)} --results folders")
     if args.max_frames < 0:
         parser.error("--max_frames must be >= 0")
+    if args.backend == "onnx" and not args.checkpoint:
+        parser.error("--backend onnx runs the ONNX export given as --checkpoint; give --checkpoint")
+    if args.backend == "onnx" and args.dtype != "float32":
+        parser.error("--dtype bfloat16 applies to --backend torch; an ONNX export runs in float32")
     try:
         return _evaluate(args)
-    except (ValueError, OSError, KeyError) as e:
+    except (ValueError, OSError, KeyError, ImportError) as e:
         # Bad input (checkpoint, config, result files, stale results): one line naming it, no traceback; the
         # traceback is kept at DEBUG level for bug reports.
         logging.getLogger("seqtrack_accel.evaluate").debug("traceback of the error below", exc_info=True)
@@ -106,7 +114,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     checkpoint = None
     if args.checkpoint:
         given = load_config(args.config, _overrides(args)) if args.config else None
-        checkpoint = load_tracker_checkpoint(args.checkpoint, given)
+        if args.backend == "onnx":
+            from ..export import load_onnx_tracker_checkpoint
+
+            checkpoint = load_onnx_tracker_checkpoint(args.checkpoint)
+        else:
+            checkpoint = load_tracker_checkpoint(args.checkpoint, given)
         cfg = given if given is not None else _resolve_config(args, checkpoint.cfg)
     else:
         cfg = _resolve_config(args, None)

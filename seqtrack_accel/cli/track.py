@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give the target's box on the first frame with --box x,y,w,h, or draw it with --select")
     if args.backend == "onnx" and args.config:
         parser.error("--config applies to --backend torch; an ONNX export folder carries its own config")
+    if args.backend == "onnx" and args.dtype != "float32":
+        parser.error("--dtype bfloat16 applies to --backend torch; an ONNX export runs in float32")
     if args.max_frames < 0:
         parser.error("--max_frames must be >= 0")
     if args.sheet_frames < 1:
