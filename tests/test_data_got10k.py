@@ -142,8 +142,8 @@ def test_split_with_no_sequence_in_list_txt_is_an_error(broken):
 
 
 def test_unknown_split_error_lists_the_splits(got10k):
-    with pytest.raises(ValueError, match=r"train_full, vottrain, votval, val, got 'test'"):
-        load_got10k(got10k, split="test")
+    with pytest.raises(ValueError, match=r"train_full, vottrain, votval, val, test, got 'train'"):
+        load_got10k(got10k, split="train")
 
 
 def test_missing_list_file_error_says_where_it_looked(broken):
@@ -221,3 +221,69 @@ def test_the_val_split_reads_the_validation_set_beside_train(tmp_path):
     root = make_synthetic_got10k(tmp_path / "GOT-10k", sequences=2, frames=25, size=(160, 120), val_sequences=2)
     assert [s.name for s in load_got10k(root, split="val")] == ["GOT-10k_Val_000001", "GOT-10k_Val_000002"]
     assert [s.name for s in load_got10k(root / "train", split="val")] == ["GOT-10k_Val_000001", "GOT-10k_Val_000002"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the test set: the first frame's box only
+
+TEST_NAMES = ["GOT-10k_Test_000001", "GOT-10k_Test_000002"]
+
+
+@pytest.fixture(scope="module")
+def got10k_test(tmp_path_factory):
+    """A synthetic GOT-10k tree with a test set of 2 sequences of 14 frames of 48x32; copy it to modify."""
+    return make_synthetic_got10k(tmp_path_factory.mktemp("got10k_test") / "GOT-10k", sequences=1, frames=14,
+                                 size=(48, 32), seed=0, test_sequences=2)
+
+
+def test_generator_writes_the_got10k_test_layout(got10k_test):
+    test = got10k_test / "test"
+    assert _lines(test / "list.txt") == TEST_NAMES
+    seq = test / "GOT-10k_Test_000002"
+    assert sorted(p.name for p in seq.iterdir()) == sorted([f"{i:08d}.jpg" for i in range(1, 15)] + ["groundtruth.txt"])
+    (line,) = _lines(seq / "groundtruth.txt")
+    assert len(line.split(",")) == 4
+    assert json.loads((got10k_test / "synthetic.json").read_text())["test_sequences"] == 2
+
+
+def test_test_split_has_the_first_box_and_nan_beyond_it(got10k_test):
+    sequences = load_got10k(got10k_test, split="test")
+    assert [s.name for s in sequences] == TEST_NAMES
+    seq = sequences[1]
+    assert len(seq) == 14 and seq.boxes.dtype == np.float32
+    given = np.array(_lines(got10k_test / "test" / seq.name / "groundtruth.txt")[0].split(","), dtype=np.float32)
+    np.testing.assert_array_equal(seq.boxes[0], given)
+    assert np.isnan(seq.boxes[1:]).all()
+    np.testing.assert_array_equal(seq.visible, [True] + [False] * 13)
+    assert seq.frame_path(13) == got10k_test / "test" / seq.name / "00000014.jpg"
+    assert seq.class_name == ""
+
+
+def test_test_split_counts_the_frames_of_the_folder(got10k_test, tmp_path):
+    root = shutil.copytree(got10k_test, tmp_path / "GOT-10k")
+    (root / "test" / "GOT-10k_Test_000001" / "00000014.jpg").unlink()
+    assert [len(s) for s in load_got10k(root, split="test")] == [13, 14]
+
+
+def test_test_split_is_found_beside_the_train_folder(got10k_test):
+    assert [s.name for s in load_got10k(got10k_test / "train", split="test")] == TEST_NAMES
+
+
+def test_a_gap_in_the_test_frames_is_rejected_naming_the_missing_frame(got10k_test, tmp_path):
+    root = shutil.copytree(got10k_test, tmp_path / "GOT-10k")
+    (root / "test" / "GOT-10k_Test_000002" / "00000005.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match=r"GOT-10k_Test_000002/00000005.jpg is missing.*up to 00000014.jpg"):
+        load_got10k(root, split="test")
+
+
+def test_a_test_groundtruth_of_several_lines_is_rejected_naming_it(got10k_test, tmp_path):
+    root = shutil.copytree(got10k_test, tmp_path / "GOT-10k")
+    path = root / "test" / "GOT-10k_Test_000001" / "groundtruth.txt"
+    path.write_text(path.read_text() * 2)
+    with pytest.raises(ValueError, match=r"GOT-10k_Test_000001/groundtruth.txt has 2 lines; a test sequence's"):
+        load_got10k(root, split="test")
+
+
+def test_a_tree_without_a_test_set_is_rejected_saying_where_it_looked(got10k):
+    with pytest.raises(FileNotFoundError, match=r"GOT-10k/test/list.txt does not exist; split test"):
+        load_got10k(got10k, split="test")

@@ -161,3 +161,82 @@ def test_same_seed_writes_the_same_tree(tmp_path):
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the test set: the first frame's box only
+
+
+@pytest.fixture(scope="module")
+def trackingnet_test(tmp_path_factory):
+    """One chunk of one sequence and a TEST folder of 2 sequences of 14 frames of 48x32; copy it to modify."""
+    return make_synthetic_trackingnet(tmp_path_factory.mktemp("trackingnet_test") / "TrackingNet", chunks=1,
+                                      sequences_per_chunk=1, frames=14, size=(48, 32), seed=0, test_sequences=2)
+
+
+def _test_names(root):
+    return sorted(p.stem for p in (root / "TEST" / "anno").iterdir())
+
+
+def test_generator_writes_the_trackingnet_test_layout(trackingnet_test):
+    assert sorted(p.name for p in trackingnet_test.iterdir()) == ["TEST", "TRAIN_0", "synthetic.json"]
+    names = _test_names(trackingnet_test)
+    assert len(names) == 2 and all(re.fullmatch(r"[\w-]{11}_0", n) for n in names)
+    assert sorted(p.name for p in (trackingnet_test / "TEST" / "frames").iterdir()) == names
+    for name in names:
+        (line,) = (trackingnet_test / "TEST" / "anno" / f"{name}.txt").read_text().splitlines()
+        assert len(line.split(",")) == 4
+        frames = sorted(p.name for p in (trackingnet_test / "TEST" / "frames" / name).iterdir())
+        assert frames == sorted(f"{i}.jpg" for i in range(14))
+
+
+def test_test_split_has_the_first_box_and_nan_beyond_it(trackingnet_test):
+    sequences = load_trackingnet(trackingnet_test, split="test")
+    assert [s.name for s in sequences] == _test_names(trackingnet_test)
+    seq = sequences[0]
+    given = np.loadtxt(trackingnet_test / "TEST" / "anno" / f"{seq.name}.txt", delimiter=",", dtype=np.float32)
+    assert len(seq) == 14 and seq.class_name == ""
+    np.testing.assert_array_equal(seq.boxes[0], given)
+    assert np.isnan(seq.boxes[1:]).all()
+    np.testing.assert_array_equal(seq.visible, [True] + [False] * 13)
+    assert seq.frame_path(13) == trackingnet_test / "TEST" / "frames" / seq.name / "13.jpg"
+
+
+def test_the_train_split_leaves_the_test_folder_out(trackingnet_test):
+    assert [s.name for s in load_trackingnet(trackingnet_test)] == _names(trackingnet_test, 0)
+
+
+def test_test_split_counts_the_frames_of_the_folder(trackingnet_test, tmp_path):
+    root = shutil.copytree(trackingnet_test, tmp_path / "TrackingNet")
+    name = _test_names(root)[1]
+    (root / "TEST" / "frames" / name / "13.jpg").unlink()
+    assert [len(s) for s in load_trackingnet(root, split="test")] == [14, 13]
+
+
+def test_a_gap_in_the_test_frames_is_rejected_naming_the_missing_frame(trackingnet_test, tmp_path):
+    root = shutil.copytree(trackingnet_test, tmp_path / "TrackingNet")
+    name = _test_names(root)[0]
+    (root / "TEST" / "frames" / name / "0.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match=rf"TEST/frames/{name}/0.jpg is missing.*up to 13.jpg"):
+        load_trackingnet(root, split="test")
+
+
+def test_a_test_box_file_of_several_lines_is_rejected_naming_it(trackingnet_test, tmp_path):
+    root = shutil.copytree(trackingnet_test, tmp_path / "TrackingNet")
+    name = _test_names(root)[1]
+    path = root / "TEST" / "anno" / f"{name}.txt"
+    path.write_text(path.read_text() * 3)
+    with pytest.raises(ValueError, match=rf"TEST/anno/{name}.txt has 3 lines; a test sequence's box file holds one"):
+        load_trackingnet(root, split="test")
+
+
+def test_split_test_takes_no_chunks_and_unknown_splits_are_listed(trackingnet_test):
+    with pytest.raises(ValueError, match=r"split test reads TEST alone, so leave chunks out"):
+        load_trackingnet(trackingnet_test, split="test", chunks=[0])
+    with pytest.raises(ValueError, match=r"split must be one of train, test, got 'val'"):
+        load_trackingnet(trackingnet_test, split="val")
+
+
+def test_a_tree_without_a_test_folder_is_rejected_naming_it(trackingnet):
+    with pytest.raises(FileNotFoundError, match=r"TrackingNet/TEST is missing; split test.*folders found: TRAIN_0"):
+        load_trackingnet(trackingnet, split="test")

@@ -1,4 +1,5 @@
-"""The GOT-10k reader: the train set's sequences with boxes and visibility, the original's splits, loud checks.
+"""The GOT-10k reader: the train, val and test sets' sequences with boxes and visibility, the original's splits,
+loud checks.
 
 Layout, as GOT-10k is distributed (``root`` may also be the ``train`` folder itself, as the original expects)::
 
@@ -8,6 +9,10 @@ Layout, as GOT-10k is distributed (``root`` may also be the ``train`` folder its
     root/train/GOT-10k_Train_000001/absence.label        one 0/1 line per frame: 1 = the target is not in the frame
     root/train/GOT-10k_Train_000001/cover.label          one 0..8 line per frame: the visible fraction in eighths
     root/train/GOT-10k_Train_000001/meta_info.ini        "object_class: ..." names the class
+
+    root/val/...                                         the same layout, GOT-10k_Val_000001 ... (split val)
+    root/test/list.txt, root/test/GOT-10k_Test_000001/00000001.jpg ...
+    root/test/GOT-10k_Test_000001/groundtruth.txt        ONE "x,y,w,h" line: the first frame's box (split test)
 
     sequences = load_got10k("/data/GOT-10k", split="vottrain")
 
@@ -22,13 +27,21 @@ lists; read as 1-based sequence numbers they would exclude exactly those 1,000. 
 Checks per sequence: the folder, the three label files (parsed, one line per frame), and the frames by 3 stats
 (the first and the last frame named by ``groundtruth.txt`` exist, the one after does not), not by a listing.
 ``meta_info.ini`` is optional: without it, or without an ``object_class`` line, the class is ``""``.
+
+The test set's ground truth is withheld (results go to the evaluation server, ``tracking.submission``): its
+sequences have N = the number of ``????????.jpg`` frames, which must be ``00000001.jpg`` ... N without a gap (the
+folder is listed, since there is no groundtruth line per frame to count), ``boxes[0]`` the given box and the other
+rows NaN, ``visible[0]`` True (the box has an area) and the rest False. It has no label files; ``meta_info.ini``
+is optional as above.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import logging
 import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -38,9 +51,11 @@ from .sequence import Sequence, read_box_lines
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train_full", "vottrain", "votval", "val")  # val: GOT-10k's own validation set, the val/ folder
+# val and test: GOT-10k's own validation and test sets, the val/ and test/ folders
+SPLITS = ("train_full", "vottrain", "votval", "val", "test")
 TRAIN_SEQUENCES = 9335  # sequences in the real train set's list.txt
 _SPLIT_FILES = {"vottrain": "got10k_vot_train_split.txt", "votval": "got10k_vot_val_split.txt"}
+_FRAME_FILE = re.compile(r"(\d{8})\.jpg")
 
 
 @functools.cache
@@ -53,27 +68,30 @@ def split_indices(split: str) -> tuple[int, ...]:
 
 
 def load_got10k(root: str | os.PathLike, *, split: str = "train_full") -> list[Sequence]:
-    """Read the sequences of ``split`` of the GOT-10k train set under ``root``.
+    """Read the sequences of ``split`` of GOT-10k under ``root``.
 
     Args:
-        root: the GOT-10k folder holding ``train/`` (and ``val/``), or that ``train`` folder itself.
-        split: ``train_full``, ``vottrain`` or ``votval`` of the train set (see the module docstring), or ``val``,
-            GOT-10k's validation set (180 sequences, none of them in the train set).
+        root: the GOT-10k folder holding ``train/`` (and ``val/``, ``test/``), or that ``train`` folder itself.
+        split: ``train_full``, ``vottrain`` or ``votval`` of the train set (see the module docstring); ``val``,
+            GOT-10k's validation set (180 sequences, none of them in the train set); or ``test``, its test set
+            (180 sequences, the first frame's box only).
     Returns:
         Sequences sorted by name; ``class_name`` from ``meta_info.ini``; frames ``00000001.jpg`` ... in the sequence
         folder; visible = ``w > 0 and h > 0``, ``absence.label`` 0 and ``cover.label`` > 0 (the original's rule).
+        Test sequences: boxes NaN but for frame 0, visible only at frame 0 (see the module docstring).
     Raises:
         FileNotFoundError: root, ``list.txt``, a listed sequence folder, a label file or a frame is missing.
         ValueError: an unknown split, or a malformed file (the message names the file and line).
     """
     if split not in SPLITS:
         raise ValueError(f"GOT-10k split must be one of {', '.join(SPLITS)}, got {split!r}")
-    train_dir = _train_dir(Path(root)) if split != "val" else _val_dir(Path(root))
-    list_file = train_dir / "list.txt"
+    set_dir = _subset_dir(Path(root), split) if split in ("val", "test") else _train_dir(Path(root))
+    list_file = set_dir / "list.txt"
     entries = _read_list(list_file)
     if split in _SPLIT_FILES:
         entries = _select(entries, split, list_file)
-    sequences = [_read_sequence(train_dir / name, name, list_file, line) for line, name in entries]
+    read = _read_test_sequence if split == "test" else _read_sequence
+    sequences = [read(set_dir / name, name, list_file, line) for line, name in entries]
     sequences.sort(key=lambda s: s.name)
     logger.info("GOT-10k %s: %d sequences, %d frames", split, len(sequences), sum(len(s) for s in sequences))
     return sequences
@@ -91,13 +109,15 @@ def _train_dir(root: Path) -> Path:
         "holding train/ (or at train/ itself), extracted with its list.txt of sequence folder names")
 
 
-def _val_dir(root: Path) -> Path:
-    """GOT-10k's validation set: ``root/val``, or ``val`` beside the train folder when ``root`` is ``train``."""
-    for candidate in (root / "val", root.parent / "val" if root.name == "train" else root / "val"):
+def _subset_dir(root: Path, subset: str) -> Path:
+    """GOT-10k's validation or test set: ``root/<subset>``, or ``<subset>`` beside the train folder when ``root`` is
+    ``train``."""
+    what = {"val": "validation", "test": "test"}[subset]
+    for candidate in (root / subset, root.parent / subset if root.name == "train" else root / subset):
         if (candidate / "list.txt").is_file():
             return candidate
-    raise FileNotFoundError(f"{root / 'val' / 'list.txt'} does not exist; split val reads GOT-10k's validation set: "
-                            "extract val/ (with its list.txt) next to train/")
+    raise FileNotFoundError(f"{root / subset / 'list.txt'} does not exist; split {subset} reads GOT-10k's {what} "
+                            f"set: extract {subset}/ (with its list.txt) next to train/")
 
 
 def _read_list(path: Path) -> list[tuple[int, str]]:
@@ -113,7 +133,7 @@ def _read_list(path: Path) -> list[tuple[int, str]]:
                              "(the split lists index this file's lines, so it must not skip any)")
         names.append((number, name))
     if not names:
-        raise ValueError(f"{path} is empty; it should list the train set's sequence folders, one per line")
+        raise ValueError(f"{path} is empty; it should list the set's sequence folders, one per line")
     return names
 
 
@@ -148,6 +168,42 @@ def _read_sequence(seq_dir: Path, name: str, list_file: Path, line: int) -> Sequ
                     visible=visible)
 
 
+def _read_test_sequence(seq_dir: Path, name: str, list_file: Path, line: int) -> Sequence:
+    """A test sequence: the first frame's box, NaN for the others, frames counted by listing the folder."""
+    if not seq_dir.is_dir():
+        raise FileNotFoundError(f"{seq_dir} is missing ({list_file} line {line} lists it); extract the test set again")
+    groundtruth = seq_dir / "groundtruth.txt"
+    given = read_box_lines(groundtruth, "GOT-10k test sequence")
+    if given.shape[0] != 1:
+        raise ValueError(f"{groundtruth} has {given.shape[0]} lines; a test sequence's groundtruth.txt holds one, the "
+                         "first frame's box (for annotated sequences use split val)")
+    n = _count_frames(seq_dir)
+    boxes = np.full((n, 4), np.nan, dtype=np.float32)
+    boxes[0] = given[0]
+    visible = np.zeros(n, dtype=bool)
+    visible[0] = given[0, 2] > 0 and given[0, 3] > 0
+    boxes.setflags(write=False)
+    visible.setflags(write=False)
+    return Sequence(name=name, class_name=_read_class(seq_dir / "meta_info.ini"), frames_dir=seq_dir, boxes=boxes,
+                    visible=visible)
+
+
+def _count_frames(seq_dir: Path) -> int:
+    """N of frames 00000001.jpg ... N, listed; a gap or a stray name is an error that names it."""
+    numbers = sorted(int(m.group(1)) for e in os.scandir(seq_dir) if (m := _FRAME_FILE.fullmatch(e.name)))
+    if not numbers:
+        raise FileNotFoundError(f"{seq_dir} holds no frame 00000001.jpg ...; extract the sequence again")
+    if numbers[0] == 0:
+        raise ValueError(f"{seq_dir / '00000000.jpg'}: frames are numbered from 00000001.jpg; extract the sequence "
+                         "again")
+    if len(numbers) != numbers[-1]:
+        present = set(numbers)
+        missing = next(i for i in range(1, numbers[-1]) if i not in present)
+        raise FileNotFoundError(f"{seq_dir / f'{missing:08d}.jpg'} is missing, but {seq_dir} holds frames up to "
+                                f"{numbers[-1]:08d}.jpg; extract the sequence again")
+    return len(numbers)
+
+
 def _check_frames(seq_dir: Path, n: int) -> None:
     """Frames 00000001.jpg and n exist, n + 1 does not: 3 stats instead of listing the folder."""
     for i in (1, n):
@@ -160,15 +216,49 @@ def _check_frames(seq_dir: Path, n: int) -> None:
                          f"(line {n + 1} onwards missing); re-extract the sequence")
 
 
-def _read_labels(path: Path, n: int, high: int, meaning: str) -> np.ndarray:
-    """int64 (n,) from a file of one integer in 0..high per line (absence.label, cover.label)."""
+def read_cover(seq_dir: str | os.PathLike) -> np.ndarray:
+    """int64 (N,) ``cover.label`` of a GOT-10k sequence folder: the target's visible fraction in eighths, 0..8.
+
+    GOT-10k's toolkit scores a frame only where it is > 0 (``tracking.got10k_metrics``).
+    """
+    return _read_labels(Path(seq_dir) / "cover.label", None, 8, "integer 0..8 (visible eighths)")
+
+
+def read_resolution(seq_dir: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) in pixels from the ``resolution: (W, H)`` line of a sequence folder's ``meta_info.ini``.
+
+    GOT-10k's toolkit clips boxes to it before the IoU (``tracking.got10k_metrics``).
+    """
+    path = Path(seq_dir) / "meta_info.ini"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; GOT-10k's scores need the frame size from its 'resolution: (W, "
+                                "H)' line: re-extract the sequence, or pass the sizes (image_sizes=)")
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        key, _, value = line.partition(":")
+        if key.strip() != "resolution":
+            continue
+        try:
+            size = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            size = None
+        if (not isinstance(size, tuple) or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+            raise ValueError(f"{path} line {number}: expected 'resolution: (width, height)' in whole pixels, got "
+                             f"{line!r}; fix the file")
+        return size
+    raise ValueError(f"{path} has no 'resolution: (width, height)' line; GOT-10k's scores need the frame size: add "
+                     "it, or pass the sizes (image_sizes=)")
+
+
+def _read_labels(path: Path, n: int | None, high: int, meaning: str) -> np.ndarray:
+    """int64 (n,) from a file of one integer in 0..high per line (absence.label, cover.label); n None: any length."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; it needs one {meaning} per line, one line per frame; "
                                 "re-extract the sequence")
     lines = path.read_text().splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
-    if len(lines) != n:
+    if n is not None and len(lines) != n:
         raise ValueError(f"{path} has {len(lines)} lines but groundtruth.txt has {n}; they must match one to one "
                          "(re-extract the sequence)")
     try:

@@ -5,9 +5,10 @@ Used by the demo config, the tests and the benchmarks, where the real dataset ca
 
     root = make_synthetic_lasot("data/synthetic_lasot", classes=("book", "coin"), sequences_per_class=6,
                                 frames=60, size=(320, 240), seed=0)
-    root = make_synthetic_got10k("data/synthetic_got10k", sequences=6, frames=60, size=(320, 240), seed=0)
+    root = make_synthetic_got10k("data/synthetic_got10k", sequences=6, frames=60, size=(320, 240), seed=0,
+                                 val_sequences=2, test_sequences=2)
     root = make_synthetic_trackingnet("data/synthetic_trackingnet", chunks=2, sequences_per_chunk=3, frames=60,
-                                      size=(320, 240), seed=0)
+                                      size=(320, 240), seed=0, test_sequences=2)
     root = make_synthetic_coco("data/synthetic_coco", images=8, objects_per_image=3, size=(320, 240), seed=0)
     root = make_synthetic_custom("data/my_objects", classes=("cat", "dog"), sequences_per_class=3, frames=30,
                                  size=(160, 120), seed=0)
@@ -19,6 +20,7 @@ block is drawn over the object) or out of view (the object is not drawn, its box
 flagged in ``full_occlusion.txt`` / ``out_of_view.txt`` (GOT-10k: ``cover.label`` 0 / ``absence.label`` 1;
 TrackingNet flags neither, as the real one; custom folders: an empty groundtruth line, or ``absence.label``). Every
 layout draws its pictures with ``render_sequence`` (COCO: several objects per image, each moved to a free place).
+GOT-10k and TrackingNet can also have a test set, whose annotation is the first frame's box alone, as the real ones.
 
 Guarantees the tests rely on:
 - the groundtruth box is the tight box of the drawn object's pixels (integer pixels, top-left origin);
@@ -153,6 +155,7 @@ def make_synthetic_got10k(
     size: tuple[int, int] = (320, 240),
     seed: int = 0,
     val_sequences: int = 0,
+    test_sequences: int = 0,
 ) -> Path:
     """Write a synthetic GOT-10k train set at ``out`` (read by ``load_got10k``) and return its absolute path.
 
@@ -169,21 +172,26 @@ def make_synthetic_got10k(
         seed: seeds the one numpy Generator every random draw comes from.
         val_sequences: sequences of the validation set, ``out/val/GOT-10k_Val_000001 ..`` in the same layout,
             drawn after the train set's.
+        test_sequences: sequences of the test set, ``out/test/GOT-10k_Test_000001 ..`` with ``list.txt``, the
+            frames and a ``groundtruth.txt`` of one line (the first frame's box), no label file and no
+            ``meta_info.ini``, as the real test set; drawn after the validation set's.
     Raises:
         FileExistsError: ``out`` already exists.
         ValueError: an argument is out of range.
     """
     width, height = _frame_size(size)
-    if sequences < 1 or frames < 1 or val_sequences < 0:
+    if sequences < 1 or frames < 1 or val_sequences < 0 or test_sequences < 0:
         raise ValueError("make_synthetic_got10k needs at least one sequence and one frame")
     manifest = {"dataset": "got10k", "sequences": sequences, "frames": frames, "width": width, "height": height,
-                "seed": seed, **({"val_sequences": val_sequences} if val_sequences else {})}
+                "seed": seed, **({"val_sequences": val_sequences} if val_sequences else {}),
+                **({"test_sequences": test_sequences} if test_sequences else {})}
     with _new_tree(out, manifest) as (tmp, rng):
-        for folder, prefix, count in (("train", "GOT-10k_Train", sequences), ("val", "GOT-10k_Val", val_sequences)):
+        for folder, prefix, count in (("train", "GOT-10k_Train", sequences), ("val", "GOT-10k_Val", val_sequences),
+                                      ("test", "GOT-10k_Test", test_sequences)):
             names = [f"{prefix}_{k:06d}" for k in range(1, count + 1)]
             for k, name in enumerate(names):
                 _write_got10k_sequence(tmp / folder / name, SYNTHETIC_CLASSES[k % len(SYNTHETIC_CLASSES)], frames,
-                                       width, height, rng)
+                                       width, height, rng, first_box_only=folder == "test")
             if names:
                 (tmp / folder / "list.txt").write_text("".join(f"{name}\n" for name in names))
     return Path(out).expanduser().resolve()
@@ -196,6 +204,7 @@ def make_synthetic_trackingnet(
     frames: int = 60,
     size: tuple[int, int] = (320, 240),
     seed: int = 0,
+    test_sequences: int = 0,
 ) -> Path:
     """Write synthetic TrackingNet training chunks at ``out`` (read by ``load_trackingnet``); return its path.
 
@@ -210,21 +219,28 @@ def make_synthetic_trackingnet(
         frames: frames per sequence.
         size: frame (width, height) in pixels.
         seed: seeds the one numpy Generator every random draw comes from.
+        test_sequences: sequences of the test set, ``out/TEST/anno/<seq>.txt`` (one line: the first frame's box)
+            and ``out/TEST/frames/<seq>/0.jpg ..``, as the real test set; drawn after the chunks.
     Raises:
         FileExistsError: ``out`` already exists.
         ValueError: an argument is out of range.
     """
     width, height = _frame_size(size)
-    if chunks < 1 or sequences_per_chunk < 1 or frames < 1:
+    if chunks < 1 or sequences_per_chunk < 1 or frames < 1 or test_sequences < 0:
         raise ValueError("make_synthetic_trackingnet needs at least one chunk, one sequence and one frame")
     manifest = {"dataset": "trackingnet", "chunks": chunks, "sequences_per_chunk": sequences_per_chunk,
-                "frames": frames, "width": width, "height": height, "seed": seed}
+                "frames": frames, "width": width, "height": height, "seed": seed,
+                **({"test_sequences": test_sequences} if test_sequences else {})}
     with _new_tree(out, manifest) as (tmp, rng):
         for chunk in range(chunks):
             for k in range(sequences_per_chunk):
                 name = "".join(rng.choice(list(_YOUTUBE_ID_CHARACTERS), size=11)) + "_0"
                 class_name = SYNTHETIC_CLASSES[(chunk * sequences_per_chunk + k) % len(SYNTHETIC_CLASSES)]
                 _write_trackingnet_sequence(tmp / f"TRAIN_{chunk}", name, class_name, frames, width, height, rng)
+        for k in range(test_sequences):
+            name = "".join(rng.choice(list(_YOUTUBE_ID_CHARACTERS), size=11)) + "_0"
+            _write_trackingnet_sequence(tmp / "TEST", name, SYNTHETIC_CLASSES[k % len(SYNTHETIC_CLASSES)], frames,
+                                        width, height, rng, first_box_only=True)
     return Path(out).expanduser().resolve()
 
 
@@ -390,14 +406,18 @@ def _write_sequence(seq_dir: Path, class_name: str, frames: int, width: int, hei
 
 
 def _write_got10k_sequence(seq_dir: Path, class_name: str, frames: int, width: int, height: int,
-                           rng: np.random.Generator) -> None:
-    """One sequence in GOT-10k's layout: frames next to the label files, boxes with 4 decimals."""
+                           rng: np.random.Generator, first_box_only: bool = False) -> None:
+    """One sequence in GOT-10k's layout: frames next to the label files, boxes with 4 decimals; ``first_box_only``:
+    the test set's, frames and the first box alone."""
     seq_dir.mkdir(parents=True)
     seq = render_sequence(class_name, frames, width, height, rng)
     for t, image in enumerate(seq.frames):
         (seq_dir / f"{t + 1:08d}.jpg").write_bytes(encode_jpeg(image, f"frame {t + 1} of {seq_dir}"))
+    boxes = seq.boxes[:1] if first_box_only else seq.boxes
     (seq_dir / "groundtruth.txt").write_text("".join(f"{x:.4f},{y:.4f},{w:.4f},{h:.4f}\n"
-                                                     for x, y, w, h in seq.boxes.tolist()))
+                                                     for x, y, w, h in boxes.tolist()))
+    if first_box_only:
+        return
     (seq_dir / "absence.label").write_text("".join(f"{int(v)}\n" for v in seq.out_of_view))
     # The object is drawn whole or not at all: 8 eighths visible, or none.
     hidden = seq.occluded | seq.out_of_view
@@ -409,16 +429,18 @@ def _write_got10k_sequence(seq_dir: Path, class_name: str, frames: int, width: i
 
 
 def _write_trackingnet_sequence(chunk_dir: Path, name: str, class_name: str, frames: int, width: int, height: int,
-                                rng: np.random.Generator) -> None:
-    """One sequence in TrackingNet's layout: ``anno/<name>.txt`` and ``frames/<name>/0.jpg ..``."""
+                                rng: np.random.Generator, first_box_only: bool = False) -> None:
+    """One sequence in TrackingNet's layout: ``anno/<name>.txt`` and ``frames/<name>/0.jpg ..``;
+    ``first_box_only``: the test set's, whose box file holds the first frame's box alone."""
     frames_dir = chunk_dir / "frames" / name
     frames_dir.mkdir(parents=True)
     (chunk_dir / "anno").mkdir(exist_ok=True)
     seq = render_sequence(class_name, frames, width, height, rng)
     for t, image in enumerate(seq.frames):
         (frames_dir / f"{t}.jpg").write_bytes(encode_jpeg(image, f"frame {t} of {frames_dir}"))
+    boxes = seq.boxes[:1] if first_box_only else seq.boxes
     (chunk_dir / "anno" / f"{name}.txt").write_text("".join(f"{x:.2f},{y:.2f},{w:.2f},{h:.2f}\n"
-                                                            for x, y, w, h in seq.boxes.tolist()))
+                                                            for x, y, w, h in boxes.tolist()))
 
 
 def _invisible_frames(frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

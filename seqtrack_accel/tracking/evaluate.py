@@ -344,10 +344,11 @@ def run_tracker_on_sequences(
 
 
 def evaluate_predictions(predictions: Mapping[str, np.ndarray], sequences: Sequence[LasotSequence],
-                         max_frames: int = 0) -> dict:
+                         max_frames: int = 0, attributes: Mapping[str, Sequence[str]] | None = None) -> dict:
     """Score in-memory predictions ``{name: (n, 4) x,y,w,h}`` of ``sequences`` (see ``metrics.summarize``).
 
-    With ``max_frames > 0`` only the first ``max_frames`` ground-truth frames of each sequence are scored.
+    With ``max_frames > 0`` only the first ``max_frames`` ground-truth frames of each sequence are scored;
+    ``attributes`` (sequence name -> attribute names) adds the per-attribute scores.
     """
     results = []
     for sequence in sequences:
@@ -357,16 +358,11 @@ def evaluate_predictions(predictions: Mapping[str, np.ndarray], sequences: Seque
         errors = sequence_errors(predictions[sequence.name], np.asarray(sequence.boxes[:stop], np.float64),
                                  np.asarray(sequence.visible[:stop], bool), sequence.name)
         results.append(SequenceResult.from_errors(errors, sequence.class_name))
-    return summarize(results)
+    return summarize(results, attributes)
 
 
-def evaluate_results(results_dir: Path, sequences: Sequence[LasotSequence], max_frames: int = 0) -> dict:
-    """Score a result folder (this package's or any tool's ``<sequence>.txt`` files).
-
-    Returns ``{"overall", "per_class", "per_sequence"}`` (scores x100, see ``metrics.summarize``) plus
-    ``"speed"`` (frames, seconds, fps) when every sequence has a ``<sequence>_time.txt``, and ``"produced_by"``
-    (the folder's ``produced_by.json``) when it has one.
-    """
+def read_predictions(results_dir: Path, sequences: Sequence[LasotSequence]) -> dict[str, np.ndarray]:
+    """``{name: (n, 4) x,y,w,h}`` from a result folder's ``<sequence>.txt`` files, one per sequence."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"result folder {results_dir} does not exist; run the tracker first "
@@ -379,8 +375,21 @@ def evaluate_results(results_dir: Path, sequences: Sequence[LasotSequence], max_
                                     "track it (seqtrack-evaluate --checkpoint ... resumes) or leave its class out "
                                     "with --classes")
         predictions[sequence.name] = read_boxes(path, frames=len(sequence))
+    return predictions
+
+
+def evaluate_results(results_dir: Path, sequences: Sequence[LasotSequence], max_frames: int = 0,
+                     attributes: Mapping[str, Sequence[str]] | None = None) -> dict:
+    """Score a result folder (this package's or any tool's ``<sequence>.txt`` files).
+
+    Returns ``{"overall", "per_class", "per_sequence"}`` (scores x100, see ``metrics.summarize``) plus
+    ``"speed"`` (frames, seconds, fps) when every sequence has a ``<sequence>_time.txt``, and ``"produced_by"``
+    (the folder's ``produced_by.json``) when it has one.
+    """
+    results_dir = Path(results_dir)
+    predictions = read_predictions(results_dir, sequences)
     try:
-        summary = evaluate_predictions(predictions, sequences, max_frames)
+        summary = evaluate_predictions(predictions, sequences, max_frames, attributes)
     except MetricsError as e:  # the message names the sequence; several folders may be scored together
         raise MetricsError(f"{results_dir}: {e}") from e
     time_paths = [times_file(results_dir, s.name) for s in sequences]
@@ -478,12 +487,14 @@ def write_summary(out_dir: Path, trackers: Mapping[str, dict], extra: Mapping[st
 
 
 def format_table(trackers: Mapping[str, dict]) -> str:
-    """A plain-text table of the overall and per-class scores of each tracker."""
-    header = f"{'tracker':<16} {'subset':<12} {'seqs':>4} " + " ".join(f"{k:>14}" for k in SCORE_KEYS)
+    """A plain-text table of the overall, per-class and per-attribute scores of each tracker."""
+    rows = [(tracker_name, subset, scores) for tracker_name, summary in trackers.items()
+            for subset, scores in [("all", summary["overall"]), *summary["per_class"].items(),
+                                   *summary.get("per_attribute", {}).items()]]
+    width = max([12, *(len(subset) for _, subset, _ in rows)])
+    header = f"{'tracker':<16} {'subset':<{width}} {'seqs':>4} " + " ".join(f"{k:>14}" for k in SCORE_KEYS)
     lines = [header, "-" * len(header)]
-    for tracker_name, summary in trackers.items():
-        rows = [("all", summary["overall"]), *summary["per_class"].items()]
-        for subset, scores in rows:
-            lines.append(f"{tracker_name:<16} {subset:<12} {scores['sequences']:>4} "
-                         + " ".join(f"{scores[k]:>14.2f}" for k in SCORE_KEYS))
+    for tracker_name, subset, scores in rows:
+        lines.append(f"{tracker_name:<16} {subset:<{width}} {scores['sequences']:>4} "
+                     + " ".join(f"{scores[k]:>14.2f}" for k in SCORE_KEYS))
     return "\n".join(lines)

@@ -15,7 +15,7 @@ All scores in summaries are percentages (x100), like the published tables.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -225,18 +225,25 @@ def aggregate(results: Iterable[SequenceResult]) -> dict:
     }
 
 
-def summarize(results: Iterable[SequenceResult]) -> dict:
-    """``{"overall": aggregate, "per_class": {class: aggregate}, "per_sequence": {name: scores + class}}``."""
+def summarize(results: Iterable[SequenceResult], attributes: Mapping[str, Iterable[str]] | None = None) -> dict:
+    """``{"overall": aggregate, "per_class": {class: aggregate}, "per_sequence": {name: scores + class}}``, and
+    ``"per_attribute": {attribute: aggregate}`` when ``attributes`` (sequence name -> its attribute names, as
+    UAV123 labels them) is given. Sequences without a class (``""``: TNL2K, UAV123, ...) are in no class row."""
     results = list(results)
     names = [r.name for r in results]
     if len(set(names)) != len(names):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         raise MetricsError(f"sequences listed more than once: {duplicates}")
-    classes = sorted({r.class_name for r in results})
-    return {
+    classes = sorted({r.class_name for r in results} - {""})
+    summary = {
         "overall": aggregate(results),
         "per_class": {c: aggregate(r for r in results if r.class_name == c) for c in classes},
         "per_sequence": {
             r.name: {"class": r.class_name, "frames": r.frames, **r.scores()} for r in results
         },
     }
+    if attributes is not None:
+        members = {r.name: set(attributes.get(r.name, ())) for r in results}
+        labels = sorted(set().union(*members.values())) if members else []
+        summary["per_attribute"] = {a: aggregate(r for r in results if a in members[r.name]) for a in labels}
+    return summary

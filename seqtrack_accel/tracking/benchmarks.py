@@ -1,0 +1,162 @@
+"""The tracking benchmarks ``seqtrack-evaluate --dataset NAME`` runs: where each one's data is, how it is scored, and
+the tracker settings the original SeqTrack uses on it.
+
+Template update (``eval.template_update_interval`` / ``eval.template_update_threshold``): the original looks the
+benchmark's name up in ``cfg.TEST.UPDATE_INTERVALS`` of ``lib/config/seqtrack/config.py`` (LASOT 450,
+LASOT_EXTENSION_SUBSET 9999, GOT10K_TEST 1, TRACKINGNET 25, TNL2K 25, OTB, NFS and UAV 9999, DEFAULT 9999) and uses
+``UPDATE_THRESHOLD.DEFAULT`` 0.6 for all of them. GOT-10k val takes the test split's interval 1 here (the original
+would fall back to DEFAULT for the name ``got10k_val``): val is where a GOT-10k test submission is rehearsed, so it
+runs the tracker the submission runs. An ``eval.template_update_interval=...`` override on the command line wins.
+
+Protocols:
+- ``ope``: one-pass evaluation, AUC / precision / normalised precision as the LaSOT toolkit computes them
+  (``seqtrack_accel.tracking.metrics``), per class where the dataset has classes and per attribute where it has them;
+- ``got10k``: GOT-10k's AO, SR0.50, SR0.75 (``seqtrack_accel.tracking.got10k_metrics``), with the one-pass scores
+  beside them;
+- ``server``: no ground truth beyond the first frame; the results are packed into the evaluation server's archive
+  (``seqtrack_accel.tracking.submission``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..data.sequence import Sequence
+
+PROTOCOLS = ("ope", "got10k", "server")
+UPDATE_THRESHOLD = 0.6  # the original's UPDATE_THRESHOLD.DEFAULT
+NEVER = 9999  # the original's UPDATE_INTERVALS.DEFAULT: no update within a benchmark sequence
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark's test set.
+
+    Attributes:
+        name: what ``--dataset`` takes.
+        title: as papers name it.
+        variable: the environment variable that holds its root (``--root`` overrides it).
+        protocol: one of ``PROTOCOLS``.
+        update_interval, update_threshold: the original's template update on this benchmark.
+        layout: the folder layout the reader expects, for error messages and the README.
+        server: where a ``server`` benchmark's archive is submitted.
+    """
+
+    name: str
+    title: str
+    variable: str
+    protocol: str
+    update_interval: int
+    layout: str
+    load: Callable[[Path], list[Sequence]]
+    update_threshold: float = UPDATE_THRESHOLD
+    server: str = ""
+    labels: Callable[[Path], dict[str, tuple[str, ...]]] | None = None
+
+    def attributes(self, root: Path) -> dict[str, tuple[str, ...]] | None:
+        """Sequence name -> its attribute names, for benchmarks that label them (None for the others)."""
+        return self.labels(root) if self.labels is not None else None
+
+    def overrides(self) -> list[str]:
+        """The config overrides that set this benchmark's tracker settings."""
+        return [f"eval.template_update_interval={self.update_interval}",
+                f"eval.template_update_threshold={self.update_threshold}"]
+
+    def root(self, given: str | os.PathLike | None) -> Path:
+        """``given`` (``--root``), else ``$variable``; an error names both when neither is a folder."""
+        text = given or os.environ.get(self.variable, "")
+        if not text:
+            raise FileNotFoundError(f"no root for {self.title}: pass --root /path/to/{self.name} or export "
+                                    f"{self.variable}=/path (the folder that holds {self.layout})")
+        path = Path(text).expanduser().resolve()
+        if not path.is_dir():
+            source = "--root" if given else f"${self.variable}"
+            raise FileNotFoundError(f"the {self.title} root ({source}) is {path}, which is not a folder; point it at "
+                                    f"the folder that holds {self.layout}")
+        return path
+
+
+def _lasot_ext(root: Path) -> list[Sequence]:
+    from ..data.benchmarks import load_lasot_ext
+
+    return load_lasot_ext(root)
+
+
+def _got10k(split: str) -> Callable[[Path], list[Sequence]]:
+    def load(root: Path) -> list[Sequence]:
+        from ..data.got10k import load_got10k
+
+        return load_got10k(root, split=split)
+
+    return load
+
+
+def _trackingnet_test(root: Path) -> list[Sequence]:
+    from ..data.trackingnet import load_trackingnet
+
+    return load_trackingnet(root, split="test")
+
+
+def _tnl2k(root: Path) -> list[Sequence]:
+    from ..data.benchmarks import load_tnl2k
+
+    return load_tnl2k(root)
+
+
+def _uav123(root: Path) -> list[Sequence]:
+    from ..data.benchmarks import load_uav123
+
+    return load_uav123(root)
+
+
+def _uav123_attributes(root: Path) -> dict[str, tuple[str, ...]]:
+    from ..data.benchmarks import uav123_attributes
+
+    return uav123_attributes(root)
+
+
+def _otb100(root: Path) -> list[Sequence]:
+    from ..data.benchmarks import load_otb100
+
+    return load_otb100(root)
+
+
+def _nfs(root: Path) -> list[Sequence]:
+    from ..data.benchmarks import load_nfs
+
+    return load_nfs(root)
+
+
+def _lasot(root: Path) -> list[Sequence]:
+    from ..data.lasot import load_lasot
+
+    return load_lasot(root, split="test")
+
+
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
+    Benchmark("lasot", "LaSOT", "LASOT_ROOT", "ope", 450, "<class>/<class>-<n>/img, groundtruth.txt", _lasot),
+    Benchmark("lasot_ext", "LaSOT_ext", "LASOT_EXT_ROOT", "ope", NEVER,
+              "<class>/<class>-<n>/img, groundtruth.txt (the 15 extension classes)", _lasot_ext),
+    Benchmark("got10k_val", "GOT-10k val", "GOT10K_ROOT", "got10k", 1, "val/list.txt and val/<sequence>/",
+              _got10k("val")),
+    Benchmark("got10k_test", "GOT-10k test", "GOT10K_ROOT", "server", 1, "test/list.txt and test/<sequence>/",
+              _got10k("test"), server="http://got-10k.aitestunion.com (Submit)"),
+    Benchmark("trackingnet", "TrackingNet test", "TRACKINGNET_ROOT", "server", 25,
+              "TEST/anno/<sequence>.txt and TEST/frames/<sequence>/", _trackingnet_test,
+              server="https://tracking-net.org (its evaluation server on EvalAI)"),
+    Benchmark("tnl2k", "TNL2K", "TNL2K_ROOT", "ope", 25, "<sequence>/imgs, groundtruth.txt", _tnl2k),
+    Benchmark("uav123", "UAV123", "UAV123_ROOT", "ope", NEVER, "data_seq/UAV123/<folder>/ and anno/UAV123/",
+              _uav123, labels=_uav123_attributes),
+    Benchmark("otb100", "OTB100", "OTB_ROOT", "ope", NEVER, "<Sequence>/img, groundtruth_rect.txt", _otb100),
+    Benchmark("nfs", "NFS (30 fps)", "NFS_ROOT", "ope", NEVER, "sequences/<name>/ and anno/nfs_<name>.txt", _nfs),
+)}
+
+
+def get_benchmark(name: str) -> Benchmark:
+    try:
+        return BENCHMARKS[name]
+    except KeyError:
+        raise ValueError(f"unknown benchmark {name!r}; --dataset takes one of {', '.join(BENCHMARKS)}") from None

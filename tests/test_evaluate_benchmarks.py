@@ -1,0 +1,187 @@
+"""seqtrack-evaluate --dataset: each benchmark end to end on its synthetic tree (the first-box baseline, so no
+network is needed), the original's per-benchmark tracker settings, the GOT-10k protocol and the server archives."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from seqtrack_accel.cli.evaluate import main as evaluate_main
+from seqtrack_accel.config import dump_config, load_config
+from seqtrack_accel.data import benchmarks as readers
+from seqtrack_accel.data import synthetic_benchmarks as synthetic
+from seqtrack_accel.model import SeqTrack, SeqTrackConfig
+from seqtrack_accel.tracking.benchmarks import BENCHMARKS
+from seqtrack_accel.tracking.evaluate import read_record
+
+SIZE = (64, 48)
+
+
+@pytest.fixture(autouse=True)
+def small_tables(monkeypatch):
+    """The synthetic trees hold a few rows of the UAV123, OTB100 and NFS tables: read those rows only."""
+    monkeypatch.setattr(readers, "uav123_table", lambda: synthetic.SYNTHETIC_UAV123_TABLE)
+    monkeypatch.setattr(readers, "otb100_table", lambda: synthetic.SYNTHETIC_OTB100_TABLE)
+    monkeypatch.setattr(readers, "nfs_table", lambda: synthetic.SYNTHETIC_NFS_TABLE)
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory) -> dict[str, Path]:
+    """A small synthetic tree in each one-pass benchmark's layout."""
+    base = tmp_path_factory.mktemp("benchmarks")
+    return {
+        "lasot_ext": synthetic.make_synthetic_lasot_ext(base / "lasot_ext", sequences_per_class=1, frames=4,
+                                                        size=SIZE),
+        "tnl2k": synthetic.make_synthetic_tnl2k(base / "tnl2k", sequences=3, frames=6, size=SIZE),
+        "uav123": synthetic.make_synthetic_uav123(base / "uav123", size=SIZE),
+        "otb100": synthetic.make_synthetic_otb100(base / "otb100", size=SIZE),
+        "nfs": synthetic.make_synthetic_nfs(base / "nfs", size=SIZE),
+    }
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> str:
+    """A training checkpoint folder of a small random network (the demo's crops, the smallest encoder)."""
+    cfg = load_config("demo", ["model.encoder=nano", "model.init=scratch", "model.bins=64", "data.synthetic=null"])
+    torch.manual_seed(0)
+    model = SeqTrack(SeqTrackConfig.from_config(cfg))
+    folder = tmp_path_factory.mktemp("checkpoint")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    (folder / "config.yaml").write_text(dump_config(cfg))
+    return str(folder)
+
+
+def _summary(output: Path) -> dict:
+    return json.loads((output / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("dataset", ["lasot_ext", "tnl2k", "uav123", "otb100", "nfs"])
+def test_a_one_pass_benchmark_is_tracked_and_scored_over_all_its_sequences(dataset, trees, tmp_path):
+    output = tmp_path / "out"
+    assert evaluate_main(["--dataset", dataset, "--root", str(trees[dataset]), "--baseline", "first-box",
+                          "--output", str(output), "--no_plots"]) == 0
+    summary = _summary(output)
+    expected = sorted(s.name for s in BENCHMARKS[dataset].load(trees[dataset]))
+    tracker = summary["trackers"]["first-box"]
+    assert summary["dataset"] == dataset and sorted(tracker["per_sequence"]) == expected
+    assert sorted(p.stem for p in (output / "first-box").glob("*.txt") if not p.stem.endswith("_time")) == expected
+    assert 0.0 <= tracker["overall"]["auc"] <= 100.0
+
+
+def test_lasot_ext_scores_per_class(trees, tmp_path):
+    output = tmp_path / "out"
+    assert evaluate_main(["--dataset", "lasot_ext", "--root", str(trees["lasot_ext"]), "--baseline", "first-box",
+                          "--output", str(output), "--no_plots"]) == 0
+    assert sorted(_summary(output)["trackers"]["first-box"]["per_class"]) == sorted(readers.LASOT_EXT_CLASSES)
+
+
+def test_uav123_scores_per_attribute(trees, tmp_path):
+    output = tmp_path / "out"
+    assert evaluate_main(["--dataset", "uav123", "--root", str(trees["uav123"]), "--baseline", "first-box",
+                          "--output", str(output), "--no_plots"]) == 0
+    tracker = _summary(output)["trackers"]["first-box"]
+    attributes = readers.uav123_attributes(trees["uav123"])
+    expected = sorted({a for labels in attributes.values() for a in labels})
+    assert expected and sorted(tracker["per_attribute"]) == expected
+    for attribute, scores in tracker["per_attribute"].items():
+        members = [name for name, labels in attributes.items() if attribute in labels]
+        assert scores["sequences"] == len(members)
+        assert scores["auc"] == pytest.approx(np.mean([tracker["per_sequence"][n]["auc"] for n in members]))
+
+
+def test_the_root_comes_from_the_benchmarks_environment_variable(trees, tmp_path, monkeypatch):
+    monkeypatch.setenv("TNL2K_ROOT", str(trees["tnl2k"]))
+    assert evaluate_main(["--dataset", "tnl2k", "--baseline", "first-box", "--output", str(tmp_path / "out"),
+                          "--no_plots"]) == 0
+
+
+def test_a_missing_root_names_the_option_and_the_variable(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OTB_ROOT", raising=False)
+    assert evaluate_main(["--dataset", "otb100", "--baseline", "first-box", "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "--root" in err and "OTB_ROOT" in err
+
+
+@pytest.mark.parametrize("dataset, interval", [("tnl2k", 25), ("nfs", 9999)])
+def test_the_benchmarks_template_update_is_the_originals(dataset, interval, trees, checkpoint, tmp_path):
+    output = tmp_path / "out"
+    assert evaluate_main(["--dataset", dataset, "--root", str(trees[dataset]), "--checkpoint", checkpoint,
+                          "--name", "seqtrack", "--output", str(output), "--no_plots", "--max_frames", "3",
+                          "--device", "cpu"]) == 0
+    settings = read_record(output / "seqtrack")["settings"]
+    assert settings["eval.template_update_interval"] == interval
+    assert settings["eval.template_update_threshold"] == 0.6
+
+
+def test_a_template_update_override_wins_over_the_benchmarks(trees, checkpoint, tmp_path):
+    output = tmp_path / "out"
+    assert evaluate_main(["--dataset", "tnl2k", "--root", str(trees["tnl2k"]), "--checkpoint", checkpoint,
+                          "--name", "seqtrack", "--output", str(output), "--no_plots", "--max_frames", "3",
+                          "--device", "cpu", "--config", "demo", "model.encoder=nano", "model.bins=64",
+                          "model.init=scratch", "data.synthetic=null", "eval.template_update_interval=7"]) == 0
+    assert read_record(output / "seqtrack")["settings"]["eval.template_update_interval"] == 7
+
+
+@pytest.fixture(scope="module")
+def got10k(tmp_path_factory) -> Path:
+    from seqtrack_accel.data.synthetic import make_synthetic_got10k
+
+    return make_synthetic_got10k(tmp_path_factory.mktemp("got10k") / "GOT-10k", sequences=1, frames=6, size=SIZE,
+                                 val_sequences=3, test_sequences=2)
+
+
+@pytest.fixture(scope="module")
+def trackingnet(tmp_path_factory) -> Path:
+    from seqtrack_accel.data.synthetic import make_synthetic_trackingnet
+
+    return make_synthetic_trackingnet(tmp_path_factory.mktemp("trackingnet") / "TrackingNet", chunks=1,
+                                      sequences_per_chunk=1, frames=5, size=SIZE, test_sequences=2)
+
+
+def test_got10k_val_reports_ao_and_sr_as_the_got10k_protocol_computes_them(got10k, tmp_path):
+    from seqtrack_accel.data.got10k import load_got10k
+    from seqtrack_accel.tracking.evaluate import read_predictions
+    from seqtrack_accel.tracking.got10k_metrics import got10k_scores
+
+    output = tmp_path / "out"
+    assert evaluate_main(["--dataset", "got10k_val", "--root", str(got10k), "--baseline", "first-box",
+                          "--output", str(output), "--no_plots"]) == 0
+    tracker = _summary(output)["trackers"]["first-box"]
+    sequences = load_got10k(got10k, split="val")
+    expected = got10k_scores(read_predictions(output / "first-box", sequences), sequences)
+    assert tracker["got10k"] == json.loads(json.dumps(expected))
+    assert set(tracker["got10k"]["overall"]) >= {"ao", "sr50", "sr75"} and len(tracker["per_sequence"]) == 3
+
+
+@pytest.mark.parametrize("dataset", ["got10k_test", "trackingnet"])
+def test_a_server_benchmark_ends_in_its_checked_submission_archive(dataset, got10k, trackingnet, tmp_path, capsys):
+    from seqtrack_accel.tracking.submission import check_submission
+
+    root = got10k if dataset == "got10k_test" else trackingnet
+    output = tmp_path / "out"
+    assert evaluate_main(["--dataset", dataset, "--root", str(root), "--baseline", "first-box",
+                          "--output", str(output)]) == 0
+    archive = output / f"first-box_{dataset}_submission.zip"
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    sequences = BENCHMARKS[dataset].load(root)
+    assert line["submission"] == str(archive) and line["sequences"] == len(sequences) == 2
+    assert check_submission(archive, sequences, dataset)["sequences"] == 2
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+    expected = ({f"{s.name}/{s.name}_001.txt" for s in sequences} if dataset == "got10k_test"
+                else {f"{s.name}.txt" for s in sequences})
+    assert expected <= names
+
+
+def test_a_server_benchmark_refuses_max_frames(trackingnet, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(["--dataset", "trackingnet", "--root", str(trackingnet), "--baseline", "first-box",
+                       "--output", str(tmp_path / "out"), "--max_frames", "3"])
+    assert exit_info.value.code == 2 and "drop --max_frames" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything was tracked
