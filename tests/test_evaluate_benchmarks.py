@@ -185,3 +185,66 @@ def test_a_server_benchmark_refuses_max_frames(trackingnet, tmp_path, capsys):
                        "--output", str(tmp_path / "out"), "--max_frames", "3"])
     assert exit_info.value.code == 2 and "drop --max_frames" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before anything was tracked
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    from fake_hub import FakeHub
+
+    with FakeHub(token="hf_evaluate_test") as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("HF_TOKEN", "hf_evaluate_test")
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        yield server
+
+
+def test_push_to_hub_adds_the_benchmarks_scores_to_the_model_card(hub, trees, checkpoint, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from seqtrack_accel.hub.results import results_in_card
+
+    hub.create_repo("org/run")
+    output = tmp_path / "out"
+    assert evaluate_main(["--dataset", "tnl2k", "--root", str(trees["tnl2k"]), "--checkpoint", checkpoint,
+                          "--name", "seqtrack", "--output", str(output), "--no_plots", "--device", "cpu",
+                          "--baseline", "first-box", "--push_to_hub", "org/run"]) == 0
+    card = ModelCard(hub.files("org/run")["README.md"].decode())
+    (row,) = results_in_card(card)  # the checkpoint's scores; the baseline has no weights to publish
+    tracker = _summary(output)["trackers"]["seqtrack"]
+    assert (row.benchmark, row.split, row.tracker) == ("tnl2k", "test", "seqtrack")
+    assert row.metrics["auc"] == pytest.approx(tracker["overall"]["auc"], abs=0.01)
+    assert row.weights_sha256 == tracker["produced_by"]["weights_sha256"]
+    assert set(hub.files("org/run")) - {".gitattributes"} == {"README.md"}
+
+
+def test_a_failed_push_says_where_the_scores_are(hub, trees, checkpoint, tmp_path, capsys):
+    output = tmp_path / "out"
+    assert evaluate_main(["--dataset", "tnl2k", "--root", str(trees["tnl2k"]), "--checkpoint", checkpoint,
+                          "--output", str(output), "--no_plots", "--device", "cpu", "--push_to_hub",
+                          "org/missing"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and f"the scores are in {output / 'summary.json'}" in err and "org/missing" in err
+    assert (output / "summary.json").is_file()
+
+
+def test_push_to_hub_refuses_max_frames_before_tracking(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(["--checkpoint", "runs/a", "--dataset", "tnl2k", "--max_frames", "3", "--push_to_hub", "org/run",
+                       "--output", str(tmp_path / "out")])
+    assert exit_info.value.code == 2 and "--max_frames" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, token, target", [
+    (["--checkpoint", "hf://org/model@v1"], "hf_x", "org/model"),
+    (["--checkpoint", "hf://org/model"], None, None),
+    (["--checkpoint", "hf://org/model", "--no_push"], "hf_x", None),
+    (["--checkpoint", "runs/a", "--push_to_hub", "org/other"], None, "org/other"),
+    (["--checkpoint", "runs/a"], "hf_x", None),
+])
+def test_an_hf_checkpoint_pushes_to_its_own_repo_when_a_token_is_set(argv, token, target, monkeypatch):
+    import huggingface_hub
+
+    from seqtrack_accel.cli.evaluate import _push_target, build_parser
+
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: token)
+    assert _push_target(build_parser().parse_args(argv)) == target

@@ -73,6 +73,29 @@ def test_mirror_uploads_checkpoint_plots_tensorboard_card_and_latest(hub, tmp_pa
                                                 "global_step": 32, "full_state": True}
 
 
+def test_a_mirrored_checkpoint_keeps_the_evaluation_results_on_the_card(hub, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from seqtrack_accel.hub.results import BenchmarkResult, push_results_to_card, results_in_card
+
+    first, second = make_fake_run(tmp_path / "run", epochs=2)
+    mirror = mirror_for(hub, tmp_path / "run")
+    mirror.submit_checkpoint(first, phase=1)
+    assert mirror.close() == []
+    lasot = BenchmarkResult("lasot", "test", "run", {"auc": 61.5, "precision": 64.0, "norm_precision": 70.1}, 280,
+                            30.0, "2026-11-29", "ab" * 32)
+    push_results_to_card(REPO, [lasot], token=TOKEN, endpoint=hub.endpoint)  # seqtrack-evaluate --push_to_hub
+
+    mirror = mirror_for(hub, tmp_path / "run")  # training goes on (a resumed phase, say)
+    mirror.submit_checkpoint(second, phase=1)
+    assert mirror.close() == []
+
+    card = ModelCard(hub.files(REPO)["README.md"].decode())
+    assert "| 1 | 2 | 4.0000 | 0.2000 |" in card.text  # the training table of the newest checkpoint
+    assert results_in_card(card) == [lasot]
+    assert {(e.dataset_type, e.metric_type) for e in card.data.eval_results} >= {("lasot", "auc")}
+
+
 def test_latest_json_is_committed_after_the_checkpoint_files(hub, tmp_path):
     (ckpt,) = make_fake_run(tmp_path / "run", epochs=1)
     mirror = mirror_for(hub, tmp_path / "run")

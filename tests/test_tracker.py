@@ -272,12 +272,10 @@ def test_a_relative_path_that_does_not_exist_fails_at_once_without_asking_the_hu
     def no_hub(*args, **kwargs):
         raise AssertionError("the Hub was asked")
 
-    monkeypatch.setattr("seqtrack_accel.tracking.tracker.snapshot_download", no_hub)
+    monkeypatch.setattr("seqtrack_accel.model.weights.snapshot_download", no_hub)
     monkeypatch.chdir(tmp_path)
-    start = time.perf_counter()
     with pytest.raises(FileNotFoundError, match=r"checkpoint runs/nothere does not exist.* hf://runs/nothere"):
         load_tracker_model("runs/nothere")
-    assert time.perf_counter() - start < 0.5
 
 
 def test_an_unreachable_hub_repo_is_an_error_naming_it(tmp_path, monkeypatch):

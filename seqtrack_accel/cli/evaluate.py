@@ -41,6 +41,7 @@ from ..config import Config, apply_overrides, config_from_dict, load_config, to_
 from ..tracking.benchmarks import BENCHMARKS, Benchmark, get_benchmark
 from ..tracking.evaluate import (eval_sequences, evaluate_results, format_table, read_predictions, results_record,
                                  run_tracker_on_sequences, seqtrack_settings, write_summary)
+from ..hub.remote import HubError
 from ..model.weights import HUB_SCHEME
 from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_checkpoint
 from . import ArgumentParser
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset and BENCHMARKS[args.dataset].protocol == "server" and args.max_frames:
         parser.error(f"{BENCHMARKS[args.dataset].title} takes whole sequences: its server scores every frame; "
                      "drop --max_frames")
+    if args.push_to_hub and args.max_frames:
+        parser.error("--push_to_hub publishes a benchmark's scores, which take whole sequences: drop --max_frames")
     if args.push_to_hub and args.no_push:
         parser.error("--push_to_hub and --no_push contradict each other; give one")
     if args.backend == "onnx" and not args.checkpoint:
@@ -132,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--dtype bfloat16 applies to --backend torch; an ONNX export runs in float32")
     try:
         return _evaluate(args)
-    except (ValueError, OSError, KeyError, ImportError) as e:
-        # Bad input (checkpoint, config, result files, stale results): one line naming it, no traceback; the
+    except (ValueError, OSError, KeyError, ImportError, HubError) as e:
+        # Bad input (checkpoint, config, result files, stale results, the Hub): one line naming it, no traceback; the
         # traceback is kept at DEBUG level for bug reports.
         logging.getLogger("seqtrack_accel.evaluate").debug("traceback of the error below", exc_info=True)
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
@@ -207,7 +210,13 @@ def _evaluate(args: argparse.Namespace) -> int:
                          allow_nan=False))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     if push_to and timed:
-        _push(push_to, json.loads(paths["summary"].read_text()), list(timed), args.dataset or "lasot")
+        try:
+            _push(push_to, json.loads(paths["summary"].read_text()), list(timed), args.dataset or "lasot")
+        except (ValueError, OSError, RuntimeError) as e:  # HubError is a RuntimeError
+            if args.push_to_hub:
+                raise HubError(f"the scores are in {paths['summary']}, but {e}") from e
+            # The push an hf:// checkpoint makes by itself: the evaluation succeeded, the card is a bonus.
+            print(f"warning: the scores were not added to the model card of {push_to}: {e}", file=sys.stderr)
     return 0
 
 
@@ -229,9 +238,10 @@ def _push_target(args: argparse.Namespace) -> str | None:
 def _push(repo_id: str, summary: dict, trackers: list[str], dataset: str) -> None:
     from ..hub.results import push_results_to_card, results_from_summary
 
-    results = [r for name in trackers for r in results_from_summary(summary, benchmark=dataset, tracker=name)]
-    url = push_results_to_card(repo_id, results)
-    print(f"added the {dataset} scores of {', '.join(trackers)} to the model card of {repo_id}: {url}")
+    results = results_from_summary(summary, trackers=trackers)
+    commit = push_results_to_card(repo_id, results)
+    print(f"added the {dataset} scores of {', '.join(trackers)} to the model card of {repo_id}: "
+          f"{getattr(commit, 'commit_url', commit)}")
 
 
 def _first_frames(sequence, frames: int):

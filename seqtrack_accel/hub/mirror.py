@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Callable
 
 import huggingface_hub
-from huggingface_hub import CommitOperationAdd
+from huggingface_hub import CommitOperationAdd, ModelCard
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from seqtrack_accel.config import HubConfig
@@ -62,6 +62,7 @@ from seqtrack_accel.training import checkpoint as ckpt
 from seqtrack_accel.training.checkpoint import CheckpointError, TrainingState
 
 from .model_card import render_model_card
+from .results import results_in_card, update_card
 from .remote import (CARD_FILE, CONNECT_TIMEOUT, LATEST_FILE, TENSORBOARD_DIR, Failure, HubError, classify_error,
                      configure_request_timeout, describe_error, make_api, read_layout, resolve_endpoint)
 
@@ -476,14 +477,36 @@ class HubMirror:
                     sent[repo_path] = key
             config = self.run_dir / ckpt.CONFIG_FILE
             if card is not None and config.is_file():
-                files.append((CARD_FILE, str(render_model_card(
+                rendered = self._keep_results(render_model_card(
                     repo_id=self.repo_id, config_yaml=config.read_text(), history=card.state.history.to_dict(),
                     latest_path=card.repo_dir, config_name=card.state.config_name,
-                    full_state=self.cfg.upload_full_state)).encode()))
+                    full_state=self.cfg.upload_full_state), Path(tmp))
+                if rendered is not None:
+                    files.append((CARD_FILE, str(rendered).encode()))
             ok = self._commit(files, f"Update plots, TensorBoard logs and model card ({where})")
         if ok:
             self._committed_stat.update(sent)
         return ok
+
+    def _keep_results(self, card: ModelCard, tmp: Path) -> ModelCard | None:
+        """``card`` with the evaluation results of the card on the Hub carried over (``seqtrack-evaluate
+        --push_to_hub`` puts them there; a mirrored checkpoint must not erase them). None when the Hub's card cannot
+        be read: the card then waits for the next commit rather than overwrite results it could not see."""
+        if CARD_FILE not in self._remote:
+            return card
+        holder: list[str] = []
+
+        def download() -> None:
+            holder.append(self._api.hf_hub_download(self.repo_id, CARD_FILE, local_dir=tmp / "remote_card"))
+
+        try:
+            self._retried(download, f"read {CARD_FILE}")
+            results = results_in_card(ModelCard.load(holder[0]))
+        except Exception as err:  # classified and logged: the card is left as it is on the Hub this time
+            logger.warning("%s: %s is not updated in this commit: the card on the Hub could not be read (%s)",
+                           self.repo_id, CARD_FILE, describe_error(err))
+            return None
+        return update_card(card, results, model_name=self.repo_id.split("/")[-1]) if results else card
 
     def _publish_latest(self, staged: _Staged) -> bool:
         key = (staged.phase, staged.state.global_step)

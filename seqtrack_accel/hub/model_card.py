@@ -23,6 +23,12 @@ def _table(history: dict) -> str:
         + " |" for p, e, loss, iou in zip(*columns))
 
 
+def card_metadata() -> ModelCardData:
+    """The metadata every card of this package starts from: the library and the tags the Hub lists it under."""
+    return ModelCardData(library_name="seqtrack-accel",
+                         tags=["seqtrack", "object-tracking", "visual-object-tracking", "pytorch"])
+
+
 def render_model_card(*, repo_id: str, config_yaml: str, history: dict, latest_path: str | None = None,
                       config_name: str | None = None, full_state: bool | None = None) -> ModelCard:
     """The card for ``repo_id``.
@@ -34,8 +40,7 @@ def render_model_card(*, repo_id: str, config_yaml: str, history: dict, latest_p
         config_name: the experiment name (``cfg.name``), used for the config file in the resume command.
         full_state: whether the checkpoints hold the optimizer / scheduler / RNG states (None: not said).
     """
-    data = ModelCardData(library_name="seqtrack-accel", tags=["seqtrack", "object-tracking",
-                                                              "visual-object-tracking", "pytorch"])
+    data = card_metadata()
     newest = f"The newest checkpoint is `{latest_path}` (see `latest.json`).\n\n" if latest_path else ""
     example = latest_path or "phase_1/checkpoint_1"
     resume = f"train.py --config configs/{config_name or '<experiment>'}.yaml"

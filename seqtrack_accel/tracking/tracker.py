@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from huggingface_hub import constants, snapshot_download
-from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub import constants
 from safetensors.torch import load_file
 
 from ..config import Config, check_same_network, load_config, model_signature, with_scratch_init
