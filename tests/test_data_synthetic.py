@@ -123,3 +123,20 @@ def test_cli_writes_every_layout_its_reader_reads(tmp_path, layout, args, reader
     read = getattr(data, reader)
     sequences = read(tmp_path / "tree", split="all") if layout == "custom" else read(tmp_path / "tree")
     assert len(sequences) >= 2
+
+
+@pytest.mark.parametrize("layout, args, dataset, count", [
+    ("got10k", ["--sequences", "1", "--val_sequences", "2", "--test_sequences", "3"], "got10k_test", 3),
+    ("trackingnet", ["--chunks", "1", "--sequences_per_chunk", "1", "--test_sequences", "2"], "trackingnet", 2),
+    ("tnl2k", ["--sequences", "2"], "tnl2k", 2),
+    ("lasot_ext", ["--classes", "atv", "rhino", "--sequences_per_class", "1"], None, 2),
+])
+def test_cli_writes_every_benchmark_layout_its_reader_reads(tmp_path, layout, args, dataset, count):
+    from seqtrack_accel.cli.make_synthetic_lasot import main
+    from seqtrack_accel.data.benchmarks import load_lasot_ext
+    from seqtrack_accel.tracking.benchmarks import BENCHMARKS
+
+    main(["--layout", layout, "--out", str(tmp_path / "tree"), "--frames", "5", "--size", "64x48", *args])
+    root = tmp_path / "tree"
+    sequences = BENCHMARKS[dataset].load(root) if dataset else load_lasot_ext(root, classes=("atv", "rhino"))
+    assert len(sequences) == count

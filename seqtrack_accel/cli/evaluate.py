@@ -172,7 +172,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     title = benchmark.title if benchmark else f"{cfg.eval.split} split"
     classes = sorted({s.class_name for s in sequences} - {""})
     print(f"{len(sequences)} sequences of {title}" + (f", classes {classes}" if classes else "")
-          + f"; template update every {cfg.eval.template_update_interval} frames above confidence "
+          + f"; template update interval {cfg.eval.template_update_interval}, threshold "
             f"{cfg.eval.template_update_threshold:g}; output in {output}")
 
     timed: dict[str, dict] = {}  # trackers run here: how this run went

@@ -1,5 +1,5 @@
-"""Write a synthetic dataset tree in the layout and file formats of LaSOT, GOT-10k, TrackingNet, COCO 2017 or the
-custom format, for demos, tests and benchmarks (textured objects that move and change; see
+"""Write a synthetic dataset tree in the layout and file formats of LaSOT, GOT-10k, TrackingNet, COCO 2017, the
+custom format, LaSOT_ext or TNL2K, for demos, tests and benchmarks (textured objects that move and change; see
 ``seqtrack_accel.data.synthetic``). Same arguments and seed: the same bytes.
 
     seqtrack-make-synthetic --out data/synthetic_lasot --classes book coin --sequences_per_class 6 --frames 60
@@ -7,6 +7,9 @@ custom format, for demos, tests and benchmarks (textured objects that move and c
     seqtrack-make-synthetic --layout trackingnet --out data/synthetic_trackingnet --chunks 2 --sequences_per_chunk 5
     seqtrack-make-synthetic --layout coco17 --out data/synthetic_coco --images 50 --objects_per_image 3
     seqtrack-make-synthetic --layout custom --out data/my_objects --classes cup ball --sequences_per_class 10
+    seqtrack-make-synthetic --layout got10k --out data/synthetic_got10k --val_sequences 4 --test_sequences 4
+    seqtrack-make-synthetic --layout tnl2k --out data/synthetic_tnl2k --sequences 4
+    seqtrack-make-synthetic --layout lasot_ext --out data/synthetic_lasot_ext --sequences_per_class 1
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ from ..data.synthetic import (
     make_synthetic_lasot,
     make_synthetic_trackingnet,
 )
+from ..data.benchmarks import LASOT_EXT_CLASSES
+from ..data.synthetic_benchmarks import make_synthetic_lasot_ext, make_synthetic_tnl2k
 from . import ArgumentParser
+
+LAYOUTS = ["lasot", "got10k", "trackingnet", "coco17", "custom", "lasot_ext", "tnl2k"]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -38,13 +45,16 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layout", choices=["lasot", "got10k", "trackingnet", "coco17", "custom"], default="lasot")
+    parser.add_argument("--layout", choices=LAYOUTS, default="lasot")
     parser.add_argument("--out", required=True, help="folder to create (must not exist)")
     parser.add_argument("--classes", nargs="+",
-                        help="lasot, coco17, custom (default: book coin; cat dog for custom; coco17: its generator's)")
-    parser.add_argument("--sequences_per_class", type=int, default=6, help="lasot, custom")
-    parser.add_argument("--sequences", type=int, default=6, help="got10k: train sequences")
+                        help="lasot, coco17, custom, lasot_ext (default: book coin; cat dog for custom; coco17: its "
+                             "generator's; lasot_ext: its 15 classes)")
+    parser.add_argument("--sequences_per_class", type=int, default=6, help="lasot, custom, lasot_ext")
+    parser.add_argument("--sequences", type=int, default=6, help="got10k: train sequences; tnl2k: sequences")
     parser.add_argument("--val_sequences", type=int, default=0, help="got10k: sequences of its val set")
+    parser.add_argument("--test_sequences", type=int, default=0,
+                        help="got10k, trackingnet: sequences of the test set (first-frame box only)")
     parser.add_argument("--chunks", type=int, default=2, help="trackingnet: TRAIN_k chunks")
     parser.add_argument("--sequences_per_chunk", type=int, default=3, help="trackingnet")
     parser.add_argument("--images", type=int, default=20, help="coco17")
@@ -63,12 +73,26 @@ def main(argv: list[str] | None = None) -> None:
         root = make_synthetic_custom(args.out, classes, args.sequences_per_class, args.frames, args.size, args.seed)
         what = f"{len(classes)} classes x {args.sequences_per_class} sequences x {args.frames} frames"
     elif args.layout == "got10k":
-        root = make_synthetic_got10k(args.out, args.sequences, args.frames, args.size, args.seed, args.val_sequences)
-        what = f"{args.sequences} train and {args.val_sequences} val sequences x {args.frames} frames"
+        root = make_synthetic_got10k(args.out, args.sequences, args.frames, args.size, args.seed, args.val_sequences,
+                                     args.test_sequences)
+        what = (f"{args.sequences} train, {args.val_sequences} val and {args.test_sequences} test sequences x "
+                f"{args.frames} frames")
     elif args.layout == "trackingnet":
         root = make_synthetic_trackingnet(args.out, args.chunks, args.sequences_per_chunk, args.frames, args.size,
-                                          args.seed)
-        what = f"{args.chunks} chunks x {args.sequences_per_chunk} sequences x {args.frames} frames"
+                                          args.seed, args.test_sequences)
+        what = (f"{args.chunks} chunks x {args.sequences_per_chunk} sequences and {args.test_sequences} test "
+                f"sequences x {args.frames} frames")
+    elif args.layout == "lasot_ext":
+        ext_classes = args.classes or None
+        root = make_synthetic_lasot_ext(args.out, *([ext_classes] if ext_classes else []),
+                                        sequences_per_class=args.sequences_per_class, frames=args.frames,
+                                        size=args.size, seed=args.seed)
+        what = (f"{len(ext_classes or LASOT_EXT_CLASSES)} classes x {args.sequences_per_class} sequences x "
+                f"{args.frames} frames")
+    elif args.layout == "tnl2k":
+        root = make_synthetic_tnl2k(args.out, sequences=args.sequences, frames=args.frames, size=args.size,
+                                    seed=args.seed)
+        what = f"{args.sequences} sequences x {args.frames} frames"
     else:
         root = make_synthetic_coco(args.out, *([args.classes] if args.classes else []), images=args.images,
                                    objects_per_image=args.objects_per_image, size=args.size, seed=args.seed)
