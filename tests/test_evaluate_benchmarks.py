@@ -9,14 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from safetensors.torch import save_file
+
+from model_helpers import write_checkpoint
 
 from seqtrack_accel.cli.evaluate import main as evaluate_main
-from seqtrack_accel.config import dump_config, load_config
 from seqtrack_accel.data import benchmarks as readers
 from seqtrack_accel.data import synthetic_benchmarks as synthetic
-from seqtrack_accel.model import SeqTrack, SeqTrackConfig
 from seqtrack_accel.tracking.benchmarks import BENCHMARKS
 from seqtrack_accel.tracking.evaluate import read_record
 
@@ -48,13 +46,7 @@ def trees(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
     """A training checkpoint folder of a small random network (the demo's crops, the smallest encoder)."""
-    cfg = load_config("demo", ["model.encoder=nano", "model.init=scratch", "model.bins=64", "data.synthetic=null"])
-    torch.manual_seed(0)
-    model = SeqTrack(SeqTrackConfig.from_config(cfg))
-    folder = tmp_path_factory.mktemp("checkpoint")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
-    (folder / "config.yaml").write_text(dump_config(cfg))
-    return str(folder)
+    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), "demo", ["model.encoder=nano", "model.init=scratch", "model.bins=64", "data.synthetic=null"])
 
 
 def _summary(output: Path) -> dict:

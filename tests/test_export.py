@@ -8,18 +8,19 @@ import json
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 onnxruntime = pytest.importorskip("onnxruntime")
 
+from model_helpers import write_checkpoint  # noqa: E402
+
 from seqtrack_accel import export  # noqa: E402
 from seqtrack_accel.cli.evaluate import main as evaluate_main  # noqa: E402
 from seqtrack_accel.cli.export import main as export_main  # noqa: E402
 from seqtrack_accel.cli.track import main as track_main  # noqa: E402
-from seqtrack_accel.config import dump_config, load_config  # noqa: E402
-from seqtrack_accel.model import SeqTrack, SeqTrackConfig  # noqa: E402
+from seqtrack_accel.config import load_config  # noqa: E402
+from seqtrack_accel.model import SeqTrack  # noqa: E402
 
 # The demo's crops (64 px search, 32 px templates) on the smallest encoder, 64 bins; evaluated on the session's
 # synthetic tree (conftest), so no tree of the demo's settings is asked for.
@@ -29,13 +30,7 @@ NANO = ["model.encoder=nano", "model.init=scratch", "model.bins=64", "data.synth
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
     """A training checkpoint folder (config.yaml + model.safetensors) of a small random network."""
-    cfg = load_config("demo", NANO)
-    torch.manual_seed(0)
-    model = SeqTrack(SeqTrackConfig.from_config(cfg))
-    folder = tmp_path_factory.mktemp("checkpoint")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
-    (folder / "config.yaml").write_text(dump_config(cfg))
-    return str(folder)
+    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), "demo", NANO)
 
 
 @pytest.fixture(scope="module")

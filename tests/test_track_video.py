@@ -9,12 +9,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
+
+from model_helpers import write_checkpoint
 
 from seqtrack_accel.cli.track import main as track_main
-from seqtrack_accel.config import dump_config, load_config
 from seqtrack_accel.data.synthetic import render_sequence
-from seqtrack_accel.model import SeqTrack, SeqTrackConfig
 from seqtrack_accel.tracking.video import EvenlySpacedFrames, VideoWriter, open_frames
 
 TINY = ["model.encoder=tiny", "model.init=scratch", "model.bins=64", "model.hidden_dim=32", "model.decoder_heads=4",
@@ -37,13 +36,7 @@ def one_thread_for_the_module():
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
     """A training checkpoint folder (config.yaml + model.safetensors) of a tiny random network."""
-    cfg = load_config(None, TINY)
-    torch.manual_seed(0)
-    model = SeqTrack(SeqTrackConfig.from_config(cfg))
-    folder = tmp_path_factory.mktemp("checkpoint")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
-    (folder / "config.yaml").write_text(dump_config(cfg))
-    return str(folder)
+    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), None, TINY)
 
 
 @pytest.fixture(scope="module")

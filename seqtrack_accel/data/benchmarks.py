@@ -54,7 +54,7 @@ import numpy as np
 
 from .custom import _natural_key
 from .lasot import load_lasot
-from .sequence import Sequence
+from .sequence import Sequence, box_file_lines
 
 logger = logging.getLogger(__name__)
 
@@ -163,13 +163,7 @@ def read_boxes(path: Path, what: str) -> tuple[np.ndarray, np.ndarray]:
     gives the box ``0, 0, 0, 0`` and False. Errors name the file and the 1-based line; ``what`` says what needs the
     file.
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; every {what} needs one x,y,w,h line per frame")
-    lines = path.read_text().splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise ValueError(f"{path} is empty; it needs one x,y,w,h line per frame")
+    lines = box_file_lines(path, what)
     rows = []
     for number, line in enumerate(lines, start=1):
         parts = _SEPARATORS.split(line.strip())

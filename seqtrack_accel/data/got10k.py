@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sequence import Sequence, read_box_lines
+from .sequence import Sequence, first_box_only, read_box_lines
 
 logger = logging.getLogger(__name__)
 
@@ -177,15 +177,7 @@ def _read_test_sequence(seq_dir: Path, name: str, list_file: Path, line: int) ->
     if given.shape[0] != 1:
         raise ValueError(f"{groundtruth} has {given.shape[0]} lines; a test sequence's groundtruth.txt holds one, the "
                          "first frame's box (for annotated sequences use split val)")
-    n = _count_frames(seq_dir)
-    boxes = np.full((n, 4), np.nan, dtype=np.float32)
-    boxes[0] = given[0]
-    visible = np.zeros(n, dtype=bool)
-    visible[0] = given[0, 2] > 0 and given[0, 3] > 0
-    boxes.setflags(write=False)
-    visible.setflags(write=False)
-    return Sequence(name=name, class_name=_read_class(seq_dir / "meta_info.ini"), frames_dir=seq_dir, boxes=boxes,
-                    visible=visible)
+    return first_box_only(name, _read_class(seq_dir / "meta_info.ini"), seq_dir, given[0], _count_frames(seq_dir))
 
 
 def _count_frames(seq_dir: Path) -> int:

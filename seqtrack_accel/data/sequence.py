@@ -59,12 +59,9 @@ class Sequence:
         return int(self.boxes.shape[0])
 
 
-def read_box_lines(path: Path, what: str = "sequence") -> np.ndarray:
-    """float32 (N, 4) boxes from a file of ``x,y,w,h`` lines (commas; LaSOT, GOT-10k and TrackingNet's format).
-
-    Errors name the file and the 1-based line and say what to do; ``what`` says what needs the file.
-    """
-    path = Path(path)
+def box_file_lines(path: Path, what: str) -> list[str]:
+    """The lines of an annotation file of one ``x,y,w,h`` line per frame, trailing blank lines dropped; a missing or
+    empty file is an error naming it (``what`` says what needs the file)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; every {what} needs one x,y,w,h line per frame")
     lines = path.read_text().splitlines()
@@ -72,6 +69,28 @@ def read_box_lines(path: Path, what: str = "sequence") -> np.ndarray:
         lines.pop()
     if not lines:
         raise ValueError(f"{path} is empty; it needs one x,y,w,h line per frame")
+    return lines
+
+
+def first_box_only(name: str, class_name: str, frames_dir: Path, box: np.ndarray, frames: int, **pattern) -> Sequence:
+    """A sequence of a benchmark's test set, whose annotation is the first frame's box only (GOT-10k test,
+    TrackingNet test): ``frames`` frames, boxes NaN after the first, visible only at the first (when it has area)."""
+    boxes = np.full((frames, 4), np.nan, dtype=np.float32)
+    boxes[0] = box
+    visible = np.zeros(frames, dtype=bool)
+    visible[0] = box[2] > 0 and box[3] > 0
+    boxes.setflags(write=False)
+    visible.setflags(write=False)
+    return Sequence(name=name, class_name=class_name, frames_dir=frames_dir, boxes=boxes, visible=visible, **pattern)
+
+
+def read_box_lines(path: Path, what: str = "sequence") -> np.ndarray:
+    """float32 (N, 4) boxes from a file of ``x,y,w,h`` lines (commas; LaSOT, GOT-10k and TrackingNet's format).
+
+    Errors name the file and the 1-based line and say what to do; ``what`` says what needs the file.
+    """
+    path = Path(path)
+    lines = box_file_lines(path, what)
     fields = ",".join(lines).split(",")
     values = None
     if len(fields) == 4 * len(lines):

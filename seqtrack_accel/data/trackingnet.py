@@ -31,9 +31,8 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
 
-from .sequence import Sequence, read_box_lines
+from .sequence import Sequence, first_box_only, read_box_lines
 
 logger = logging.getLogger(__name__)
 
@@ -166,15 +165,7 @@ def _read_test_sequence(anno: Path, frames_dir: Path, name: str) -> Sequence:
         missing = next(i for i in range(numbers[-1]) if i not in present)
         raise FileNotFoundError(f"{frames_dir / f'{missing}.jpg'} is missing, but {frames_dir} holds frames up to "
                                 f"{numbers[-1]}.jpg; extract the sequence's zip again")
-    n = len(numbers)
-    boxes = np.full((n, 4), np.nan, dtype=np.float32)
-    boxes[0] = given[0]
-    visible = np.zeros(n, dtype=bool)
-    visible[0] = given[0, 2] > 0 and given[0, 3] > 0
-    boxes.setflags(write=False)
-    visible.setflags(write=False)
-    return Sequence(name=name, class_name="", frames_dir=frames_dir, boxes=boxes, visible=visible,
-                    frame_name="{:d}.jpg", first_frame=0)
+    return first_box_only(name, "", frames_dir, given[0], len(numbers), frame_name="{:d}.jpg", first_frame=0)
 
 
 def _check_folders(anno_dir: Path, frames_root: Path, what: str) -> None:
