@@ -100,12 +100,18 @@ def test_a_missing_root_names_the_option_and_the_variable(tmp_path, monkeypatch,
     assert err.startswith("error:") and "--root" in err and "OTB_ROOT" in err
 
 
-@pytest.mark.parametrize("dataset, interval", [("tnl2k", 25), ("nfs", 9999)])
-def test_the_benchmarks_template_update_is_the_originals(dataset, interval, trees, checkpoint, tmp_path):
+@pytest.mark.parametrize("dataset, interval", [("lasot", 450), ("lasot_ext", 9999), ("got10k_val", 1),
+                                               ("got10k_test", 1), ("trackingnet", 25), ("tnl2k", 25),
+                                               ("uav123", 9999), ("otb100", 9999), ("nfs", 9999)])
+def test_the_benchmarks_template_update_is_the_originals(dataset, interval, trees, got10k, trackingnet,
+                                                         synthetic_lasot, checkpoint, tmp_path):
+    roots = {**trees, "lasot": synthetic_lasot, "got10k_val": got10k, "got10k_test": got10k,
+             "trackingnet": trackingnet}
     output = tmp_path / "out"
-    assert evaluate_main(["--dataset", dataset, "--root", str(trees[dataset]), "--checkpoint", checkpoint,
-                          "--name", "seqtrack", "--output", str(output), "--no_plots", "--max_frames", "3",
-                          "--device", "cpu"]) == 0
+    frames = [] if BENCHMARKS[dataset].protocol == "server" else ["--max_frames", "3"]
+    assert evaluate_main(["--dataset", dataset, "--root", str(roots[dataset]), "--checkpoint", checkpoint,
+                          "--name", "seqtrack", "--output", str(output), "--no_plots", "--device", "cpu",
+                          *frames]) == 0
     settings = read_record(output / "seqtrack")["settings"]
     assert settings["eval.template_update_interval"] == interval
     assert settings["eval.template_update_threshold"] == 0.6
