@@ -76,6 +76,21 @@ from seqtrack_accel.data.processing import CropPlan, decode_scale, render_crop
 from seqtrack_accel.cli import ArgumentParser
 
 
+
+def _setup(cfg, args: argparse.Namespace, samples: int) -> dict:
+    """What a data benchmark line says about the crops, the decoder and the run: the same for every kind of line."""
+    return {
+        "search": {"size": cfg.data.search.size, "factor": cfg.data.search.factor},
+        "template": {"size": cfg.data.template.size, "factor": cfg.data.template.factor,
+                     "number": cfg.data.template.number},
+        "decoder": cfg.data.decoder,
+        "reduced_decode": cfg.data.reduced_decode,
+        "samples": samples,
+        "workers": args.workers,
+        "batch_size": args.batch_size,
+        "rounds": args.rounds,
+    }
+
 def straightforward_window(image: np.ndarray, x1: int, y1: int, side: int, out_size: int) -> np.ndarray:
     """The original's crop: slice the window out of the full frame, zero pad what is outside, resize.
 
@@ -306,18 +321,7 @@ def source_benchmarks(args: argparse.Namespace, cfg: Config, folder: Path, argv:
             walls[name] += seconds
     ms = {name: workers * 1000 / statistics.fmean(r) for name, r in rates.items()}
 
-    setup = {
-        "config": cfg.name,
-        "search": {"size": cfg.data.search.size, "factor": cfg.data.search.factor},
-        "template": {"size": cfg.data.template.size, "factor": cfg.data.template.factor,
-                     "number": cfg.data.template.number},
-        "decoder": cfg.data.decoder,
-        "reduced_decode": cfg.data.reduced_decode,
-        "samples": n,
-        "workers": args.workers,
-        "batch_size": args.batch_size,
-        "rounds": args.rounds,
-    }
+    setup = {"config": cfg.name, **_setup(cfg, args, n)}
     about = {s.name: trees[s.name] for s in sources}
     if args.mix:
         drawn = datasets["mix"].drawn  # over every round: the shares its figures were measured with
@@ -449,15 +453,7 @@ def main(argv: list[str] | None = None) -> None:
         "root": str(root),
         "generated": generated,
         "frame_size": [frame_w, frame_h],
-        "search": {"size": cfg.data.search.size, "factor": cfg.data.search.factor},
-        "template": {"size": cfg.data.template.size, "factor": cfg.data.template.factor,
-                     "number": cfg.data.template.number},
-        "decoder": cfg.data.decoder,
-        "reduced_decode": cfg.data.reduced_decode,
-        "samples": n,
-        "workers": args.workers,
-        "batch_size": args.batch_size,
-        "rounds": args.rounds,
+        **_setup(cfg, args, n),
         "samples_per_s": round(ours_rate, 1),
         "ms_per_sample_per_worker": round(workers * 1000 / ours_rate, 3),
         "straightforward_samples_per_s": round(original_rate, 1),

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from bench_env import device_name, versions
+from seqtrack_accel.cli import add_device_arguments, torch_dtype
 from seqtrack_accel.config import load_config, with_scratch_init
 from seqtrack_accel.data import read_image
 from seqtrack_accel.model import build_model
@@ -34,7 +35,6 @@ from seqtrack_accel.tracking import SeqTrackTracker, load_tracker_model
 from seqtrack_accel.tracking.evaluate import eval_sequences
 from seqtrack_accel.cli import ArgumentParser
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def _sync(device: torch.device) -> None:
@@ -82,8 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--frames", type=int, default=60, help="frames tracked per run (the first initialises)")
     p.add_argument("--rounds", type=int, default=2, help="cached/uncached runs, alternating")
     p.add_argument("--repeats", type=int, default=20, help="timed encoder / decoding calls per setting")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16 runs under autocast")
+    add_device_arguments(p)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
     args = p.parse_args(argv)
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--frames must be at least 2 (the first frame initialises the tracker)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device, dtype = torch.device(args.device), DTYPES[args.dtype]
+    device, dtype = torch.device(args.device), torch_dtype(args.dtype)
 
     if args.checkpoint:
         model, cfg = load_tracker_model(args.checkpoint,

@@ -12,3 +12,22 @@ class ArgumentParser(argparse.ArgumentParser):
     def add_argument(self, *names, **kwargs):
         aliases = [n.replace("_", "-") for n in names if n.startswith("--") and "_" in n]
         return super().add_argument(*names, *aliases, **kwargs)
+
+
+DTYPES = ("bfloat16", "float32")  # what the tracker runs in: float32, or bfloat16 under autocast
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` (default: cuda where there is one) and ``--dtype`` of the programs that run the tracker; turn
+    ``--dtype`` into a torch dtype with ``torch_dtype``."""
+    import torch
+
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32", help="bfloat16 runs under autocast")
+
+
+def torch_dtype(name: str):
+    """``"float32"`` -> ``torch.float32``, ``"bfloat16"`` -> ``torch.bfloat16``."""
+    import torch
+
+    return getattr(torch, name)

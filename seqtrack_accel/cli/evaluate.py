@@ -44,10 +44,9 @@ from ..tracking.evaluate import (eval_sequences, evaluate_results, format_table,
 from ..hub.remote import HubError
 from ..model.weights import HUB_SCHEME
 from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_checkpoint
-from . import ArgumentParser
+from . import ArgumentParser, add_device_arguments, torch_dtype
 
 BASELINES = ("first-box",)
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,8 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true",
                         help="delete the results already in OUTPUT/<name>/ (of this run's trackers) and track every "
                              "sequence again; needed when other weights or settings produced them")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16 runs under autocast")
+    add_device_arguments(parser)
     parser.add_argument("--classes", nargs="+", help="evaluate only these classes (sets eval.classes)")
     parser.add_argument("--max_frames", type=int, default=0, help="frames tracked and scored per sequence (0: all)")
     parser.add_argument("--no_plots", action="store_true", help="skip the PNG plots")
@@ -160,7 +158,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     push_to = _push_target(args)
     output = Path(args.output or Path("output") / "evaluation" / cfg.name / (args.dataset or ""))
     device = torch.device(args.device)
-    dtype = DTYPES[args.dtype]
+    dtype = torch_dtype(args.dtype)
     run_here = ([args.name or cfg.name] if checkpoint is not None else []) + ([args.baseline] if args.baseline else [])
     folders = {name: output / name for name in run_here}
     names = args.names or [Path(d).resolve().name for d in args.results]

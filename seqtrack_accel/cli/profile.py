@@ -44,10 +44,9 @@ from .. import device_name, versions
 from ..config import Config, load_config, with_scratch_init
 from ..model import SeqTrack, SeqTrackConfig, build_model
 from ..tracking.tracker import load_tracker_model
-from . import ArgumentParser
+from . import ArgumentParser, add_device_arguments, torch_dtype
 
 DEFAULT_CONFIG = "seqtrack_b256"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def _parameters(module: torch.nn.Module) -> int:
@@ -142,8 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          f"own config, else {DEFAULT_CONFIG})")
     parser.add_argument("--checkpoint", help="time these weights (anything seqtrack-evaluate --checkpoint takes); "
                                              "default: random weights, which time the same")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16 runs under autocast")
+    add_device_arguments(parser)
     parser.add_argument("--frames", type=int, default=20, help="timed calls (0: print the counts only)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls before the timed ones")
     parser.add_argument("--batch_size", type=int, default=1, help="frames per call (targets tracked at once)")
@@ -201,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                       "counter": "torch.utils.flop_counter.FlopCounterMode; MACs = FLOPs / 2"}), flush=True)
     if args.frames:
         model = model.to(device).eval()
-        timed = time_frames(model, device=device, dtype=DTYPES[args.dtype], frames=args.frames, warmup=args.warmup,
-                            batch_size=args.batch_size, window=cfg.eval.hanning)
+        timed = time_frames(model, device=device, dtype=torch_dtype(args.dtype), frames=args.frames,
+                            warmup=args.warmup, batch_size=args.batch_size, window=cfg.eval.hanning)
         print(json.dumps({"profile": "latency", **common, "dtype": args.dtype, "batch_size": args.batch_size,
                           "calls": args.frames, "frames": args.frames * args.batch_size, "warmup": args.warmup,
                           "threads": torch.get_num_threads(), **timed}), flush=True)

@@ -37,10 +37,9 @@ from ..tracking.tracker import SeqTrackTracker, load_tracker_model
 from ..tracking.video import (EvenlySpacedFrames, VideoWriter, annotate, check_box_in_frame, contact_sheet,
                               encode_png, open_frames, parse_box, search_region, select_box, select_problem,
                               staged_files, track_lines)
-from . import ArgumentParser
+from . import ArgumentParser, add_device_arguments, torch_dtype
 
 BACKENDS = ("torch", "onnx")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 DEFAULT_FPS = 30.0  # of the annotated video when the input gives none (frame folders, globs); LaSOT's rate
 OUTPUT_NAMES = ("boxes.txt", "annotated.mp4", "contact_sheet.png")
 
@@ -69,8 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     first_box.add_argument("--select", action="store_true", help="draw the first box in a window")
     parser.add_argument("--output", help="output folder (default: output/track/<input name>)")
     parser.add_argument("--overwrite", action="store_true", help="replace the output files of an earlier run")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16 runs under autocast")
+    add_device_arguments(parser)
     parser.add_argument("--fps", type=float, help=f"frame rate of the annotated video (default: the input video's, "
                                                   f"else {DEFAULT_FPS:g})")
     parser.add_argument("--max_frames", type=int, default=0, help="track only the first N frames (0: all)")
@@ -144,7 +142,7 @@ def _track(args: argparse.Namespace) -> int:
     check_box_in_frame(box, width, height)  # before loading the model: a wrong box should not wait for it
 
     model, cfg = _load_model(args)
-    tracker = SeqTrackTracker(model, cfg, device=args.device, dtype=DTYPES[args.dtype])
+    tracker = SeqTrackTracker(model, cfg, device=args.device, dtype=torch_dtype(args.dtype))
     total = frames.count
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames

@@ -54,7 +54,7 @@ import numpy as np
 
 from .custom import _natural_key
 from .lasot import load_lasot
-from .sequence import Sequence, box_file_lines
+from .sequence import Sequence, box_file_lines, parse_box_rows
 
 logger = logging.getLogger(__name__)
 
@@ -163,18 +163,8 @@ def read_boxes(path: Path, what: str) -> tuple[np.ndarray, np.ndarray]:
     gives the box ``0, 0, 0, 0`` and False. Errors name the file and the 1-based line; ``what`` says what needs the
     file.
     """
-    lines = box_file_lines(path, what)
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        parts = _SEPARATORS.split(line.strip())
-        if len(parts) != 4:
-            raise ValueError(f"{path} line {number}: expected 4 values x,y,w,h (separated by commas, tabs or spaces), "
-                             f"got {len(parts)}: {line!r}")
-        try:
-            rows.append([float(p) for p in parts])
-        except ValueError:
-            raise ValueError(f"{path} line {number}: values must be numbers (or NaN), got {line!r}") from None
-    boxes = np.array(rows, dtype=np.float64)
+    boxes = parse_box_rows(path, box_file_lines(path, what), lambda line: _SEPARATORS.split(line.strip()),
+                           "4 values x,y,w,h (separated by commas, tabs or spaces)", "numbers (or NaN)")
     known = np.isfinite(boxes).all(axis=1)
     boxes[~known] = 0.0
     return boxes.astype(np.float32), known

@@ -6,6 +6,7 @@ found by a file-name pattern (or an explicit list), so a sequence of thousands o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,22 @@ def first_box_only(name: str, class_name: str, frames_dir: Path, box: np.ndarray
     return Sequence(name=name, class_name=class_name, frames_dir=frames_dir, boxes=boxes, visible=visible, **pattern)
 
 
+def parse_box_rows(path: Path, lines: list[str], split: Callable[[str], list[str]], expected: str,
+                   values: str) -> np.ndarray:
+    """(N, 4) float64 of ``lines``, each cut into four fields by ``split``; the first line that is not four numbers
+    is an error naming ``path`` and the line (``expected`` and ``values`` say what it should hold)."""
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        parts = split(line)
+        if len(parts) != 4:
+            raise ValueError(f"{path} line {number}: expected {expected}, got {len(parts)}: {line!r}")
+        try:
+            rows.append([float(p) for p in parts])
+        except ValueError:
+            raise ValueError(f"{path} line {number}: values must be {values}, got {line!r}") from None
+    return np.array(rows, dtype=np.float64)
+
+
 def read_box_lines(path: Path, what: str = "sequence") -> np.ndarray:
     """float32 (N, 4) boxes from a file of ``x,y,w,h`` lines (commas; LaSOT, GOT-10k and TrackingNet's format).
 
@@ -99,17 +116,8 @@ def read_box_lines(path: Path, what: str = "sequence") -> np.ndarray:
         except ValueError:
             values = None
     if values is None:  # slow path, only taken for a malformed file: find and name the offending line
-        rows = []
-        for number, line in enumerate(lines, start=1):
-            parts = line.split(",")
-            if len(parts) != 4:
-                raise ValueError(f"{path} line {number}: expected 4 comma-separated values x,y,w,h, got "
-                                 f"{len(parts)}: {line!r}")
-            try:
-                rows.append([float(p) for p in parts])
-            except ValueError:
-                raise ValueError(f"{path} line {number}: values must be numbers, got {line!r}") from None
-        values = np.array(rows, dtype=np.float64)
+        values = parse_box_rows(path, lines, lambda line: line.split(","), "4 comma-separated values x,y,w,h",
+                                "numbers")
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
         number = int(np.flatnonzero(bad)[0]) + 1

@@ -101,11 +101,7 @@ def make_synthetic_lasot(
         ValueError: an argument is out of range.
     """
     width, height = _frame_size(size)
-    if frames < 1 or sequences_per_class < 1 or not classes:
-        raise ValueError("make_synthetic_lasot needs at least one class, one sequence and one frame")
-    for name in classes:
-        if not name or "/" in name or "-" in name or name.startswith("."):
-            raise ValueError(f"class name {name!r} must be a plain folder name without '-' or '/'")
+    _check_classes("make_synthetic_lasot", classes, sequences_per_class, frames, dash=False)
     manifest = {"classes": list(classes), "sequences_per_class": sequences_per_class, "frames": frames,
                 "width": width, "height": height, "seed": seed}
     with _new_tree(out, manifest) as (tmp, rng):
@@ -139,6 +135,17 @@ def _new_tree(out: str | os.PathLike, manifest: dict) -> Iterator[tuple[Path, np
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def _check_classes(what: str, classes, sequences_per_class: int, frames: int, *, dash: bool) -> None:
+    """Raise ValueError unless there is a class, a sequence and a frame, and every class is a plain folder name
+    (without ``-`` unless ``dash``: LaSOT's ``<class>-<n>`` names are split at it)."""
+    if frames < 1 or sequences_per_class < 1 or not classes:
+        raise ValueError(f"{what} needs at least one class, one sequence and one frame")
+    for name in classes:
+        if not name or "/" in name or (not dash and "-" in name) or name.startswith("."):
+            rule = "" if dash else " without '-' or '/'"
+            raise ValueError(f"class name {name!r} must be a plain folder name{rule}")
 
 
 def _frame_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -643,11 +650,7 @@ def make_synthetic_custom(
         ValueError: an argument is out of range.
     """
     width, height = _frame_size(size)
-    if frames < 1 or sequences_per_class < 1 or not classes:
-        raise ValueError("make_synthetic_custom needs at least one class, one sequence and one frame")
-    for name in classes:
-        if not name or "/" in name or name.startswith("."):
-            raise ValueError(f"class name {name!r} must be a plain folder name")
+    _check_classes("make_synthetic_custom", classes, sequences_per_class, frames, dash=True)
     manifest = {"dataset": "custom", "classes": list(classes), "sequences_per_class": sequences_per_class,
                 "frames": frames, "width": width, "height": height, "seed": seed, "class_folders": class_folders}
     with _new_tree(out, manifest) as (tmp, rng):

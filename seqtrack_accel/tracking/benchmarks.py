@@ -22,9 +22,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from ..data.benchmarks import load_lasot_ext, load_nfs, load_otb100, load_tnl2k, load_uav123, uav123_attributes
+from ..data.got10k import load_got10k
+from ..data.lasot import load_lasot
 from ..data.sequence import Sequence
+from ..data.trackingnet import load_trackingnet
 
 PROTOCOLS = ("ope", "got10k", "server")
 UPDATE_THRESHOLD = 0.6  # the original's UPDATE_THRESHOLD.DEFAULT
@@ -42,7 +47,11 @@ class Benchmark:
         protocol: one of ``PROTOCOLS``.
         update_interval, update_threshold: the original's template update on this benchmark.
         layout: the folder layout the reader expects, for error messages and the README.
+        load: the reader: root -> sequences.
+        card: (id, title, split) of its scores on a model card (``seqtrack_accel.hub.results``); GOT-10k's two
+            splits share the id ``got10k``.
         server: where a ``server`` benchmark's archive is submitted.
+        labels: root -> {sequence: attribute names}, for a benchmark that labels its sequences.
     """
 
     name: str
@@ -52,6 +61,7 @@ class Benchmark:
     update_interval: int
     layout: str
     load: Callable[[Path], list[Sequence]]
+    card: tuple[str, str, str]
     update_threshold: float = UPDATE_THRESHOLD
     server: str = ""
     labels: Callable[[Path], dict[str, tuple[str, ...]]] | None = None
@@ -79,79 +89,29 @@ class Benchmark:
         return path
 
 
-def _lasot_ext(root: Path) -> list[Sequence]:
-    from ..data.benchmarks import load_lasot_ext
-
-    return load_lasot_ext(root)
-
-
-def _got10k(split: str) -> Callable[[Path], list[Sequence]]:
-    def load(root: Path) -> list[Sequence]:
-        from ..data.got10k import load_got10k
-
-        return load_got10k(root, split=split)
-
-    return load
-
-
-def _trackingnet_test(root: Path) -> list[Sequence]:
-    from ..data.trackingnet import load_trackingnet
-
-    return load_trackingnet(root, split="test")
-
-
-def _tnl2k(root: Path) -> list[Sequence]:
-    from ..data.benchmarks import load_tnl2k
-
-    return load_tnl2k(root)
-
-
-def _uav123(root: Path) -> list[Sequence]:
-    from ..data.benchmarks import load_uav123
-
-    return load_uav123(root)
-
-
-def _uav123_attributes(root: Path) -> dict[str, tuple[str, ...]]:
-    from ..data.benchmarks import uav123_attributes
-
-    return uav123_attributes(root)
-
-
-def _otb100(root: Path) -> list[Sequence]:
-    from ..data.benchmarks import load_otb100
-
-    return load_otb100(root)
-
-
-def _nfs(root: Path) -> list[Sequence]:
-    from ..data.benchmarks import load_nfs
-
-    return load_nfs(root)
-
-
-def _lasot(root: Path) -> list[Sequence]:
-    from ..data.lasot import load_lasot
-
-    return load_lasot(root, split="test")
-
-
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
-    Benchmark("lasot", "LaSOT", "LASOT_ROOT", "ope", 450, "<class>/<class>-<n>/img, groundtruth.txt", _lasot),
+    Benchmark("lasot", "LaSOT", "LASOT_ROOT", "ope", 450, "<class>/<class>-<n>/img, groundtruth.txt",
+              partial(load_lasot, split="test"), card=("lasot", "LaSOT", "test")),
     Benchmark("lasot_ext", "LaSOT_ext", "LASOT_EXT_ROOT", "ope", NEVER,
-              "<class>/<class>-<n>/img, groundtruth.txt (the 15 extension classes)", _lasot_ext),
+              "<class>/<class>-<n>/img, groundtruth.txt (the 15 extension classes)", load_lasot_ext,
+              card=("lasot_ext", "LaSOT_ext", "test")),
     Benchmark("got10k_val", "GOT-10k val", "GOT10K_ROOT", "got10k", 1, "val/list.txt and val/<sequence>/",
-              _got10k("val")),
+              partial(load_got10k, split="val"), card=("got10k", "GOT-10k", "val")),
     Benchmark("got10k_test", "GOT-10k test", "GOT10K_ROOT", "server", 1, "test/list.txt and test/<sequence>/",
-              _got10k("test"), server="http://got-10k.aitestunion.com (Submit)"),
+              partial(load_got10k, split="test"), card=("got10k", "GOT-10k", "test"),
+              server="http://got-10k.aitestunion.com (Submit)"),
     Benchmark("trackingnet", "TrackingNet test", "TRACKINGNET_ROOT", "server", 25,
-              "TEST/anno/<sequence>.txt and TEST/frames/<sequence>/", _trackingnet_test,
+              "TEST/anno/<sequence>.txt and TEST/frames/<sequence>/", partial(load_trackingnet, split="test"),
+              card=("trackingnet", "TrackingNet", "test"),
               server="https://tracking-net.org (its evaluation server on EvalAI)"),
-    Benchmark("tnl2k", "TNL2K", "TNL2K_ROOT", "ope", 25, "<sequence>/imgs, groundtruth.txt", _tnl2k),
+    Benchmark("tnl2k", "TNL2K", "TNL2K_ROOT", "ope", 25, "<sequence>/imgs, groundtruth.txt", load_tnl2k,
+              card=("tnl2k", "TNL2K", "test")),
     Benchmark("uav123", "UAV123", "UAV123_ROOT", "ope", NEVER, "data_seq/UAV123/<folder>/ and anno/UAV123/",
-              _uav123, labels=_uav123_attributes),
-    Benchmark("otb100", "OTB100", "OTB_ROOT", "ope", NEVER, "<Sequence>/img, groundtruth_rect.txt", _otb100),
-    Benchmark("nfs", "NFS (30 fps)", "NFS_ROOT", "ope", NEVER, "sequences/<name>/ and anno/nfs_<name>.txt", _nfs),
+              load_uav123, card=("uav123", "UAV123", "test"), labels=uav123_attributes),
+    Benchmark("otb100", "OTB100", "OTB_ROOT", "ope", NEVER, "<Sequence>/img, groundtruth_rect.txt", load_otb100,
+              card=("otb100", "OTB100", "test")),
+    Benchmark("nfs", "NFS (30 fps)", "NFS_ROOT", "ope", NEVER, "sequences/<name>/ and anno/nfs_<name>.txt", load_nfs,
+              card=("nfs", "NFS", "test")),
 )}
 
 
