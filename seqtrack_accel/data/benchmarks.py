@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .custom import _natural_key
+from .custom import natural_key
 from .lasot import load_lasot
 from .sequence import Sequence, box_file_lines, parse_box_rows
 
@@ -240,7 +240,7 @@ def _read_tnl2k_sequence(seq_dir: Path) -> Sequence:
                                 "sequence")
     frame_files = sorted((e.name for e in os.scandir(frames_dir)
                           if e.name.lower().endswith(TNL2K_FRAME_EXTENSIONS) and not e.name.startswith(".")),
-                         key=_natural_key)
+                         key=natural_key)
     if len(frame_files) != len(boxes):
         raise ValueError(f"{frames_dir} holds {len(frame_files)} frames but {groundtruth} has {len(boxes)} lines, one "
                          "per frame; re-extract the sequence (or take the annotation from TNL2K's revised ones)")

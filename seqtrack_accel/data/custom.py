@@ -44,7 +44,7 @@ FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
 _DIGITS = re.compile(r"([0-9]+)")
 
 
-def _natural_key(name: str) -> tuple[list, str]:
+def natural_key(name: str) -> tuple[list, str]:
     """Sort key putting ``2.jpg`` before ``10.jpg``: digit runs compare as numbers (ties: the plain name)."""
     return [int(part) if i % 2 else part for i, part in enumerate(_DIGITS.split(name))], name
 
@@ -137,7 +137,7 @@ def _find_sequences(root: Path) -> dict[str, dict[str, Path]]:
     if not found:
         raise ValueError(f"{root} holds no sequence folder; each sequence is a folder with its frames and a "
                          f"{GROUNDTRUTH} (see the README's custom dataset section)")
-    return dict(sorted(found.items(), key=lambda item: _natural_key(item[0])))
+    return dict(sorted(found.items(), key=lambda item: natural_key(item[0])))
 
 
 def _check_class_folder(folder: Path) -> None:
@@ -159,14 +159,14 @@ def _check_class_folder(folder: Path) -> None:
 
 def _subfolders(folder: Path) -> list[Path]:
     entries = [e for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")]
-    return [folder / e.name for e in sorted(entries, key=lambda e: _natural_key(e.name))]
+    return [folder / e.name for e in sorted(entries, key=lambda e: natural_key(e.name))]
 
 
 def _frame_names(folder: Path) -> list[str]:
     """Frame files of ``folder`` in natural order (one listing, no stat per file)."""
     names = [e.name for e in os.scandir(folder)
              if e.name.lower().endswith(FRAME_EXTENSIONS) and not e.name.startswith(".") and e.is_file()]
-    return sorted(names, key=_natural_key)
+    return sorted(names, key=natural_key)
 
 
 def _ratio_test_names(names: list[str], test_ratio: float) -> list[str]:

@@ -157,6 +157,14 @@ def render_crop(image: np.ndarray, scale: int, plan: CropPlan) -> np.ndarray:
     return crop
 
 
+def crop_window(box_xywh: SequenceType[float] | np.ndarray, factor: float) -> tuple[int, int, int]:
+    """``(x1, y1, side)``: the top-left corner and side, in image pixels, of the square ``crop_around`` cuts around
+    ``box_xywh`` (x,y,w,h) with ``factor``."""
+    x, y, w, h = (float(v) for v in box_xywh)
+    side = crop_side(w, h, factor)
+    return int(round(x + 0.5 * w - 0.5 * side)), int(round(y + 0.5 * h - 0.5 * side)), side
+
+
 def crop_around(image: np.ndarray, box_xywh: SequenceType[float] | np.ndarray, factor: float,
                 out_size: int) -> tuple[np.ndarray, float]:
     """Square crop of side ``ceil(sqrt(w*h) * factor)`` centred on the box, zero padded, resized to out_size.
@@ -172,13 +180,11 @@ def crop_around(image: np.ndarray, box_xywh: SequenceType[float] | np.ndarray, f
     Raises:
         ValueError: the crop side is below 1 pixel (empty or degenerate box).
     """
-    x, y, w, h = (float(v) for v in box_xywh)
-    side = crop_side(w, h, factor)
+    x1, y1, side = crop_window(box_xywh, factor)
     if side < 1:
+        x, y, w, h = (float(v) for v in box_xywh)
         raise ValueError(f"crop side ceil(sqrt({w} * {h}) * {factor}) is below 1 pixel; the box is too small")
-    x1 = round(x + 0.5 * w - 0.5 * side)
-    y1 = round(y + 0.5 * h - 0.5 * side)
-    return _warp_window(image, 1, int(x1), int(y1), side, out_size, False), out_size / side
+    return _warp_window(image, 1, x1, y1, side, out_size, False), out_size / side
 
 
 def _warp_window(image: np.ndarray, scale: int, x1: int, y1: int, side: int, out_size: int,

@@ -33,8 +33,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..data.custom import natural_key
 from ..data.image import read_image
-from ..data.processing import crop_side
+from ..data.processing import crop_window
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +50,6 @@ LABEL_BACKGROUND = (0, 0, 0)
 
 # ---------------------------------------------------------------------------------------------------------------
 # frame sources
-
-
-def natural_key(text: str) -> list[str | int]:
-    """Sort key that orders digit runs by value: ``frame2.png`` before ``frame10.png``."""
-    # re.split with a group alternates text and digits, starting with text, so keys compare item by item.
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 class ImageFrames:
@@ -257,9 +252,8 @@ def annotate(frame: np.ndarray, box_xywh: np.ndarray, frame_number: int, confide
 
 def search_region(previous_xywh: np.ndarray, factor: float) -> np.ndarray:
     """The square the tracker crops around ``previous_xywh`` (x,y,w,h pixels) for the next frame, as x,y,w,h."""
-    x, y, w, h = (float(v) for v in previous_xywh)
-    side = crop_side(w, h, factor)
-    return np.array([round(x + 0.5 * w - 0.5 * side), round(y + 0.5 * h - 0.5 * side), side, side], dtype=np.float64)
+    x1, y1, side = crop_window(previous_xywh, factor)
+    return np.array([x1, y1, side, side], dtype=np.float64)
 
 
 def _rectangle(image: np.ndarray, box_xywh: np.ndarray, color: tuple[int, int, int], thickness: int) -> None:
