@@ -31,12 +31,12 @@ import argparse
 import dataclasses
 import json
 import logging
+import platform
 import sys
 from pathlib import Path
 
 import torch
 
-from .. import device_name
 from ..config import Config, apply_overrides, config_from_dict, load_config, to_dict
 from ..tracking.benchmarks import BENCHMARKS, Benchmark, get_benchmark
 from ..tracking.evaluate import (eval_sequences, evaluate_results, format_table, read_predictions, results_record,
@@ -105,8 +105,9 @@ def _resolve_config(args: argparse.Namespace, checkpoint_cfg: Config | None) -> 
 
 
 def _device_description(device: torch.device) -> str:
-    """The GPU's name, or the CPU's with the threads torch uses: what the tracking speed was measured on."""
-    return device_name(device) + ("" if device.type == "cuda" else f" ({torch.get_num_threads()} threads)")
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def main(argv: list[str] | None = None) -> int:
