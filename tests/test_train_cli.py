@@ -10,7 +10,7 @@ def test_resume_flag_without_a_value_leaves_a_following_override_alone(monkeypat
     seen = {}
 
     class FakeTrainer:
-        def __init__(self, cfg, *, run_dir, phase, epochs, resume_from):
+        def __init__(self, cfg, *, run_dir, phase, epochs, resume_from, stop):
             seen.update(cfg=cfg, resume_from=resume_from)
 
         def fit(self):

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from train_helpers import REPO, SUBPROCESS_ENV, TINY, cli_args, run_cli, sha
+from train_helpers import REPO, SUBPROCESS_ENV, TINY, cli_args, free_port, run_cli, sha
 
 from seqtrack_accel.training.checkpoint import latest_checkpoint, list_checkpoints
 
@@ -72,18 +72,10 @@ def test_sigterm_stops_at_a_step_boundary_writes_a_checkpoint_and_exits_0(synthe
 def _launch_two(script, run_dir, epochs, resume, root):
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           str(REPO / "accelerate_configs" / "cpu_two_process.yaml"), "--main_process_port", str(_free_port()),
+           str(REPO / "accelerate_configs" / "cpu_two_process.yaml"), "--main_process_port", str(free_port()),
            str(script), str(run_dir), str(epochs), resume or "-", str(REPO / "configs" / "demo.yaml"),
            f"data.root={root}", *TINY, "train.batch_size=2"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 RANK_SCRIPT = """
@@ -210,7 +202,7 @@ def test_sigterm_to_the_whole_process_group_with_data_workers_writes_a_checkpoin
 
 def test_sigterm_to_the_process_group_of_two_launched_processes_stops_both_at_one_step(synthetic_lasot, tmp_path):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           str(REPO / "accelerate_configs" / "cpu_two_process.yaml"), "--main_process_port", str(_free_port()),
+           str(REPO / "accelerate_configs" / "cpu_two_process.yaml"), "--main_process_port", str(free_port()),
            str(REPO / "train.py"), "--output_dir", str(tmp_path), "--epochs", "20",
            *cli_args(synthetic_lasot, "data.num_workers=1", "train.batch_size=2")]
     _, output = _sigterm_to_the_group_once_training(cmd, tmp_path,
@@ -222,7 +214,9 @@ def test_sigterm_to_the_process_group_of_two_launched_processes_stops_both_at_on
 
 
 def test_sigterm_to_accelerate_launch_alone_stops_the_training_process_too(synthetic_lasot, tmp_path):
-    # One process: the launcher returns at once on SIGTERM; the training process must not train on as an orphan.
+    # One process: accelerate 1.15 returns at once on SIGTERM, and the training process must not train on as an
+    # orphan (it notices its launcher is gone); accelerate 1.16 passes the SIGTERM on (and kills 5 s later). Either
+    # way the training process stops on request.
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu",
            str(REPO / "train.py"), "--output_dir", str(tmp_path), "--epochs", "20", *cli_args(synthetic_lasot)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
@@ -235,5 +229,5 @@ def test_sigterm_to_accelerate_launch_alone_stops_the_training_process_too(synth
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert _log_says(tmp_path, "the launcher (PID")
+    assert _log_says(tmp_path, "the launcher (PID") or _log_says(tmp_path, "received SIGTERM")
     assert not (tmp_path / "phase_1" / "checkpoints" / "checkpoint_20").exists()

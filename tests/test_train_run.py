@@ -6,11 +6,13 @@ import errno
 import json
 import os
 import re
+import resource
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors import SafetensorError
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from train_helpers import sha, tiny_config, train
 
@@ -57,6 +59,13 @@ def test_tensorboard_holds_loss_iou_lr_and_images(straight_run):
         assert tag in tags["scalars"], tag
     assert [e.step for e in events.Scalars("epoch/loss")] == [4, 8, 12]
     assert {"train/search_boxes", "val/free_run_boxes"} <= set(tags["images"])
+
+
+def test_tensorboard_holds_one_run_with_the_config_as_hyperparameters(straight_run):
+    _, run_dir, _ = straight_run
+    assert [p for p in (run_dir / "tensorboard").iterdir() if p.is_dir()] == []  # no timestamped sub-run
+    events = EventAccumulator(str(run_dir / "tensorboard")).Reload()
+    assert "_hparams_/experiment" in events.PluginTagToContent("hparams")
 
 
 def test_history_has_one_entry_per_epoch_and_the_step_decay(straight_run):
@@ -119,6 +128,21 @@ def test_phase_2_continues_phase_1(synthetic_lasot, tmp_path):
     assert (tmp_path / "phase_2" / "plots" / "loss.png").is_file()
     state = json.loads((ckpt(tmp_path, "checkpoint_2", phase=2) / "training_state.json").read_text())
     assert state["global_step"] == 8 and state["phase"] == 2
+
+
+def test_a_phase_whose_previous_phase_never_ran_is_refused_naming_it(synthetic_lasot, tmp_path):
+    cfg = tiny_config(synthetic_lasot)
+    train(cfg, tmp_path, epochs=1)
+    with pytest.raises(CheckpointError, match="phase 3 continues phase 2, but .* holds no checkpoint of phase 2; .*"
+                                              "--resume_from_checkpoint .*phase_1/checkpoints/checkpoint_1"):
+        train(cfg, tmp_path, phase=3, epochs=2)
+
+
+def test_a_phase_starts_from_an_older_phase_when_given_its_checkpoint(synthetic_lasot, tmp_path):
+    cfg = tiny_config(synthetic_lasot)
+    train(cfg, tmp_path, epochs=1)
+    result = train(cfg, tmp_path, phase=3, epochs=2, resume_from=str(ckpt(tmp_path, "checkpoint_1")))
+    assert result.history.phase == [1, 3]
 
 
 def test_phase_with_weights_only_restarts_the_schedule(synthetic_lasot, tmp_path):
@@ -225,6 +249,11 @@ def test_a_damaged_state_file_is_named_with_the_newest_intact_checkpoint(straigh
     (OSError(errno.ENOSPC, "No space left on device"), "the disk holding .* is full"),
     (OSError(errno.EROFS, "Read-only file system"), "is on a read-only file system"),
     (RuntimeError("unexpected pos 48552448 vs 48552336"), r"is full: 0\.0 MiB free"),
+    (OSError(errno.EFBIG, "File too large"), "would exceed this process's file-size limit"),
+    (SafetensorError("Error while serializing: I/O error: File too large (os error 27)"),
+     "would exceed this process's file-size limit"),
+    (RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0"),
+     r"would exceed this process's file-size limit of 1048576 bytes \(ulimit -f\); \d+ MiB are free"),
 ])
 def test_a_full_or_read_only_disk_is_named_and_leaves_the_last_checkpoint(synthetic_lasot, tmp_path, monkeypatch,
                                                                         error, said):
@@ -241,7 +270,9 @@ def test_a_full_or_read_only_disk_is_named_and_leaves_the_last_checkpoint(synthe
         raise error
 
     monkeypatch.setattr(Accelerator, "save_state", save_half_then_fail)
-    if isinstance(error, RuntimeError):  # torch.save's words for a full disk: the free space tells
+    if isinstance(error, RuntimeError) and "enforce fail" in str(error):  # torch.save's words for a short write:
+        monkeypatch.setattr(resource, "getrlimit", lambda which: (1048576, resource.RLIM_INFINITY))  # a size limit
+    elif isinstance(error, RuntimeError):  # ... or for a full disk: the free space tells
         monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100, 100, 0))
     with pytest.raises(CheckpointError, match=rf"could not write checkpoint .*checkpoint_2: .*{said}.*checkpoint_1 "
                                               "is intact"):

@@ -61,6 +61,14 @@ def cli_args(root: Path, *extra: str) -> list[str]:
     return ["--config", str(REPO / "configs" / "demo.yaml"), f"data.root={root}", *TINY, *extra]
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def run_cli(args: list[str], *, timeout: float = 300, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **SUBPROCESS_ENV, **(env_extra or {})}
     return subprocess.run([sys.executable, str(REPO / "train.py"), *args], capture_output=True, text=True,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from ..config import ConfigError, load_config, shipped_configs
@@ -58,6 +60,9 @@ def resolve_config(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Train; the exit status: 0 when the run finished or stopped on request, 2 for bad input (config, data files,
+    checkpoint, Hub), 1 for any other error. An error is one ``error:`` line on stderr, printed by the main process
+    alone; the traceback goes to the run's log file (every process's)."""
     # Overrides may stand anywhere on the line, also after other flags (key=value --epochs 2 key=value).
     args = build_parser().parse_intermixed_args(argv)
     resume = args.resume_from_checkpoint
@@ -65,29 +70,54 @@ def main(argv: list[str] | None = None) -> int:
         # `--resume_from_checkpoint key=value` : the flag took no value and argparse swallowed an override
         args.overrides.insert(0, resume)
         args.resume_from_checkpoint = "latest"
+    from ..training.stop import StopRequest  # light: no torch
+
+    stop = StopRequest()
+    stop.install()  # before torch is imported and the data read: a SIGTERM from now on is a stop, not a kill
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per saved file is noise in the log
     # here, not at the top: --help answers without loading torch
     from ..hub import HubError
     from ..training import CheckpointError, Trainer
 
+    trainer = None
     try:
         cfg = resolve_config(args)
         run_dir = Path(args.output_dir) if args.output_dir else Path("runs") / cfg.name
-        result = Trainer(cfg, run_dir=run_dir, phase=args.phase, epochs=args.epochs,
-                         resume_from=args.resume_from_checkpoint).fit()
+        trainer = Trainer(cfg, run_dir=run_dir, phase=args.phase, epochs=args.epochs,
+                          resume_from=args.resume_from_checkpoint, stop=stop)
+        result = trainer.fit()
     except (ConfigError, CheckpointError, HubError, FloatingPointError, ValueError, OSError) as e:
-        # Bad input (config, checkpoint, data files, permissions): one line naming it, no traceback; the traceback
-        # is kept at DEBUG level for bug reports.
-        logger = logging.getLogger("seqtrack_accel.train")
-        logger.debug("traceback of the error below", exc_info=True)
-        logger.error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
+        # Bad input (config, checkpoint, data files, permissions): one line naming it, no traceback on the console.
+        if _is_main_process(trainer):
+            print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug, a CUDA error, out of memory: the traceback is in the log file
+        if _is_main_process(trainer):
+            logged = trainer is not None and trainer.traceback_logged
+            if not logged:
+                traceback.print_exc()
+            where = f" (traceback in {trainer.log_file})" if logged else ""
+            print(f"error: {type(e).__name__}: {e}{where}", file=sys.stderr)
+        return 1
+    finally:
+        stop.uninstall()
+    if result.interrupted and result.last_checkpoint is None:
+        print(f"stopped on request before the first step: phase {result.phase}, nothing trained, no checkpoint "
+              "written; run the same command again to start")
+        return 0
     status = "stopped on request" if result.interrupted else "finished"
     print(f"{status}: phase {result.phase}, epoch {result.epoch}, global step {result.global_step}, "
           f"last checkpoint {result.last_checkpoint}")
     return 0
+
+
+def _is_main_process(trainer) -> bool:
+    """Whether this is the process that prints (of several launched ones, the main one)."""
+    accelerator = getattr(trainer, "accelerator", None)
+    if accelerator is not None:
+        return accelerator.is_main_process
+    return os.environ.get("RANK", "0") == "0"  # set by accelerate launch / torchrun for every process
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import resource
 import shutil
 import socket
 import time
@@ -22,7 +23,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Iterable
 
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 logger = logging.getLogger(__name__)
 
@@ -267,20 +268,31 @@ def intact_checkpoint_before(folder: Path) -> Path | None:
     return None
 
 
+# What a checkpoint write can fail with for want of storage: the OS (OSError), torch.save (a RuntimeError such as
+# "[enforce fail at inline_container.cc] unexpected pos ..."), safetensors (SafetensorError, "... (os error 28)").
+WRITE_ERRORS = (OSError, RuntimeError, SafetensorError)
+
+
 def describe_write_error(error: BaseException, folder: Path) -> str:
-    """What stopped a checkpoint write, in words: a full disk and a read-only or unwritable folder are named as such
-    (torch.save reports a full disk as a RuntimeError such as "unexpected pos ..."), anything else as it is."""
+    """What stopped a checkpoint write, in words: a full disk (with its free space), a file-size limit (``ulimit
+    -f``), a read-only or unwritable folder are named as such, anything else is given as it is. The libraries do not
+    always say: torch.save reports a short write as "unexpected pos", safetensors puts the OS error in its text."""
     code = getattr(error, "errno", None)
+    if code is None and (found := re.search(r"os error (\d+)", str(error))):
+        code = int(found.group(1))
     existing = next(p for p in [Path(folder), *Path(folder).parents] if p.exists())
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return f"the disk holding {folder} is full ({error})"
+    free = shutil.disk_usage(existing).free
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if code in (errno.ENOSPC, errno.EDQUOT) or free < 64 * 2**20:
+        return f"the disk holding {folder} is full: {free / 2**20:.1f} MiB free ({error})"
+    if code == errno.EFBIG or (code is None and limit != resource.RLIM_INFINITY):
+        size = f" of {limit} bytes" if limit != resource.RLIM_INFINITY else ""
+        return (f"a file in {folder} would exceed this process's file-size limit{size} (ulimit -f); "
+                f"{free / 2**20:.0f} MiB are free on the disk ({error})")
     if code == errno.EROFS:
         return f"{folder} is on a read-only file system ({error})"
     if code in (errno.EACCES, errno.EPERM) or not os.access(existing, os.W_OK):
         return f"{folder} is not writable ({error})"
-    free = shutil.disk_usage(existing).free
-    if free < 64 * 2**20:
-        return f"the disk holding {folder} is full: {free / 2**20:.1f} MiB free ({error})"
     return f"{type(error).__name__}: {error}"
 
 

@@ -15,21 +15,22 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
+import multiprocessing
 import shutil
 import signal
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
-import torch.distributed as dist
 from accelerate import Accelerator
 from accelerate.utils import (DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list, gather_object,
                                set_seed)
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
+from torch.utils.tensorboard.summary import hparams
 from tqdm.auto import tqdm
 
 from .. import versions
@@ -44,10 +45,18 @@ from ..tracking.evaluate import validate
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError, History, TrainingState
 from .plots import write_plots
+from .stop import StopRequest
 from .validation import COORDINATES, FreeRunValidation, collapsed_coordinates
 from .visualize import box_grid
 
 logger = logging.getLogger("seqtrack_accel.train")
+
+
+FAILURE_HUB_WAIT = 10.0  # seconds the Hub mirror may finish its uploads after a failure (the rest: the next run)
+
+
+class _StoppedBeforeFirstStep(Exception):
+    """A stop was requested during the set-up; the message says during what."""
 
 
 @dataclass
@@ -77,61 +86,6 @@ def compute_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], cfg: Co
     logits = model(template_images, search_images, inputs)
     loss = sequence_loss(logits, targets, cfg.model.bins, cfg.model.end_weight)
     return StepOutput(loss, teacher_forced_iou(logits.detach(), targets, cfg.model.bins), logits)
-
-
-class _StopRequest:
-    """SIGTERM / SIGINT set a flag; every process stops at the same step boundary (agreed over a gloo group).
-
-    So does the end of the launcher: ``accelerate launch`` of one process returns at once on SIGTERM and leaves the
-    training process running on, reparented; a process whose parent was a launcher notices that its parent changed
-    (one getppid call per step) and stops as for a SIGTERM.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous = {}
-        self._group = None
-        self._launcher = None
-
-    def install(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        self._launcher = _launcher_pid()
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            # A CPU all-reduce of one flag per step: no CUDA synchronisation, and every rank sees the same answer.
-            self._group = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else dist.group.WORLD
-
-    def uninstall(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
-
-    def _handle(self, signum, frame) -> None:
-        self.requested = True
-        logger.warning("received %s: stopping at the next step boundary and writing a checkpoint",
-                       signal.Signals(signum).name)
-
-    def agreed(self) -> bool:
-        if self._launcher is not None and not self.requested and os.getppid() != self._launcher:
-            self.requested = True
-            logger.warning("the launcher (PID %d) has ended: stopping at this step and writing a checkpoint",
-                           self._launcher)
-        if self._group is None:
-            return self.requested
-        flag = torch.tensor([1 if self.requested else 0], dtype=torch.int32)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._group)
-        return bool(flag.item())
-
-
-def _launcher_pid() -> int | None:
-    """The parent process's PID when it is a launcher (``accelerate launch``, ``torchrun``), else None: a run started
-    from a shell (or nohup) must not stop when the shell goes."""
-    parent = os.getppid()
-    try:
-        command = Path(f"/proc/{parent}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:  # not Linux: no launcher watch
-        return None
-    return parent if any(name in command for name in ("accelerate", "torchrun", "torch.distributed.run")) else None
 
 
 class EpochStats:
@@ -235,10 +189,12 @@ class Trainer:
             ``resume_from`` continues from the newest checkpoint of the highest earlier phase.
         epochs: the epoch number to stop after (absolute, over all phases); default ``cfg.train.epochs``.
         resume_from: ``None`` (no resume requested), ``"latest"``, a checkpoint folder or ``hf://ORG/NAME[/...]``.
+        stop: the stop request to honour (the command-line program installs one before its long imports); default
+            a new one, installed by ``setup``.
     """
 
     def __init__(self, cfg: Config, *, run_dir: str | Path, phase: int = 1, epochs: int | None = None,
-                 resume_from: str | None = None):
+                 resume_from: str | None = None, stop: StopRequest | None = None):
         if phase < 1:
             raise ValueError(f"--phase must be >= 1, got {phase}")
         self.cfg = cfg
@@ -248,42 +204,114 @@ class Trainer:
         if self.last_epoch < 1:
             raise ValueError(f"--epochs must be >= 1, got {self.last_epoch}")
         self.resume_from = resume_from
-        self.stop = _StopRequest()
+        self.stop = stop if stop is not None else StopRequest()
+        self.log_file = self.run_dir / "logs" / f"seqtrack-{cfg.name}.log"  # the original's name; appended to
+        self.traceback_logged = False  # whether fit() wrote the traceback of its error into log_file
         self.mirror = None
         self._log_handler = None
         self._lock = ckpt.RunLock(self.run_dir)
+        self._owns_folder = False  # the run folder's lock is this run's (set on every process)
+        self._children_before: set = set()
 
     def fit(self) -> TrainResult:
-        """Set up, train from the starting epoch to ``epochs``, and return what happened."""
+        """Set up, train from the starting epoch to ``epochs``, and return what happened.
+
+        A stop requested before the first step ends the run there: nothing trained, no checkpoint written. An error
+        ends it at once: its traceback goes to ``log_file`` (every process's), the DataLoader workers are ended, the
+        Hub mirror gets ``FAILURE_HUB_WAIT`` seconds, and the error is raised; nothing waits on what failed.
+        """
+        failed = False
         try:
             self.setup()
             return self._run_epochs()
+        except _StoppedBeforeFirstStep as stopped:
+            logger.info("stopped on request %s, before the first step: nothing was trained and no checkpoint was "
+                        "written; run the same command again to start", stopped)
+            state = getattr(self, "_start_state", None)
+            return TrainResult(self.run_dir, self.phase, state.epoch if state else 0,
+                               state.global_step if state else 0, state.history if state else History(), None,
+                               interrupted=True)
+        except BaseException as error:
+            failed = True
+            self._log_failure(error)
+            raise
         finally:
-            self.close()
+            self.close(failed=failed)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         """End what ``setup`` started: TensorBoard, the Hub mirror (waiting for its uploads), the run folder's lock,
-        the log file. ``fit`` calls it; call it after ``setup`` without ``fit``."""
+        the log file. ``fit`` calls it; call it after ``setup`` without ``fit``. After a failure (``failed``) it
+        first ends the DataLoader workers (they ignore SIGTERM, so nothing else would end them: the process would
+        wait for them at exit for ever) and gives the Hub mirror ``FAILURE_HUB_WAIT`` seconds; what it leaves is
+        uploaded by the next run with the same repo."""
+        if failed:
+            self._end_workers()
         if getattr(self, "accelerator", None) is not None:
             self.accelerator.end_training()
         if self.mirror is not None:
-            missing = self.mirror.close()
+            missing = self.mirror.close(timeout=min(FAILURE_HUB_WAIT, self.cfg.hub.final_wait) if failed else None)
             if missing:
                 logger.warning("not mirrored to %s: %s", self.cfg.hub.repo_id, ", ".join(missing))
             self.mirror = None
+        self.stop.uninstall()
         self._lock.release()
         if self._log_handler is not None:
             logging.getLogger("seqtrack_accel").removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
 
+    def _stop_point(self, where: str) -> None:
+        """End the set-up when a stop was requested (a collective: every process calls it at the same points)."""
+        if self.stop.agreed():
+            raise _StoppedBeforeFirstStep(where)
+
+    def _log_failure(self, error: BaseException) -> None:
+        """Write the traceback of the error that ends the run into the run's log file (not on the console: the
+        command prints one line), from every process that has one, each naming itself."""
+        if not self._owns_folder:  # the folder is another run's (or was never reached): its log is not ours
+            return
+        text = "".join(traceback.format_exception(error)).rstrip()
+        acc = getattr(self, "accelerator", None)
+        rank = f"process {acc.process_index} of {acc.num_processes}: " if acc is not None and acc.num_processes > 1 \
+            else ""
+        if self._log_handler is not None:
+            record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, "%sthe run failed:\n%s",
+                                       (rank, text), None)
+            self._log_handler.handle(record)
+        else:  # another process than the main one: one append, so lines of several processes do not interleave
+            stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+            try:
+                self.log_file.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.log_file, "a") as f:
+                    f.write(f"{stamp} ERROR {logger.name}: {rank}the run failed:\n{text}\n")
+            except OSError:
+                return
+        self.traceback_logged = True
+
+    def _end_workers(self) -> None:
+        """Kill the processes this run started (its DataLoader workers) and reap them."""
+        children = [p for p in multiprocessing.active_children() if p not in self._children_before]
+        # PyTorch's SIGCHLD handler would report each killed worker as a new error in place of the one that ended
+        # the run; a reaped worker is no longer reported, so the handler comes back once they are reaped.
+        handler = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        try:
+            for child in children:
+                child.kill()
+            for child in children:
+                child.join(timeout=10)
+        finally:
+            signal.signal(signal.SIGCHLD, handler)
+
     # ------------------------------------------------------------------------------------------------------------
     # set-up
 
     def setup(self) -> None:
         """Everything before the first step: devices, run folder, starting point, data, model, optimizer, schedule,
-        restored state, TensorBoard and the Hub mirror."""
+        restored state, TensorBoard and the Hub mirror. A stop requested meanwhile ends it (``fit`` then returns
+        before the first step); it is checked after each long part, at the same points on every process."""
         cfg = self.cfg
+        self.stop.install()  # before the long parts: a stop while the datasets are read is a stop, not a kill
+        self._children_before = set(multiprocessing.active_children())
         # devices, processes and the run folder
         self.accelerator = acc = Accelerator(
             gradient_accumulation_steps=cfg.train.grad_accum_steps,
@@ -293,6 +321,7 @@ class Trainer:
             step_scheduler_with_optimizer=False,
             dataloader_config=DataLoaderConfiguration(non_blocking=True),
         )
+        self.stop.attach_group()
         held_by_another = None
         if acc.is_main_process:
             try:
@@ -304,11 +333,12 @@ class Trainer:
         held_by_another = broadcast_object_list([held_by_another])[0]  # every process stops with the same error
         if held_by_another:
             raise CheckpointError(held_by_another)
+        self._owns_folder = True
         self._setup_logging()
 
         # where this phase starts
         start, full_state = self._resolve_start()
-        state = self._check_start(start, full_state) if start is not None else None
+        state = self._start_state = self._check_start(start, full_state) if start is not None else None
         if acc.is_main_process:
             text = dump_config(cfg)
             write_text_atomic(self.run_dir / "config.yaml", text)
@@ -320,6 +350,7 @@ class Trainer:
         with acc.main_process_first():
             self.dataset = build_train_dataset(cfg)
             self.free_run = self._build_free_run(self.dataset)
+        self._stop_point("while the data was read")
         loader = self._build_loader(self.dataset)
 
         # model, optimizer, schedule
@@ -342,6 +373,7 @@ class Trainer:
             raise ConfigError("data.samples_per_epoch", f"{cfg.data.samples_per_epoch} samples make no full batch of "
                               f"train.batch_size={cfg.train.batch_size} on each of {acc.num_processes} process(es); "
                               "raise data.samples_per_epoch or lower train.batch_size")
+        self._stop_point("while the model was built")
 
         # the restored state: history, step counter, where the data continues
         self.history, self.global_step = History(), 0
@@ -361,14 +393,24 @@ class Trainer:
                         "full state" if full_state else "weights only", self.first_epoch, self.global_step)
         if state is None or not full_state:
             set_seed(cfg.train.seed, device_specific=True)  # each process its own dropout stream
+        self._stop_point("while the starting state was restored")
 
         # TensorBoard and the Hub mirror
-        acc.init_trackers("tensorboard", config=_flat(to_dict(cfg)), init_kwargs={
+        acc.init_trackers("tensorboard", init_kwargs={
             "tensorboard": {"purge_step": self.global_step + 1}} if self.global_step else {})
+        if acc.is_main_process:
+            self._log_hparams()
         if acc.is_main_process and cfg.hub.repo_id:
             self.mirror = HubMirror(cfg.hub, self.run_dir)
             self.mirror.start()
             self.mirror.sync_missing()
+
+    def _log_hparams(self) -> None:
+        """The config in TensorBoard's HParams tab, in the run's own event stream. (Accelerate's ``init_trackers(
+        config=...)`` would write it into a sub-run named by a timestamp, which TensorBoard lists as a second run.)"""
+        writer = self.accelerator.get_tracker("tensorboard", unwrap=True)
+        for summary in hparams(_flat(to_dict(self.cfg)), metric_dict={}):
+            writer.file_writer.add_summary(summary)
 
     def _resolve_start(self) -> tuple[Path | None, bool]:
         """Which checkpoint to start from, and whether to restore its full state (else weights only)."""
@@ -386,6 +428,7 @@ class Trainer:
                 raise CheckpointError(
                     f"phase {self.phase} continues an earlier phase, but {self.run_dir} holds no checkpoint of "
                     f"phases 1..{self.phase - 1}; run --phase 1 first or pass --resume_from_checkpoint PATH")
+            self._refuse_phase_gap(previous)
             return previous, self.cfg.train.phase_init == "resume"
         if spec == "latest":
             found = ckpt.latest_checkpoint(self.run_dir, self.phase)
@@ -393,12 +436,24 @@ class Trainer:
                 raise CheckpointError(
                     f"--resume_from_checkpoint latest: no complete checkpoint under {self.run_dir} for phases "
                     f"1..{self.phase}; start with --phase 1 (without --resume_from_checkpoint)")
+            self._refuse_phase_gap(found)
             return found, True
         if spec.startswith("hf://"):
             dest = self.run_dir / ".hub_downloads"
             with self.accelerator.local_main_process_first():
                 return download_checkpoint(spec, dest, timeout=self.cfg.hub.request_timeout), True
         return Path(spec).resolve(), True
+
+    def _refuse_phase_gap(self, found: Path) -> None:
+        """Phase N continues phase N - 1: a checkpoint of an older phase found in its place is an error that says
+        how to start from it on purpose."""
+        phase = int(ckpt.PHASE_NAME.match(found.parents[1].name).group(1))
+        if phase < self.phase - 1:
+            raise CheckpointError(
+                f"phase {self.phase} continues phase {self.phase - 1}, but {self.run_dir} holds no checkpoint of phase "
+                f"{self.phase - 1}; its newest earlier checkpoint is {found}, of phase {phase}. Run --phase "
+                f"{self.phase - 1} first, or start phase {self.phase} from that checkpoint on purpose with "
+                f"--resume_from_checkpoint {found}")
 
     def _check_start(self, start: Path, full_state: bool) -> TrainingState:
         """The starting checkpoint's state, after checking that it is intact and fits this run."""
@@ -466,10 +521,8 @@ class Trainer:
         if not self.accelerator.is_main_process:
             logger.setLevel(logging.WARNING)
             return
-        log_dir = self.run_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        # The original's log file name pattern; appended to across resumes and phases.
-        handler = logging.FileHandler(log_dir / f"seqtrack-{self.cfg.name}.log")
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(self.log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger("seqtrack_accel")
         root.setLevel(logging.INFO)
@@ -526,15 +579,11 @@ class Trainer:
 
     def _run_epochs(self) -> TrainResult:
         acc = self.accelerator
-        self.stop.install()
         epoch, last_checkpoint, interrupted = self.first_epoch, None, False
-        try:
-            for epoch in range(self.first_epoch, self.last_epoch + 1):
-                last_checkpoint, interrupted = self._train_epoch(epoch)
-                if interrupted:
-                    break
-        finally:
-            self.stop.uninstall()
+        for epoch in range(self.first_epoch, self.last_epoch + 1):
+            last_checkpoint, interrupted = self._train_epoch(epoch)
+            if interrupted:
+                break
         if interrupted:
             logger.info("stopped on request at epoch %d, step %d; resume with --resume_from_checkpoint latest",
                         epoch, self.global_step)
@@ -551,28 +600,28 @@ class Trainer:
         self.loader.set_epoch(epoch - 1)
         batches = acc.skip_first_batches(self.loader, stats.step) if stats.step else self.loader
         self.model.train()
-        bar = tqdm(total=stats.steps, initial=stats.step, desc=f"epoch {epoch}", dynamic_ncols=True, leave=False,
-                   disable=not acc.is_local_main_process)
-        for batch in batches:
-            self.global_step += 1
-            out = self.train_step(batch)
-            stats.add(out, self.global_step, batch["search_anno"].shape[0] * acc.num_processes)
-            if stats.step == 1 and cfg.train.log_images and acc.is_main_process:
-                self._log_boxes("train/search_boxes", batch, out.logits[:, :4, :cfg.model.bins].argmax(-1))
-            if self.global_step % cfg.train.print_interval == 0 or stats.step == stats.steps:
-                self._log_window(stats, bar)  # the only synchronisation point inside an epoch
-            bar.update(1)
+        stopped = False
+        with tqdm(total=stats.steps, initial=stats.step, desc=f"epoch {epoch}", dynamic_ncols=True, leave=False,
+                  disable=not acc.is_local_main_process) as bar:  # closed however the epoch ends
+            for batch in batches:
+                self.global_step += 1
+                out = self.train_step(batch)
+                stats.add(out, self.global_step, batch["search_anno"].shape[0] * acc.num_processes)
+                if stats.step == 1 and cfg.train.log_images and acc.is_main_process:
+                    self._log_boxes("train/search_boxes", batch, out.logits[:, :4, :cfg.model.bins].argmax(-1))
+                if self.global_step % cfg.train.print_interval == 0 or stats.step == stats.steps:
+                    self._log_window(stats, bar)  # the only synchronisation point inside an epoch
+                bar.update(1)
 
-            if self.stop.agreed():
-                bar.close()
-                if stats.step == stats.steps:
-                    return self._end_epoch(stats), True
-                return self._save(stats, end_of_epoch=False), True
-            every = cfg.train.checkpoint_every_steps
-            if every and self.global_step % every == 0 and stats.step < stats.steps and acc.sync_gradients:
-                self._save(stats, end_of_epoch=False)
-        bar.close()
-        return self._end_epoch(stats), False
+                if self.stop.agreed():
+                    stopped = True
+                    break
+                every = cfg.train.checkpoint_every_steps
+                if every and self.global_step % every == 0 and stats.step < stats.steps and acc.sync_gradients:
+                    self._save(stats, end_of_epoch=False)
+        if stats.step < stats.steps:  # stopped inside the epoch
+            return self._save(stats, end_of_epoch=False), True
+        return self._end_epoch(stats), stopped
 
     def _log_window(self, stats: EpochStats, bar) -> None:
         acc = self.accelerator
@@ -728,8 +777,8 @@ class Trainer:
             last = ckpt.latest_checkpoint(self.run_dir, self.phase)
             raise CheckpointError(
                 f"could not write checkpoint {final}: {failure}. The partial write was removed; the last checkpoint "
-                f"{last or '(none yet)'} is intact. Free space in {folder} or make it writable, then resume with "
-                "--resume_from_checkpoint latest")
+                f"{last or '(none yet)'} is intact. Remove the cause (free space, raise the file-size limit, make "
+                f"{folder} writable), then resume with --resume_from_checkpoint latest")
         if acc.is_main_process:
             ckpt.publish(tmp, final, acc.num_processes)
             for removed in ckpt.rotate(self.run_dir, self.phase, self.cfg.train.keep_last, protect={final}):
@@ -746,6 +795,6 @@ class Trainer:
         failure = None
         try:
             write()
-        except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError
+        except ckpt.WRITE_ERRORS as e:  # each library reports a full disk in its own way
             failure = ckpt.describe_write_error(e, ckpt.checkpoints_dir(self.run_dir, self.phase))
         return next((f for f in gather_object([failure]) if f), None)
