@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import read_text
 from .custom import natural_key
 from .lasot import load_lasot
 from .sequence import Sequence, box_file_lines, parse_box_rows
@@ -104,7 +105,7 @@ def read_benchmark_table(path: str | os.PathLike) -> tuple[BenchmarkEntry, ...]:
     """The rows of a table file: ``name,frames_dir,start_frame,end_frame,digits,ext,anno_file,init_omit,class`` per
     line; lines starting with ``#`` and blank lines are skipped. Errors name the file and line."""
     path = Path(path)
-    return _parse_table(path.read_text(), str(path))
+    return _parse_table(read_text(path), str(path))
 
 
 def uav123_table() -> tuple[BenchmarkEntry, ...]:
@@ -297,10 +298,11 @@ def uav123_attributes(root: str | os.PathLike,
         path = root / anno.parent / "att" / anno.name
         if not path.is_file():
             continue
-        flags = _SEPARATORS.split(path.read_text().strip())
+        text = read_text(path).strip()
+        flags = _SEPARATORS.split(text)
         if len(flags) != len(UAV123_ATTRIBUTES) or not all(f in ("0", "1") for f in flags):
             raise ValueError(f"{path} must hold {len(UAV123_ATTRIBUTES)} flags of 0 or 1 (one per attribute: "
-                             f"{', '.join(UAV123_ATTRIBUTES)}), got {path.read_text().strip()!r}; re-extract it or "
+                             f"{', '.join(UAV123_ATTRIBUTES)}), got {text!r}; re-extract it or "
                              "delete it")
         attributes[entry.name] = tuple(a for a, f in zip(UAV123_ATTRIBUTES, flags) if f == "1")
     return attributes
