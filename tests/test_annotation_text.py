@@ -43,8 +43,10 @@ TREES = {
                              benchmarks.uav123_attributes(root, synthetic_benchmarks.SYNTHETIC_UAV123_TABLE)]),
     "otb100": (lambda out: synthetic_benchmarks.make_synthetic_otb100(out, size=SIZE),
                lambda root: benchmarks.load_otb100(root, synthetic_benchmarks.SYNTHETIC_OTB100_TABLE)),
-    "nfs": (lambda out: synthetic_benchmarks.make_synthetic_nfs(out, size=SIZE),
-            lambda root: benchmarks.load_nfs(root, synthetic_benchmarks.SYNTHETIC_NFS_TABLE)),
+    **{f"nfs {layout}": (lambda out, layout=layout: synthetic_benchmarks.make_synthetic_nfs(out, size=SIZE,
+                                                                                          layout=layout),
+                         lambda root: benchmarks.load_nfs(root, synthetic_benchmarks.SYNTHETIC_NFS_TABLE))
+       for layout in synthetic_benchmarks.NFS_LAYOUTS},
 }
 SAVED_AS = {  # how a Windows editor may have saved the file
     "bom": lambda data: BOM + data,

@@ -110,8 +110,9 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
               load_uav123, card=("uav123", "UAV123", "test"), labels=uav123_attributes),
     Benchmark("otb100", "OTB100", "OTB_ROOT", "ope", NEVER, "<Sequence>/img, groundtruth_rect.txt", load_otb100,
               card=("otb100", "OTB100", "test")),
-    Benchmark("nfs", "NFS (30 fps)", "NFS_ROOT", "ope", NEVER, "sequences/<name>/ and anno/nfs_<name>.txt", load_nfs,
-              card=("nfs", "NFS", "test")),
+    Benchmark("nfs", "NFS (30 fps)", "NFS_ROOT", "ope", NEVER,
+              "<name>/30/<name>/ and <name>/30/<name>.txt (the download; or pytracking's sequences/ and anno/)",
+              load_nfs, card=("nfs", "NFS", "test")),
 )}
 
 
