@@ -14,8 +14,9 @@ and bird1_2, which starts past frame 1 after a gap of unused frames) and NaN lin
 OTB's shared folder with ``groundtruth_rect.1.txt`` / ``.2.txt`` (Jogging), a range starting past frame 1 (David),
 skipped first frames (Tiger1), 5-digit frame numbers (Board), PNG frames (KiteSurf) and comma, tab and space
 separated annotations; NFS in each of its three layouts: the official download's ``<name>/30/<name>.txt`` of 240 fps
-lines, SeqTrack's ``<name>/30/<name>_pytracking.txt`` and pytracking's ``anno/nfs_<name>.txt``. A folder holds the frames from 1 to the last
-frame any row of it needs, one rendered video, so rows sharing a folder annotate the same frames.
+lines, SeqTrack's ``<name>/30/<name>_pytracking.txt`` and pytracking's ``anno/nfs_<name>.txt``. A folder holds the
+frames from 1 to the last frame any row of it needs, one rendered video, so rows sharing a folder annotate the same
+frames.
 """
 
 from __future__ import annotations
