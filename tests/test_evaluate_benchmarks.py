@@ -176,11 +176,12 @@ def test_an_hf_checkpoints_own_card_gets_no_partial_scores(trees, checkpoint, tm
     monkeypatch.setattr(evaluate, "_push", lambda *args: pushed.append(args))
     root, output = _part_of(trees, "uav123", tmp_path), tmp_path / "out"
     assert evaluate_main(["--dataset", "uav123", "--root", str(root), "--checkpoint", checkpoint, "--output",
-                          str(output), "--no_plots", "--device", "cpu"]) == 0
+                          str(output), "--no_plots", "--device", "cpu", "--max_frames", "2"]) == 0
     assert pushed == [] and _summary(output)["partial"]["missing"] == ["bike1"]
     assert "not published to a model card" in capsys.readouterr().err
     assert evaluate_main(["--dataset", "uav123", "--root", str(trees["uav123"]), "--checkpoint", checkpoint,
-                          "--output", str(tmp_path / "whole"), "--no_plots", "--device", "cpu"]) == 0
+                          "--output", str(tmp_path / "whole"), "--no_plots", "--device", "cpu",
+                          "--max_frames", "2"]) == 0
     assert len(pushed) == 1  # the whole benchmark is pushed
 
 
