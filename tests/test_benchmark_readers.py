@@ -3,6 +3,7 @@ frame ranges, visibility, attributes, the shipped tables and loud errors."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 
@@ -21,11 +22,13 @@ from seqtrack_accel.data.benchmarks import (
     otb100_table,
     read_benchmark_table,
     read_boxes,
+    read_nfs_annotation,
     uav123_attributes,
     uav123_table,
 )
 from seqtrack_accel.data.image import read_image
 from seqtrack_accel.data.synthetic_benchmarks import (
+    NFS_LAYOUTS,
     SYNTHETIC_NFS_TABLE,
     SYNTHETIC_OTB100_TABLE,
     SYNTHETIC_UAV123_TABLE,
@@ -166,11 +169,25 @@ def test_lasot_ext_rejects_a_class_that_is_not_an_extension_class(lasot_ext):
         load_lasot_ext(lasot_ext, classes=("atv", "book"))
 
 
-def test_lasot_ext_missing_class_is_rejected_naming_it(tmp_path):
+def test_lasot_ext_root_with_some_classes_reads_them_warning_how_many_sequences_are_missing(tmp_path, caplog):
+    root = make_synthetic_lasot_ext(tmp_path / "LaSOT_ext", classes=("atv", "misc"), sequences_per_class=2, frames=2,
+                                    size=SIZE)
+    sequences = load_lasot_ext(root)
+    assert [s.name for s in sequences] == ["atv-1", "atv-2", "misc-1", "misc-2"]
+    assert "LaSOT_ext at" in caplog.text and "146 of its 150 sequences are missing (atv-3, atv-4" in caplog.text
+
+
+def test_lasot_ext_class_asked_for_and_missing_is_rejected_naming_it(tmp_path):
     root = make_synthetic_lasot_ext(tmp_path / "LaSOT_ext", classes=("atv",), sequences_per_class=1, frames=2,
                                     size=SIZE)
-    with pytest.raises(ValueError, match=r"badminton, .*wingsuit not found under"):
-        load_lasot_ext(root)
+    with pytest.raises(ValueError, match=r"rhino not found under"):
+        load_lasot_ext(root, classes=("atv", "rhino"))
+
+
+def test_lasot_ext_root_without_any_extension_class_is_rejected(tmp_path):
+    (tmp_path / "LaSOT_ext" / "book").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"LaSOT_ext holds none of the 15 LaSOT_ext class folders"):
+        load_lasot_ext(tmp_path / "LaSOT_ext")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -357,8 +374,107 @@ def test_nfs_reads_pytrackings_layout(nfs):
     np.testing.assert_array_equal(bee.boxes[0], _box(first))
 
 
-def test_nfs_missing_sequence_folder_is_rejected_naming_it(nfs, tmp_path):
+@pytest.fixture(scope="module")
+def nfs_layouts(tmp_path_factory):
+    """The same synthetic NFS sequences in each layout: layout -> root."""
+    base = tmp_path_factory.mktemp("nfs")
+    return {layout: make_synthetic_nfs(base / layout, size=SIZE, layout=layout) for layout in NFS_LAYOUTS}
+
+
+def test_nfs_reads_the_official_download_seqtracks_and_pytrackings_layouts_alike(nfs_layouts):
+    read = {layout: load_nfs(root, SYNTHETIC_NFS_TABLE) for layout, root in nfs_layouts.items()}
+    official = nfs_layouts["official"]
+    assert (official / "bee" / "30" / "bee.txt").is_file() and not (official / "anno").exists()
+    assert (nfs_layouts["seqtrack"] / "bee" / "30" / "bee_pytracking.txt").is_file()
+    for layout in ("official", "seqtrack"):
+        bee = read[layout][1]
+        assert bee.frame_path(7) == nfs_layouts[layout] / "bee" / "30" / "bee" / "00008.jpg"
+        assert read_image(bee.frame_path(7)).shape == (48, 64, 3)
+    for layout in ("official", "seqtrack"):
+        for sequence, reference in zip(read[layout], read["pytracking"], strict=True):
+            assert (sequence.name, sequence.class_name, len(sequence)) == (reference.name, reference.class_name, 8)
+            np.testing.assert_array_equal(sequence.boxes, reference.boxes)
+            np.testing.assert_array_equal(sequence.visible, reference.visible)
+
+
+def test_nfs_official_annotation_gives_frame_k_line_8k_minus_7_as_the_got10k_toolkit_does(tmp_path):
+    path = tmp_path / "ball.txt"
+    lines = [f'1 {10 + i} {20 + i} {30 + 2 * i} {60 + 3 * i} {i + 1} 0 0 {int(i % 8 > 0)} "ball"' for i in range(16)]
+    path.write_text("\n".join(lines) + "\n")
+    boxes, known = read_nfs_annotation(path, 2)  # 240 fps lines 1 and 9: xmin, ymin, xmax - xmin, ymax - ymin
+    np.testing.assert_array_equal(boxes, [[10, 20, 20, 40], [18, 28, 28, 56]])
+    assert known.tolist() == [True, True]
+
+
+def test_nfs_official_annotation_of_one_line_per_frame_is_read_line_by_line(tmp_path):
+    path = tmp_path / "ball.txt"
+    path.write_text('1 10 20 30 60 1 0 0 0 "ball"\n1 11 21 41 51 2 1 0 0 "ball"\n')
+    boxes, _ = read_nfs_annotation(path, 2)
+    np.testing.assert_array_equal(boxes, [[10, 20, 20, 40], [11, 21, 30, 30]])
+
+
+@pytest.mark.parametrize("lines, frames, kept", [(17, 2, 2), (3, 2, 2)])
+def test_nfs_official_annotation_ignores_one_line_to_spare_as_the_got10k_toolkit_does(tmp_path, lines, frames, kept):
+    path = tmp_path / "ball.txt"
+    path.write_text("".join(f'1 1 2 {3 + i} 4 {i + 1} 0 0 0 "ball"\n' for i in range(lines)))
+    assert len(read_nfs_annotation(path, frames)[0]) == kept
+
+
+def test_nfs_official_annotation_too_short_is_rejected_naming_the_counts(tmp_path):
+    path = tmp_path / "ball.txt"
+    path.write_text("".join(f'1 1 2 3 4 {i + 1} 0 0 0 "ball"\n' for i in range(24)))
+    with pytest.raises(ValueError, match=r"ball.txt has 24 lines for the 4 frames of the sequence at 30 fps"):
+        read_nfs_annotation(path, 4)
+
+
+def test_nfs_official_annotation_line_without_numbers_is_rejected_naming_the_file_and_line(nfs_layouts, tmp_path):
+    root = _copy(nfs_layouts["official"], tmp_path)
+    _replace_line(root / "bee" / "30" / "bee.txt", 2, '1 10 20 x 60 3 0 0 1 "insect"')
+    with pytest.raises(ValueError, match=r"bee/30/bee.txt line 3: values must be numbers"):
+        load_nfs(root, SYNTHETIC_NFS_TABLE)
+
+
+def test_nfs_takes_seqtracks_converted_annotation_before_the_official_one(nfs_layouts, tmp_path):
+    root = _copy(nfs_layouts["official"], tmp_path)
+    (root / "bee" / "30" / "bee_pytracking.txt").write_text("5,6,7,8\n" * 8)
+    bee = load_nfs(root, SYNTHETIC_NFS_TABLE)[1]
+    np.testing.assert_array_equal(bee.boxes, [[5, 6, 7, 8]] * 8)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# part of a benchmark
+
+
+@pytest.mark.parametrize("benchmark, load, table, missing, remove", [
+    ("UAV123", load_uav123, SYNTHETIC_UAV123_TABLE, "bike1", ["data_seq/UAV123/bike1"]),
+    ("OTB100", load_otb100, SYNTHETIC_OTB100_TABLE, "Board", ["Board"]),
+    ("NFS", load_nfs, SYNTHETIC_NFS_TABLE, "book", ["sequences/book", "anno/nfs_book.txt"]),
+])
+def test_a_table_benchmark_with_part_of_its_sequences_reads_those_present_and_warns(
+        request, benchmark, load, table, missing, remove, tmp_path, caplog):
+    root = _copy(request.getfixturevalue(benchmark.lower()), tmp_path)
+    for path in remove:
+        (shutil.rmtree if (root / path).is_dir() else os.remove)(root / path)
+    sequences = load(root, table)
+    assert sorted(s.name for s in sequences) == sorted(e.name for e in table if e.name != missing)
+    assert f"{benchmark} at {root}: 1 of its {len(table)} sequences are missing ({missing})" in caplog.text
+
+
+def test_an_nfs_folder_of_the_official_download_missing_a_sequence_reads_the_others(nfs_layouts, tmp_path, caplog):
+    root = _copy(nfs_layouts["official"], tmp_path)
+    shutil.rmtree(root / "Gymnastics")
+    assert [s.name for s in load_nfs(root, SYNTHETIC_NFS_TABLE)] == ["bee", "book"]
+    assert "1 of its 3 sequences are missing (Gymnastics)" in caplog.text
+
+
+@pytest.mark.parametrize("load", [load_uav123, load_otb100, load_nfs])
+def test_a_table_benchmark_root_holding_none_of_its_sequences_is_rejected(load, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"holds none of the \d+ \w+ sequences of its table"):
+        load(tmp_path)
+
+
+def test_a_present_sequence_without_its_annotation_is_still_rejected_naming_it(nfs, tmp_path):
     root = _copy(nfs, tmp_path)
-    shutil.rmtree(root / "sequences" / "book")
-    with pytest.raises(FileNotFoundError, match=r"sequences/book is missing; sequence book reads its frames there"):
+    (root / "anno" / "nfs_book.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"anno/nfs_book.txt is missing"):
         load_nfs(root, SYNTHETIC_NFS_TABLE)

@@ -74,6 +74,14 @@ def test_incomplete_checkpoint_fails_verification_naming_the_missing_file(tmp_pa
         ckpt.verify_checkpoint(folder)
 
 
+def test_a_file_outside_any_checkpoint_is_refused_saying_what_a_checkpoint_folder_is(tmp_path):
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(b"not a folder")
+    with pytest.raises(CheckpointError, match=r"weights.safetensors names a file, not a checkpoint folder: pass a "
+                                              r"checkpoint folder, <run>/phase_<n>/checkpoints/checkpoint_<epoch>$"):
+        ckpt.verify_checkpoint(path)
+
+
 def test_state_file_of_another_format_version_is_refused(tmp_path):
     folder = _fake_checkpoint(tmp_path / "checkpoint_1", 1)
     values = json.loads((folder / ckpt.STATE_FILE).read_text())

@@ -4,6 +4,8 @@ network is needed), the original's per-benchmark tracker settings, the GOT-10k p
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -98,6 +100,89 @@ def test_a_missing_root_names_the_option_and_the_variable(tmp_path, monkeypatch,
     assert evaluate_main(["--dataset", "otb100", "--baseline", "first-box", "--output", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "--root" in err and "OTB_ROOT" in err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# part of a benchmark
+
+# dataset: (what to delete from a copy of its tree, the sequences that takes away)
+PARTS = {
+    "uav123": (["data_seq/UAV123/bike1"], ["bike1"]),
+    "otb100": (["Jogging"], ["Jogging_1", "Jogging_2"]),
+    "nfs": (["sequences/bee", "anno/nfs_bee.txt"], ["bee"]),
+    "lasot_ext": (["atv"], ["atv-1"]),
+}
+
+
+def _part_of(trees, dataset, tmp_path) -> Path:
+    root = shutil.copytree(trees[dataset], tmp_path / dataset)
+    for path in PARTS[dataset][0]:
+        (shutil.rmtree if (root / path).is_dir() else os.remove)(root / path)
+    return root
+
+
+@pytest.mark.parametrize("dataset", ["uav123", "otb100", "nfs", "tnl2k"])
+def test_a_whole_benchmark_is_not_marked_partial(dataset, trees, tmp_path, capsys):
+    output = tmp_path / "out"
+    assert evaluate_main(["--dataset", dataset, "--root", str(trees[dataset]), "--baseline", "first-box",
+                          "--output", str(output), "--no_plots"]) == 0
+    assert _summary(output)["partial"] is None and "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", list(PARTS))
+def test_a_benchmark_folder_with_part_of_the_sequences_is_scored_on_those_and_marked_partial(dataset, trees, tmp_path,
+                                                                                             capsys):
+    root, output = _part_of(trees, dataset, tmp_path), tmp_path / "out"
+    assert evaluate_main(["--dataset", dataset, "--root", str(root), "--baseline", "first-box",
+                          "--output", str(output), "--no_plots"]) == 0
+    summary, taken = _summary(output), PARTS[dataset][1]
+    expected = sorted(s.name for s in BENCHMARKS[dataset].load(trees[dataset]) if s.name not in taken)
+    assert sorted(summary["trackers"]["first-box"]["per_sequence"]) == expected
+    total = sum(len(names) for names in BENCHMARKS[dataset].test_set().values())
+    assert (summary["partial"]["sequences"], summary["partial"]["of"]) == (len(expected), total)
+    missing = summary["partial"]["missing"]
+    assert set(taken) <= set(missing) and len(missing) == total - len(expected)
+    err = capsys.readouterr().err
+    assert f"warning: {len(expected)} of the {total} sequences of {BENCHMARKS[dataset].title} are scored" in err
+    assert f"missing under {root}" in err and "not published to a model card" in err
+
+
+def test_lasot_scored_on_one_class_is_marked_partial_naming_the_missing_and_left_out_sequences(synthetic_lasot,
+                                                                                              tmp_path, capsys):
+    output = tmp_path / "out"
+    assert evaluate_main(["--dataset", "lasot", "--root", str(synthetic_lasot), "--baseline", "first-box",
+                          "--classes", "book", "--output", str(output), "--no_plots"]) == 0
+    partial = _summary(output)["partial"]
+    assert (partial["sequences"], partial["of"]) == (1, 280)  # book-3: the one test sequence of the 4 there
+    assert partial["missing"] == ["book-10", "book-11", "book-19"] and len(partial["left_out"]) == 276
+    assert "1 of the 280 sequences of LaSOT are scored (3 missing under" in capsys.readouterr().err
+
+
+def test_push_to_hub_refuses_a_partial_benchmark_before_tracking(trees, checkpoint, tmp_path, capsys):
+    root, output = _part_of(trees, "nfs", tmp_path), tmp_path / "out"
+    assert evaluate_main(["--dataset", "nfs", "--root", str(root), "--checkpoint", checkpoint, "--output", str(output),
+                          "--no_plots", "--device", "cpu", "--push_to_hub", "org/run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --push_to_hub publishes the scores of NFS (30 fps), but only 2 of the 3 sequences")
+    assert "drop --push_to_hub" in err and len(err.strip().splitlines()) == 1
+    assert not list(output.rglob("*.txt"))  # nothing was tracked
+
+
+def test_an_hf_checkpoints_own_card_gets_no_partial_scores(trees, checkpoint, tmp_path, monkeypatch, capsys):
+    from seqtrack_accel.cli import evaluate
+
+    pushed = []
+    monkeypatch.setattr(evaluate, "_push_target", lambda args: "org/model")  # as for hf://org/model with a token
+    monkeypatch.setattr(evaluate, "_push", lambda *args: pushed.append(args))
+    root, output = _part_of(trees, "uav123", tmp_path), tmp_path / "out"
+    assert evaluate_main(["--dataset", "uav123", "--root", str(root), "--checkpoint", checkpoint, "--output",
+                          str(output), "--no_plots", "--device", "cpu", "--max_frames", "2"]) == 0
+    assert pushed == [] and _summary(output)["partial"]["missing"] == ["bike1"]
+    assert "not published to a model card" in capsys.readouterr().err
+    assert evaluate_main(["--dataset", "uav123", "--root", str(trees["uav123"]), "--checkpoint", checkpoint,
+                          "--output", str(tmp_path / "whole"), "--no_plots", "--device", "cpu",
+                          "--max_frames", "2"]) == 0
+    assert len(pushed) == 1  # the whole benchmark is pushed
 
 
 @pytest.mark.parametrize("dataset, interval", [("lasot", 450), ("lasot_ext", 9999), ("got10k_val", 1),

@@ -118,6 +118,8 @@ def test_results_from_summary_reads_ao_and_success_rates_of_a_got10k_val_summary
 @pytest.mark.parametrize("doc, trackers, message", [
     ({"dataset": "config", "trackers": {}}, None, "does not say which benchmark split .* 'config'"),
     ({"dataset": "lasot", "max_frames": 50}, None, "first 50 frames .* without --max_frames"),
+    ({"dataset": "nfs", "partial": {"sequences": 37, "of": 100}}, None, "37 of the 100 sequences of nfs test only .*"
+     "partial"),
     ({"dataset": "lasot"}, None, "has no 'trackers'"),
     ({"dataset": "lasot", "trackers": {"first-box": {"overall": {"auc": 1.0}}}}, None,
      r"no tracker .* weights .*first-box"),

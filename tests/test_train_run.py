@@ -245,6 +245,20 @@ def test_a_damaged_state_file_is_named_with_the_newest_intact_checkpoint(straigh
         train(cfg, run, epochs=4, resume_from="latest")
 
 
+def test_resuming_from_a_file_of_a_checkpoint_names_the_folder_to_pass_and_the_intact_one_before(straight_run,
+                                                                                                 tmp_path):
+    cfg, ref_dir, _ = straight_run
+    run = shutil.copytree(ref_dir, tmp_path / "copy")
+    weights = ckpt(run, "checkpoint_3") / "model.safetensors"
+    with pytest.raises(CheckpointError) as error:
+        train(cfg, run, epochs=4, resume_from=str(weights))
+    intact = ckpt(run, "checkpoint_3_step10")
+    assert str(error.value) == (
+        f"{weights} names a file, not a checkpoint folder: pass the checkpoint folder that holds it, "
+        f"{ckpt(run, 'checkpoint_3')}. The newest older checkpoint that is intact is {intact}: resume with "
+        f"--resume_from_checkpoint {intact}")
+
+
 @pytest.mark.parametrize("error, said", [
     (OSError(errno.ENOSPC, "No space left on device"), "the disk holding .* is full"),
     (OSError(errno.EROFS, "Read-only file system"), "is on a read-only file system"),

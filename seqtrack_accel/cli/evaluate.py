@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 
 from ..config import Config, apply_overrides, config_from_dict, load_config, to_dict
+from ..data.benchmarks import some_names
 from ..tracking.benchmarks import BENCHMARKS, Benchmark, get_benchmark
 from ..tracking.evaluate import (eval_sequences, evaluate_results, format_table, read_predictions, results_record,
                                  run_tracker_on_sequences, seqtrack_settings, write_summary)
@@ -166,7 +167,17 @@ def _evaluate(args: argparse.Namespace) -> int:
         folders[name] = Path(folder)
     if len(folders) < len(run_here) + len(args.results):
         raise ValueError(f"a tracker name is used twice in {run_here + names}; give distinct --name / --names")
-    sequences, attributes = _sequences(args, cfg, benchmark)
+    sequences, attributes, root = _sequences(args, cfg, benchmark)
+    chosen = cfg.eval_classes if args.dataset == "lasot" else args.classes  # LaSOT's --classes set eval.classes
+    partial = benchmark.part_scored((s.name for s in sequences), chosen) if benchmark is not None else None
+    if partial:
+        scored = _part_text(partial, benchmark.title, root)
+        if args.push_to_hub:
+            raise ValueError(f"--push_to_hub publishes the scores of {benchmark.title}, but only {scored}; score the "
+                             "whole benchmark to publish them, or drop --push_to_hub")
+        print(f"warning: {scored}: summary.json marks these scores partial, and they are not published to a model "
+              "card", file=sys.stderr)
+        push_to = None  # nor to the card of an hf:// checkpoint
     title = benchmark.title if benchmark else f"{cfg.eval.split} split"
     classes = sorted({s.class_name for s in sequences} - {""})
     print(f"{len(sequences)} sequences of {title}" + (f", classes {classes}" if classes else "")
@@ -190,8 +201,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         return _pack_submissions(benchmark, folders, sequences, output)
     trackers = {name: _score(benchmark, folder, sequences, attributes, args.max_frames)
                 for name, folder in folders.items()}
-    extra = {"dataset": args.dataset or "config", "benchmark": title, "device": _device_description(device),
-             "dtype": args.dtype, "versions": versions, "max_frames": args.max_frames,
+    extra = {"dataset": args.dataset or "config", "benchmark": title, "partial": partial,
+             "device": _device_description(device), "dtype": args.dtype, "versions": versions,
+             "max_frames": args.max_frames,
              "result_folders": {n: str(f) for n, f in folders.items()}, "config": to_dict(cfg)}
     paths = write_summary(output, trackers, extra, plots=not args.no_plots)
     print(format_table(trackers))
@@ -258,11 +270,14 @@ def format_got10k_table(trackers: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def _sequences(args: argparse.Namespace, cfg: Config, benchmark: Benchmark | None) -> tuple[list, dict | None]:
-    """The benchmark's sequences (the config's evaluation set without --dataset), filtered by --classes, and their
-    attributes where the benchmark labels them."""
-    if benchmark is None or benchmark.name == "lasot":
-        return eval_sequences(cfg), None  # LaSOT at data.root (--root), of eval.classes (--classes)
+def _sequences(args: argparse.Namespace, cfg: Config,
+               benchmark: Benchmark | None) -> tuple[list, dict | None, Path | None]:
+    """The benchmark's sequences (the config's evaluation set without --dataset) present under its root, filtered by
+    --classes; their attributes where the benchmark labels them; and the root."""
+    if benchmark is None:
+        return eval_sequences(cfg), None, None
+    if benchmark.name == "lasot":
+        return eval_sequences(cfg), None, cfg.data.resolved_root()  # at data.root (--root), of eval.classes (--classes)
     root = benchmark.root(args.root)
     sequences = benchmark.load(root)
     if args.classes:
@@ -274,7 +289,16 @@ def _sequences(args: argparse.Namespace, cfg: Config, benchmark: Benchmark | Non
         sequences = [s for s in sequences if s.class_name in args.classes]
     if not sequences:
         raise ValueError(f"no sequences of {benchmark.title} under {root}; check --root (it holds {benchmark.layout})")
-    return sequences, benchmark.attributes(root)
+    return sequences, benchmark.attributes(root), root
+
+
+def _part_text(partial: dict, title: str, root: Path) -> str:
+    """``37 of the 100 sequences of NFS are scored (63 missing under ROOT: a, b, c, d, e and 58 more)``."""
+    parts = [f"{len(names)} {what}" + (f": {some_names(names)}" if key == "missing" else "")
+             for key, what in (("missing", f"missing under {root}"), ("left_out", "of classes not chosen"),
+                               ("not_in_benchmark", "not in its test set"))
+             if (names := partial[key])]
+    return f"{partial['sequences']} of the {partial['of']} sequences of {title} are scored ({'; '.join(parts)})"
 
 
 def _score(benchmark: Benchmark | None, folder: Path, sequences: list, attributes: dict | None,

@@ -11,7 +11,8 @@ extracted (and as pytracking's and SeqTrack's dataset classes read them)::
                root/anno/UAV123/att/<sequence>.txt (optional: 12 0/1 attribute flags)
     OTB100     root/<Folder>/img/0001.jpg ..., root/<Folder>/groundtruth_rect.txt (groundtruth_rect.1.txt / .2.txt
                where two targets share a folder: Jogging, Skating2; Human4 has only .2)
-    NFS        root/sequences/<name>/00001.jpg ..., root/anno/nfs_<name>.txt  (pytracking's layout, see below)
+    NFS        root/<name>/30/<name>/00001.jpg ..., root/<name>/30/<name>.txt  (the official download), or SeqTrack's
+               or pytracking's copy of it (see below)
 
 UAV123, OTB100 and NFS sequences are rows of a table (``BenchmarkEntry``), shipped in ``splits/uav123.txt``,
 ``splits/otb100.txt`` and ``splits/nfs.txt``: copied as data from pytracking's ``uavdataset.py``, ``otbdataset.py`` and
@@ -22,13 +23,17 @@ frames, ``init_omit``). Frame 0 of a sequence is the file numbered ``start_frame
 optional ``table`` (a subset, or a small synthetic one), defaulting to the shipped one. UAV123 and NFS names drop
 pytracking's ``uav_`` / ``nfs_`` prefixes: they are the names of the annotation files.
 
-NFS: pytracking reads a converted copy of the 30 fps version, not the official download's layout. The official
-download holds ``<name>/30/<name>/00001.jpg ...`` (the 30 fps frames) and ``<name>/30/<name>.txt`` (lines
-``id xmin ymin xmax ymax frame lost occluded generated "label"``; the GOT-10k toolkit takes every 8th line where a file
-holds about 8 times as many lines as frames, one per 240 fps frame). The layout read here is ``sequences/<name>/`` =
-the official ``<name>/30/<name>/`` (moved or linked), and ``anno/nfs_<name>.txt`` = one ``x y w h`` line (tabs) per
-frame of the table's range, converted from ``<name>/30/<name>.txt`` (w = xmax - xmin, h = ymax - ymin). (SeqTrack
-reads the official folders with such converted lines in ``<name>/30/<name>_pytracking.txt``, commas.)
+NFS (30 fps) is read in any of three layouts, tried in this order for each sequence of the table:
+
+- pytracking's converted copy, which ``nfsdataset.py`` of visionml/pytracking reads: ``sequences/<name>/00001.jpg ...``
+  and ``anno/nfs_<name>.txt``, one tab-separated ``x y w h`` line per frame of the table's range;
+- the original SeqTrack's (microsoft/VideoX ``SeqTrack/lib/test/evaluation/nfsdataset.py``): the official folders
+  ``<name>/30/<name>/00001.jpg ...`` with such converted lines, comma-separated, in ``<name>/30/<name>_pytracking.txt``;
+- the official download: ``<name>/30/<name>/00001.jpg ...`` and ``<name>/30/<name>.txt`` (``read_nfs_annotation``).
+
+A sequence is missing when the folder of its frames is missing in every layout it may have (``<Folder>/img`` of OTB100,
+``data_seq/UAV123/<folder>`` of UAV123, and LaSOT_ext's ``<class>/<class>-<n>``): the readers read the sequences that
+are present, and a warning says how many of the benchmark's are missing. A root holding none of them is an error.
 
 Annotations: one ``x,y,w,h`` line per frame (pixels, top-left origin); values may be separated by commas, tabs or
 spaces (OTB mixes them). A line of NaN (UAV123 marks frames without the target so) is stored as ``0,0,0,0``. A frame is
@@ -47,17 +52,20 @@ import importlib.resources
 import logging
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from ..files import read_text
 from .custom import natural_key
 from .lasot import load_lasot
 from .sequence import Sequence, box_file_lines, parse_box_rows
 
 logger = logging.getLogger(__name__)
 
+LASOT_EXT_SEQUENCES_PER_CLASS = 10  # <class>-1 .. <class>-10
 LASOT_EXT_CLASSES = ("atv", "badminton", "cosplay", "dancingshoe", "footbag", "frisbee", "jianzi", "lantern", "misc",
                      "opossum", "paddle", "raccoon", "rhino", "skatingshoe", "wingsuit")
 # UAV123's attribute order: the 12 flags of anno/UAV123/att/<sequence>.txt, as in pytracking's UAV123_attributes.json.
@@ -104,7 +112,7 @@ def read_benchmark_table(path: str | os.PathLike) -> tuple[BenchmarkEntry, ...]:
     """The rows of a table file: ``name,frames_dir,start_frame,end_frame,digits,ext,anno_file,init_omit,class`` per
     line; lines starting with ``#`` and blank lines are skipped. Errors name the file and line."""
     path = Path(path)
-    return _parse_table(path.read_text(), str(path))
+    return _parse_table(read_text(path), str(path))
 
 
 def uav123_table() -> tuple[BenchmarkEntry, ...]:
@@ -120,6 +128,40 @@ def otb100_table() -> tuple[BenchmarkEntry, ...]:
 def nfs_table() -> tuple[BenchmarkEntry, ...]:
     """NFS's 100 sequences (``splits/nfs.txt``), 30 fps."""
     return _shipped_table("nfs.txt")
+
+
+def lasot_ext_test_set() -> dict[str, frozenset[str]]:
+    """Class -> the names of LaSOT_ext's sequences: 10 of each of the 15 classes, ``atv-1`` .. ``atv-10``."""
+    return {c: frozenset(f"{c}-{n}" for n in range(1, LASOT_EXT_SEQUENCES_PER_CLASS + 1)) for c in LASOT_EXT_CLASSES}
+
+
+def uav123_test_set() -> dict[str, frozenset[str]]:
+    """Class -> the names of UAV123's sequences (``uav123_table``)."""
+    return _by_class(uav123_table())
+
+
+def otb100_test_set() -> dict[str, frozenset[str]]:
+    """Class -> the names of OTB100's sequences (``otb100_table``)."""
+    return _by_class(otb100_table())
+
+
+def nfs_test_set() -> dict[str, frozenset[str]]:
+    """Class -> the names of NFS's sequences (``nfs_table``)."""
+    return _by_class(nfs_table())
+
+
+def _by_class(table: tuple[BenchmarkEntry, ...]) -> dict[str, frozenset[str]]:
+    classes: dict[str, set[str]] = {}
+    for entry in table:
+        classes.setdefault(entry.class_name, set()).add(entry.name)
+    return {c: frozenset(names) for c, names in classes.items()}
+
+
+def some_names(names: Iterable[str], shown: int = 5) -> str:
+    """``a-1, a-2, a-10, b-1, c-1 and 7 more``: the first ``shown`` of ``names`` in natural order, for messages."""
+    names = sorted(names, key=natural_key)
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 @functools.cache
@@ -170,6 +212,39 @@ def read_boxes(path: Path, what: str) -> tuple[np.ndarray, np.ndarray]:
     return boxes.astype(np.float32), known
 
 
+def read_nfs_annotation(path: Path, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """float32 (frames, 4) boxes and bool (frames,) "the box is known" of the 30 fps frames 1 .. ``frames`` from the
+    official NfS download's ``<name>/30/<name>.txt``.
+
+    Its lines are ``id xmin ymin xmax ymax frame lost occluded generated "label"`` (whitespace-separated): the box is
+    ``xmin, ymin, xmax - xmin, ymax - ymin``; the flags are not read, as the GOT-10k toolkit reads none. The file is
+    annotated at 240 fps: where it holds about 8 times as many lines as there are frames, frame k (1-based) is line
+    ``8 (k - 1) + 1`` (lines 1, 9, 17, ...), else line k; one line to spare is ignored. This is how the GOT-10k
+    toolkit's ``NfS`` dataset (got10k/datasets/nfs.py: ``anno[:, 1:5]``, then ``anno[0::8]`` when
+    ``abs(len(anno) / len(img_files) - 8) < 1``, then both cut to the shorter when they differ by one) aligns them.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: a line without five values or with a value that is not a number (the message names the file and
+            line), or a number of lines (of every 8th at 240 fps) other than ``frames`` or ``frames + 1``.
+    """
+    lines = box_file_lines(path, "NFS sequence")
+    corners = parse_box_rows(path, lines, lambda line: line.split()[1:5],
+                             "xmin ymin xmax ymax in columns 2-5 of id xmin ymin xmax ymax frame lost occluded "
+                             "generated label", "numbers")
+    step = 8 if abs(len(lines) / frames - 8) < 1 else 1
+    corners = corners[::step]
+    if not frames <= len(corners) <= frames + 1:
+        taken = f"{len(corners)} of its {len(lines)} lines (every 8th, for its 240 fps)" if step == 8 else \
+            f"{len(lines)} lines"
+        raise ValueError(f"{path} has {taken} for the {frames} frames of the sequence at 30 fps: they must match one "
+                         "to one; re-extract the sequence")
+    boxes = np.concatenate([corners[:frames, :2], corners[:frames, 2:] - corners[:frames, :2]], axis=1)
+    known = np.isfinite(boxes).all(axis=1)
+    boxes[~known] = 0.0
+    return boxes.astype(np.float32), known
+
+
 def _sequence(name: str, class_name: str, frames_dir: Path, boxes: np.ndarray, known: np.ndarray,
               **frames) -> Sequence:
     visible = known & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
@@ -189,24 +264,41 @@ def _root(root: str | os.PathLike, title: str) -> Path:
 # LaSOT_ext and TNL2K: sequences found on disk
 
 
-def load_lasot_ext(root: str | os.PathLike,
-                   classes: tuple[str, ...] | list[str] = LASOT_EXT_CLASSES) -> list[Sequence]:
-    """The LaSOT extension subset (LaSOT_ext): every sequence of ``classes`` under ``root``, read as LaSOT is.
+def load_lasot_ext(root: str | os.PathLike, classes: tuple[str, ...] | list[str] | None = None) -> list[Sequence]:
+    """The LaSOT extension subset (LaSOT_ext): the sequences under ``root``, read as LaSOT is.
 
     Args:
         root: the folder holding one folder per extension class.
-        classes: extension classes to read (all 15 by default; every one must exist under ``root``).
+        classes: extension classes to read, every one of which must be under ``root``; None: those of the 15 that
+            are, with a warning naming how many of the 150 sequences are missing.
     Returns:
         Sequences sorted by class, then by number (atv-1, atv-2, ..., atv-10).
     Raises:
-        ValueError: a class is not one of the 15 extension classes, or is missing under ``root``.
-        FileNotFoundError, ValueError: as ``load_lasot``.
+        ValueError: a class is not one of the 15 extension classes, or a class of ``classes`` is missing.
+        FileNotFoundError: ``root`` holds none of the 15 classes; else as ``load_lasot``.
     """
-    unknown = [c for c in classes if c not in LASOT_EXT_CLASSES]
+    root = _root(root, "LaSOT_ext")
+    unknown = [c for c in classes or () if c not in LASOT_EXT_CLASSES]
     if unknown:
         raise ValueError(f"class(es) {', '.join(unknown)} are not LaSOT_ext classes; its 15 classes are "
                          f"{', '.join(LASOT_EXT_CLASSES)} (LaSOT's own 70 are read by load_lasot)")
-    return load_lasot(_root(root, "LaSOT_ext"), classes=tuple(sorted(classes)), split="all")
+    if classes is not None:
+        return load_lasot(root, classes=tuple(sorted(classes)), split="all")
+    present = [c for c in LASOT_EXT_CLASSES if (root / c).is_dir()]
+    if not present:
+        raise FileNotFoundError(f"{root} holds none of the 15 LaSOT_ext class folders ({some_names(LASOT_EXT_CLASSES)})"
+                                "; point the LaSOT_ext root at the folder that holds <class>/<class>-<n>/")
+    sequences = load_lasot(root, classes=tuple(present), split="all")
+    test_set = lasot_ext_test_set()
+    _warn_missing(root, "LaSOT_ext", {n for names in test_set.values() for n in names} - {s.name for s in sequences},
+                  len(sequences))
+    return sequences
+
+
+def _warn_missing(root: Path, title: str, missing: set[str], present: int) -> None:
+    if missing:
+        logger.warning("%s at %s: %d of its %d sequences are missing (%s); reading the %d present", title, root,
+                       len(missing), len(missing) + present, some_names(missing), present)
 
 
 def load_tnl2k(root: str | os.PathLike) -> list[Sequence]:
@@ -258,26 +350,28 @@ def load_uav123(root: str | os.PathLike, table: tuple[BenchmarkEntry, ...] | Non
         root: the folder holding ``data_seq/`` and ``anno/``.
         table: the sequences to read.
     Returns:
-        Sequences sorted by name; NaN annotation lines are invisible frames with box ``0, 0, 0, 0``.
+        The sequences whose frame folder is present, sorted by name (a warning names how many of the table's are
+        missing); NaN annotation lines are invisible frames with box ``0, 0, 0, 0``.
     Raises:
-        FileNotFoundError: root, a frame folder, an annotation or a frame of a sequence's range is missing.
+        FileNotFoundError: root, an annotation or a frame of a present sequence's range is missing, or no sequence
+            of the table is present.
         ValueError: a malformed annotation (the message names the file and line), or one whose length is not the
             table's range.
     """
-    return _load_table(_root(root, "UAV123"), uav123_table() if table is None else table, "UAV123")
+    return _load_table(_root(root, "UAV123"), uav123_table() if table is None else table, "UAV123", _as_listed)
 
 
 def load_otb100(root: str | os.PathLike, table: tuple[BenchmarkEntry, ...] | None = None) -> list[Sequence]:
     """OTB100's (OTB-2015's) sequences (``table``, default ``otb100_table()``) under ``root``, the folder holding one
     folder per video (``Basketball/``, ...). Returns and raises as ``load_uav123``."""
-    return _load_table(_root(root, "OTB100"), otb100_table() if table is None else table, "OTB100")
+    return _load_table(_root(root, "OTB100"), otb100_table() if table is None else table, "OTB100", _as_listed)
 
 
 def load_nfs(root: str | os.PathLike, table: tuple[BenchmarkEntry, ...] | None = None) -> list[Sequence]:
-    """NFS's 30 fps sequences (``table``, default ``nfs_table()``) under ``root``, the folder holding ``sequences/``
-    and ``anno/`` in pytracking's layout (the module docstring maps the official download to it). Returns and raises
-    as ``load_uav123``."""
-    return _load_table(_root(root, "NFS"), nfs_table() if table is None else table, "NFS")
+    """NFS's 30 fps sequences (``table``, default ``nfs_table()``) under ``root``, in any of the three layouts of the
+    module docstring (the official download, SeqTrack's, pytracking's), each sequence in the first of them that holds
+    its frames and annotation. Returns and raises as ``load_uav123``."""
+    return _load_table(_root(root, "NFS"), nfs_table() if table is None else table, "NFS", _nfs_layouts)
 
 
 def uav123_attributes(root: str | os.PathLike,
@@ -297,29 +391,77 @@ def uav123_attributes(root: str | os.PathLike,
         path = root / anno.parent / "att" / anno.name
         if not path.is_file():
             continue
-        flags = _SEPARATORS.split(path.read_text().strip())
+        text = read_text(path).strip()
+        flags = _SEPARATORS.split(text)
         if len(flags) != len(UAV123_ATTRIBUTES) or not all(f in ("0", "1") for f in flags):
             raise ValueError(f"{path} must hold {len(UAV123_ATTRIBUTES)} flags of 0 or 1 (one per attribute: "
-                             f"{', '.join(UAV123_ATTRIBUTES)}), got {path.read_text().strip()!r}; re-extract it or "
+                             f"{', '.join(UAV123_ATTRIBUTES)}), got {text!r}; re-extract it or "
                              "delete it")
         attributes[entry.name] = tuple(a for a, f in zip(UAV123_ATTRIBUTES, flags) if f == "1")
     return attributes
 
 
-def _load_table(root: Path, table: tuple[BenchmarkEntry, ...], title: str) -> list[Sequence]:
-    sequences = sorted((_read_entry(root, entry, title) for entry in table), key=lambda s: s.name)
+# The reader of a row's annotation: (file, row, title) -> the boxes and "known" flags of frames start_frame ..
+# end_frame. A benchmark's layouts give a row as each layout places it (its frames folder and annotation file), with the
+# reader of that annotation, in the order they are tried.
+AnnotationReader = Callable[[Path, BenchmarkEntry, str], tuple[np.ndarray, np.ndarray]]
+Layouts = Callable[[BenchmarkEntry], list[tuple[BenchmarkEntry, AnnotationReader]]]
+
+
+def _load_table(root: Path, table: tuple[BenchmarkEntry, ...], title: str, layouts: Layouts) -> list[Sequence]:
+    """The rows of ``table`` whose frames folder is under ``root`` in one of their ``layouts``, each read in the first
+    layout that has both its frames folder and its annotation (else the first that has the folder, whose annotation is
+    then reported missing); a warning names the rows without a frames folder."""
+    present, missing = [], set()
+    for entry in table:
+        placed = [(row, read) for row, read in layouts(entry) if (root / row.frames_dir).is_dir()]
+        if placed:
+            present.append(next(((row, read) for row, read in placed if (root / row.anno_file).is_file()), placed[0]))
+        else:
+            missing.add(entry.name)
+    if not present:
+        folders = " or ".join(dict.fromkeys(str(root / row.frames_dir) for row, _ in layouts(table[0])))
+        raise FileNotFoundError(f"{root} holds none of the {len(table)} {title} sequences of its table: the frames of "
+                                f"the first, {table[0].name}, would be in {folders}; point the {title} root at the "
+                                "folder that holds the benchmark")
+    sequences = sorted((_read_entry(root, row, read, title) for row, read in present), key=lambda s: s.name)
+    _warn_missing(root, title, missing, len(sequences))
     logger.info("%s: %d sequences, %d frames", title, len(sequences), sum(len(s) for s in sequences))
     return sequences
 
 
-def _read_entry(root: Path, entry: BenchmarkEntry, title: str) -> Sequence:
-    anno = root / entry.anno_file
-    boxes, known = read_boxes(anno, f"{title} sequence")
+def _as_listed(entry: BenchmarkEntry) -> list[tuple[BenchmarkEntry, AnnotationReader]]:
+    """UAV123's and OTB100's one layout: the table's paths, ``read_boxes`` lines."""
+    return [(entry, _read_listed)]
+
+
+def _nfs_layouts(entry: BenchmarkEntry) -> list[tuple[BenchmarkEntry, AnnotationReader]]:
+    """NFS's three layouts (module docstring): pytracking's (the table's paths), SeqTrack's converted annotation
+    beside the official frames, the official download."""
+    official = f"{entry.name}/30/{entry.name}"
+    return [(entry, _read_listed),
+            (replace(entry, frames_dir=official, anno_file=f"{official}_pytracking.txt"), _read_listed),
+            (replace(entry, frames_dir=official, anno_file=f"{official}.txt"), _read_nfs_official)]
+
+
+def _read_listed(path: Path, entry: BenchmarkEntry, title: str) -> tuple[np.ndarray, np.ndarray]:
+    boxes, known = read_boxes(path, f"{title} sequence")
     annotated = entry.end_frame - entry.start_frame + 1
     if len(boxes) != annotated:
-        raise ValueError(f"{anno} has {len(boxes)} lines but {title} sequence {entry.name} has {annotated} frames "
+        raise ValueError(f"{path} has {len(boxes)} lines but {title} sequence {entry.name} has {annotated} frames "
                          f"({entry.start_frame}..{entry.end_frame} of {entry.frames_dir}): they must match one to one; "
                          "re-extract the annotation")
+    return boxes, known
+
+
+def _read_nfs_official(path: Path, entry: BenchmarkEntry, title: str) -> tuple[np.ndarray, np.ndarray]:
+    boxes, known = read_nfs_annotation(path, entry.end_frame)  # lines from frame 1 of the folder
+    return boxes[entry.start_frame - 1:], known[entry.start_frame - 1:]
+
+
+def _read_entry(root: Path, entry: BenchmarkEntry, read: AnnotationReader, title: str) -> Sequence:
+    anno = root / entry.anno_file
+    boxes, known = read(anno, entry, title)
     frames_dir = root / entry.frames_dir
     ext = _frame_extension(frames_dir, entry)
     last = frames_dir / f"{entry.end_frame:0{entry.digits}d}.{ext}"
@@ -339,7 +481,4 @@ def _frame_extension(frames_dir: Path, entry: BenchmarkEntry) -> str:
         if (frames_dir / f"{entry.first_frame:0{entry.digits}d}.{ext}").is_file():
             return ext
     first = frames_dir / f"{entry.first_frame:0{entry.digits}d}.{entry.ext}"
-    if not frames_dir.is_dir():
-        raise FileNotFoundError(f"{frames_dir} is missing; sequence {entry.name} reads its frames there: extract the "
-                                "benchmark's frames under its root")
     raise FileNotFoundError(f"{first} is missing (the first frame of sequence {entry.name}); re-extract the sequence")

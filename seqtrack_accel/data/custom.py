@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import SPLITS
+from ..files import read_text
 from .sequence import Sequence
 
 logger = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ def _read_split_file(path: Path, known: set[str], root: Path) -> set[str]:
         raise FileNotFoundError(f"split file {path} does not exist; it must list the test sequences of {root}, one "
                                 "folder name per line")
     names = set()
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         name = line.strip()
         if name and name not in known:
             raise ValueError(f"{path} line {number}: no sequence folder named {name!r} under {root}; list the test "
@@ -222,7 +223,7 @@ def _read_sequence(seq_dir: Path, name: str, class_name: str) -> Sequence:
 
 def _lines(path: Path, n: int) -> list[str]:
     """The lines of ``path``; blank lines after the n-th are a trailing newline, not frames."""
-    lines = path.read_text().splitlines()
+    lines = read_text(path).splitlines()
     while len(lines) > n and not lines[-1].strip():
         lines.pop()
     return lines

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import read_text
 from .sequence import Sequence, first_box_only, read_box_lines
 
 logger = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def _subset_dir(root: Path, subset: str) -> Path:
 
 def _read_list(path: Path) -> list[tuple[int, str]]:
     """(1-based line number, folder name) of each line of ``list.txt``."""
-    lines = path.read_text().splitlines()
+    lines = read_text(path).splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     names = []
@@ -225,7 +226,7 @@ def read_resolution(seq_dir: str | os.PathLike) -> tuple[int, int]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; GOT-10k's scores need the frame size from its 'resolution: (W, "
                                 "H)' line: re-extract the sequence, or pass the sizes (image_sizes=)")
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         key, _, value = line.partition(":")
         if key.strip() != "resolution":
             continue
@@ -247,7 +248,7 @@ def _read_labels(path: Path, n: int | None, high: int, meaning: str) -> np.ndarr
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; it needs one {meaning} per line, one line per frame; "
                                 "re-extract the sequence")
-    lines = path.read_text().splitlines()
+    lines = read_text(path).splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     if n is not None and len(lines) != n:
@@ -268,7 +269,7 @@ def _read_class(path: Path) -> str:
     """The ``object_class`` of ``meta_info.ini``; ``""`` without the file or the line (the class is not needed to
     train, and the original tolerates its absence too)."""
     try:
-        text = path.read_text()
+        text = read_text(path)
     except FileNotFoundError:
         return ""
     for line in text.splitlines():

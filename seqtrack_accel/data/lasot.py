@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import SPLITS
+from ..files import read_text
 from .sequence import Sequence, read_box_lines
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def read_split_file(path: str | os.PathLike) -> frozenset[str]:
     if not path.is_file():
         raise FileNotFoundError(f"split file {path} does not exist; data.split_file must point at LaSOT's "
                                 "testing_set.txt (one test sequence name per line)")
-    names = frozenset(line.strip() for line in path.read_text().splitlines() if line.strip())
+    names = frozenset(line.strip() for line in read_text(path).splitlines() if line.strip())
     if not names:
         raise ValueError(f"split file {path} lists no sequences; it should hold one test sequence name per line")
     return names
@@ -164,7 +165,7 @@ def _read_flags(path: Path, n: int) -> np.ndarray:
     """bool (n,) from a one-line comma-separated 0/1 file."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; it needs one comma-separated line of 0/1, one per frame")
-    text = path.read_text().strip()
+    text = read_text(path).strip()
     fields = text.split(",") if text else []
     if len(fields) != n:
         raise ValueError(f"{path} holds {len(fields)} values but groundtruth.txt has {n} lines; "

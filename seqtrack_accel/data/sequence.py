@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import read_text
+
 
 @dataclass(frozen=True, eq=False)
 class Sequence:
@@ -65,7 +67,7 @@ def box_file_lines(path: Path, what: str) -> list[str]:
     empty file is an error naming it (``what`` says what needs the file)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; every {what} needs one x,y,w,h line per frame")
-    lines = path.read_text().splitlines()
+    lines = read_text(path).splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:

@@ -6,21 +6,24 @@ writes its own (complete or absent, with ``synthetic.json``; same arguments and 
     root = make_synthetic_tnl2k("data/tnl2k", sequences=3, frames=30)
     root = make_synthetic_uav123("data/uav123")   # SYNTHETIC_UAV123_TABLE; read with load_uav123(root, table=...)
     root = make_synthetic_otb100("data/otb100")   # SYNTHETIC_OTB100_TABLE
-    root = make_synthetic_nfs("data/nfs")         # SYNTHETIC_NFS_TABLE
+    root = make_synthetic_nfs("data/nfs")         # SYNTHETIC_NFS_TABLE; layout="official" or "seqtrack" too
 
 The table benchmarks are written from a table of ``BenchmarkEntry`` rows. The default ones are a few rows of the real
 tables with short frame ranges, keeping what makes each benchmark special: UAV123's ranges of one folder (bird1_1
 and bird1_2, which starts past frame 1 after a gap of unused frames) and NaN lines where the target is out of view;
 OTB's shared folder with ``groundtruth_rect.1.txt`` / ``.2.txt`` (Jogging), a range starting past frame 1 (David),
 skipped first frames (Tiger1), 5-digit frame numbers (Board), PNG frames (KiteSurf) and comma, tab and space
-separated annotations; NFS's tab-separated ``anno/nfs_<name>.txt``. A folder holds the frames from 1 to the last
-frame any row of it needs, one rendered video, so rows sharing a folder annotate the same frames.
+separated annotations; NFS in each of its three layouts: the official download's ``<name>/30/<name>.txt`` of 240 fps
+lines, SeqTrack's ``<name>/30/<name>_pytracking.txt`` and pytracking's ``anno/nfs_<name>.txt``. A folder holds the
+frames from 1 to the last frame any row of it needs, one rendered video, so rows sharing a folder annotate the same
+frames.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -57,6 +60,7 @@ SYNTHETIC_OTB100_TABLE = _rows(otb100_table(), {"Board": (1, 8), "David": (5, 12
                                                 "Jogging_2": (1, 8), "KiteSurf": (1, 8), "Tiger1": (1, 13)})
 SYNTHETIC_NFS_TABLE = _rows(nfs_table(), {"Gymnastics": (1, 8), "bee": (1, 8), "book": (1, 8)})
 _OTB_SEPARATORS = (",", "\t", " ")  # OTB's annotations use each of them; the rows take them in turn
+NFS_LAYOUTS = ("official", "seqtrack", "pytracking")  # the layouts load_nfs reads (see data.benchmarks)
 
 
 def make_synthetic_lasot_ext(
@@ -152,26 +156,53 @@ def make_synthetic_otb100(out: str | os.PathLike, table: tuple[BenchmarkEntry, .
 
 
 def make_synthetic_nfs(out: str | os.PathLike, table: tuple[BenchmarkEntry, ...] = SYNTHETIC_NFS_TABLE,
-                       size: tuple[int, int] = (320, 240), seed: int = 0) -> Path:
-    """A synthetic NFS tree at ``out`` in pytracking's layout with the sequences of ``table``; returns its path.
+                       size: tuple[int, int] = (320, 240), seed: int = 0, layout: str = "pytracking") -> Path:
+    """A synthetic NFS tree at ``out`` with the sequences of ``table`` in one of ``NFS_LAYOUTS``; returns its path.
 
-    ``sequences/<name>/00001.jpg ..`` and ``anno/nfs_<name>.txt``, tab-separated ``x y w h`` lines. Read it with
-    ``load_nfs(out, table=table)``.
+    ``pytracking``: ``sequences/<name>/00001.jpg ..`` and ``anno/nfs_<name>.txt``, tab-separated ``x y w h`` lines.
+    ``seqtrack``: ``<name>/30/<name>/00001.jpg ..`` and ``<name>/30/<name>_pytracking.txt``, ``x,y,w,h`` lines.
+    ``official``: ``<name>/30/<name>/00001.jpg ..`` and ``<name>/30/<name>.txt``, the download's 240 fps lines
+    ``id xmin ymin xmax ymax frame lost occluded generated "label"``, 8 per 30 fps frame: the first is the frame's box,
+    the 7 others move on towards the next frame's (``generated`` 1, as interpolated lines are marked). The same
+    ``table`` and ``seed`` give the same frames and boxes in every layout. Read it with ``load_nfs(out, table=table)``.
 
     Raises:
         FileExistsError: ``out`` already exists.
-        ValueError: an argument is out of range.
+        ValueError: an unknown layout, or an argument out of range.
     """
-    return _make_table_tree(out, "nfs", table, size, seed, separators=("\t",))
+    if layout not in NFS_LAYOUTS:
+        raise ValueError(f"NFS layout must be one of {', '.join(NFS_LAYOUTS)}, got {layout!r}")
+    if layout == "pytracking":
+        return _make_table_tree(out, "nfs", table, size, seed, separators=("\t",))
+    suffix = ".txt" if layout == "official" else "_pytracking.txt"
+    table = tuple(dataclasses.replace(entry, frames_dir=f"{entry.name}/30/{entry.name}",
+                                      anno_file=f"{entry.name}/30/{entry.name}{suffix}") for entry in table)
+    return _make_table_tree(out, "nfs", table, size, seed, separators=(",",),
+                            annotation=_nfs_240fps_lines if layout == "official" else None)
+
+
+def _nfs_240fps_lines(entry: BenchmarkEntry, boxes: np.ndarray, out_of_view: np.ndarray) -> list[str]:
+    """The official NfS annotation of 30 fps ``boxes`` (x, y, w, h): 8 lines per frame at 240 fps."""
+    corners = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+    following = np.concatenate([corners[1:], corners[-1:] + 8])  # where each frame's box moves on to
+    lines = []
+    for k, (box, ahead, lost) in enumerate(zip(corners, following, out_of_view)):
+        for j in range(8):
+            xmin, ymin, xmax, ymax = (0, 0, 0, 0) if lost else np.round(box + (ahead - box) * j / 8).astype(int)
+            lines.append(f"1 {xmin} {ymin} {xmax} {ymax} {8 * k + j + 1} {int(lost)} 0 {int(j > 0)} "
+                         f'"{entry.class_name}"')
+    return lines
 
 
 def _make_table_tree(out: str | os.PathLike, dataset: str, table: tuple[BenchmarkEntry, ...], size: tuple[int, int],
                      seed: int, *, separators: tuple[str, ...], nan_when_absent: bool = False,
-                     attributes: bool = False) -> Path:
+                     attributes: bool = False,
+                     annotation: Callable[[BenchmarkEntry, np.ndarray, np.ndarray], list[str]] | None = None) -> Path:
     """Render one video per frame folder of ``table`` (frames 1 .. the last any row needs), then write each row's
     annotation of its range, row k's values separated by ``separators[k % len(separators)]``; out-of-view frames are
     ``0,0,0,0`` lines, or NaN lines with ``nan_when_absent``. ``attributes``: UAV123's ``att/<name>.txt`` beside each
-    annotation."""
+    annotation. ``annotation``: the lines of a row's file in another format, from the row, its boxes and out-of-view
+    flags."""
     width, height = _frame_size(size)
     if not table:
         raise ValueError(f"make_synthetic_{dataset} needs a table of at least one sequence")
@@ -193,7 +224,10 @@ def _make_table_tree(out: str | os.PathLike, dataset: str, table: tuple[Benchmar
             videos[folder] = seq.boxes, seq.out_of_view
         for k, entry in enumerate(table):
             boxes, out_of_view = (a[entry.start_frame - 1:entry.end_frame] for a in videos[entry.frames_dir])
-            lines = box_lines(boxes).replace(",", separators[k % len(separators)]).splitlines()
+            if annotation is not None:
+                lines = annotation(entry, boxes, out_of_view)
+            else:
+                lines = box_lines(boxes).replace(",", separators[k % len(separators)]).splitlines()
             if nan_when_absent:
                 lines = ["NaN,NaN,NaN,NaN" if absent else line for line, absent in zip(lines, out_of_view)]
             anno = tmp / entry.anno_file

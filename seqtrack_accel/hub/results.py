@@ -136,7 +136,8 @@ def results_from_summary(doc: Mapping[str, Any], *, benchmark: str | None = None
         date: ``YYYY-MM-DD``; default: today (UTC).
 
     Raises ValueError naming the missing key or tracker, or when the summary scored only the first frames of each
-    sequence (``--max_frames``): those are not the benchmark's scores.
+    sequence (``--max_frames``) or only part of the benchmark's sequences (its ``partial``): those are not the
+    benchmark's scores.
     """
     benchmark = benchmark or doc.get("dataset")
     if split is None and benchmark in DATASETS:
@@ -147,6 +148,10 @@ def results_from_summary(doc: Mapping[str, Any], *, benchmark: str | None = None
     if doc.get("max_frames"):
         raise ValueError(f"the summary scored the first {doc['max_frames']} frames of each sequence only, which are "
                          f"not {benchmark} {split} scores; evaluate without --max_frames to publish them")
+    if partial := doc.get("partial"):
+        raise ValueError(f"the summary scored {partial.get('sequences')} of the {partial.get('of')} sequences of "
+                         f"{benchmark} {split} only (it is marked partial), which are not its scores; evaluate the "
+                         "whole benchmark to publish them")
     scored = doc.get("trackers")
     if not isinstance(scored, Mapping) or not scored:
         raise ValueError("the summary has no 'trackers' scores; pass the summary.json that seqtrack-evaluate wrote")

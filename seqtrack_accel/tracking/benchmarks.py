@@ -20,14 +20,16 @@ Protocols:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from ..data.benchmarks import load_lasot_ext, load_nfs, load_otb100, load_tnl2k, load_uav123, uav123_attributes
+from ..data.benchmarks import (lasot_ext_test_set, load_lasot_ext, load_nfs, load_otb100, load_tnl2k, load_uav123,
+                               nfs_test_set, otb100_test_set, uav123_attributes, uav123_test_set)
+from ..data.custom import natural_key
 from ..data.got10k import load_got10k
-from ..data.lasot import load_lasot
+from ..data.lasot import load_lasot, protocol_test_sequences
 from ..data.sequence import Sequence
 from ..data.trackingnet import load_trackingnet
 
@@ -52,6 +54,9 @@ class Benchmark:
             splits share the id ``got10k``.
         server: where a ``server`` benchmark's archive is submitted.
         labels: root -> {sequence: attribute names}, for a benchmark that labels its sequences.
+        test_set: class -> the names of its test sequences, for a benchmark whose set is fixed (a table, LaSOT's
+            protocol split, LaSOT_ext's 15 x 10); None where the root's own list is the set (TNL2K, GOT-10k,
+            TrackingNet), which is then taken as complete.
     """
 
     name: str
@@ -65,10 +70,28 @@ class Benchmark:
     update_threshold: float = UPDATE_THRESHOLD
     server: str = ""
     labels: Callable[[Path], dict[str, tuple[str, ...]]] | None = None
+    test_set: Callable[[], Mapping[str, Collection[str]]] | None = None
 
     def attributes(self, root: Path) -> dict[str, tuple[str, ...]] | None:
         """Sequence name -> its attribute names, for benchmarks that label them (None for the others)."""
         return self.labels(root) if self.labels is not None else None
+
+    def part_scored(self, scored: Iterable[str], classes: Collection[str] | None = None) -> dict | None:
+        """What the sequences ``scored`` (names) lack of the benchmark's test set: None when they are all of it (or the
+        set is not fixed), else summary.json's ``partial``: ``{"sequences": how many are scored, "of": how many the
+        set holds, "missing": names not scored, "left_out": names of classes not in ``classes`` (None: all classes),
+        "not_in_benchmark": scored names outside the set}``."""
+        if self.test_set is None:
+            return None
+        expected = {name: class_name for class_name, names in self.test_set().items() for name in names}
+        scored = set(scored)
+        left_out = {n for n, c in expected.items() if classes is not None and c not in classes and n not in scored}
+        missing = set(expected) - scored - left_out
+        others = scored - set(expected)
+        if not (missing or left_out or others):
+            return None
+        return {"sequences": len(scored), "of": len(expected), **{key: sorted(names, key=natural_key) for key, names in
+                (("missing", missing), ("left_out", left_out), ("not_in_benchmark", others))}}
 
     def overrides(self) -> list[str]:
         """The config overrides that set this benchmark's tracker settings."""
@@ -91,10 +114,10 @@ class Benchmark:
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     Benchmark("lasot", "LaSOT", "LASOT_ROOT", "ope", 450, "<class>/<class>-<n>/img, groundtruth.txt",
-              partial(load_lasot, split="test"), card=("lasot", "LaSOT", "test")),
+              partial(load_lasot, split="test"), card=("lasot", "LaSOT", "test"), test_set=protocol_test_sequences),
     Benchmark("lasot_ext", "LaSOT_ext", "LASOT_EXT_ROOT", "ope", NEVER,
               "<class>/<class>-<n>/img, groundtruth.txt (the 15 extension classes)", load_lasot_ext,
-              card=("lasot_ext", "LaSOT_ext", "test")),
+              card=("lasot_ext", "LaSOT_ext", "test"), test_set=lasot_ext_test_set),
     Benchmark("got10k_val", "GOT-10k val", "GOT10K_ROOT", "got10k", 1, "val/list.txt and val/<sequence>/",
               partial(load_got10k, split="val"), card=("got10k", "GOT-10k", "val")),
     Benchmark("got10k_test", "GOT-10k test", "GOT10K_ROOT", "server", 1, "test/list.txt and test/<sequence>/",
@@ -107,11 +130,12 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     Benchmark("tnl2k", "TNL2K", "TNL2K_ROOT", "ope", 25, "<sequence>/imgs, groundtruth.txt", load_tnl2k,
               card=("tnl2k", "TNL2K", "test")),
     Benchmark("uav123", "UAV123", "UAV123_ROOT", "ope", NEVER, "data_seq/UAV123/<folder>/ and anno/UAV123/",
-              load_uav123, card=("uav123", "UAV123", "test"), labels=uav123_attributes),
+              load_uav123, card=("uav123", "UAV123", "test"), labels=uav123_attributes, test_set=uav123_test_set),
     Benchmark("otb100", "OTB100", "OTB_ROOT", "ope", NEVER, "<Sequence>/img, groundtruth_rect.txt", load_otb100,
-              card=("otb100", "OTB100", "test")),
-    Benchmark("nfs", "NFS (30 fps)", "NFS_ROOT", "ope", NEVER, "sequences/<name>/ and anno/nfs_<name>.txt", load_nfs,
-              card=("nfs", "NFS", "test")),
+              card=("otb100", "OTB100", "test"), test_set=otb100_test_set),
+    Benchmark("nfs", "NFS (30 fps)", "NFS_ROOT", "ope", NEVER,
+              "<name>/30/<name>/ and <name>/30/<name>.txt (the download; or pytracking's sequences/ and anno/)",
+              load_nfs, card=("nfs", "NFS", "test"), test_set=nfs_test_set),
 )}
 
 

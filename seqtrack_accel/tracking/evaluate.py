@@ -33,7 +33,7 @@ import torch
 from .. import __version__
 from ..config import Config, model_signature
 from ..data.image import read_image
-from ..files import write_json_atomic, write_text_atomic
+from ..files import read_text, write_json_atomic, write_text_atomic
 from ..data.lasot import load_lasot
 from ..data.sources import load_source, source_root
 from ..data.synthetic import ensure_dataset_root
@@ -102,7 +102,7 @@ _FIX = "fix the tool that wrote it, or delete the file and track the sequence ag
 def _read_rows(path: Path, columns: int, frames: int | None) -> tuple[np.ndarray, list[int]]:
     """(N, columns) finite float64 values of the non-blank lines, and their 1-based line numbers."""
     rows, numbers = [], []
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         if frames is not None and len(rows) == frames:

@@ -207,6 +207,11 @@ def is_full_state(names: Iterable[str]) -> bool:
 def verify_checkpoint(folder: Path, world_size: int | None = None) -> TrainingState:
     """Check that every file a resume needs is present and readable; return the training state."""
     folder = Path(folder)
+    if folder.is_file():
+        holder = folder.parent
+        fix = (f"pass the checkpoint folder that holds it, {holder}" if (holder / STATE_FILE).is_file() else
+               "pass a checkpoint folder, <run>/phase_<n>/checkpoints/checkpoint_<epoch>")
+        raise CheckpointError(f"{folder} names a file, not a checkpoint folder: {fix}")
     if not folder.is_dir():
         raise CheckpointError(f"checkpoint folder {folder} does not exist")
     state = TrainingState.read(folder)
@@ -252,8 +257,11 @@ def check_loadable(folder: Path, state: TrainingState) -> None:
 
 
 def intact_checkpoint_before(folder: Path) -> Path | None:
-    """The newest checkpoint of the same run older than ``folder`` whose files all load (None: there is none)."""
+    """The newest checkpoint of the same run older than ``folder`` (or than the folder holding ``folder``, a file of a
+    checkpoint) whose files all load (None: there is none)."""
     folder = Path(folder)
+    if folder.is_file():
+        folder = folder.parent
     phase = PHASE_NAME.match(folder.parent.parent.name)
     if phase is None:
         return None
