@@ -234,7 +234,9 @@ class Trainer:
         phase: this phase's number. Phase 1 starts fresh unless ``resume_from`` is given; a later phase without
             ``resume_from`` continues from the newest checkpoint of the highest earlier phase.
         epochs: the epoch number to stop after (absolute, over all phases); default ``cfg.train.epochs``.
-        resume_from: ``None`` (no resume requested), ``"latest"``, a checkpoint folder or ``hf://ORG/NAME[/...]``.
+        resume_from: ``None`` (no resume requested), ``"latest"``, ``"auto"`` (``"latest"`` when this phase has a
+            checkpoint, else ``None``: one command line for the first start and every restart, as under SLURM), a
+            checkpoint folder or ``hf://ORG/NAME[/...]``.
     """
 
     def __init__(self, cfg: Config, *, run_dir: str | Path, phase: int = 1, epochs: int | None = None,
@@ -373,6 +375,8 @@ class Trainer:
     def _resolve_start(self) -> tuple[Path | None, bool]:
         """Which checkpoint to start from, and whether to restore its full state (else weights only)."""
         spec = self.resume_from
+        if spec == "auto":
+            spec = "latest" if ckpt.list_checkpoints(self.run_dir, self.phase) else None
         if spec is None:
             own = ckpt.list_checkpoints(self.run_dir, self.phase)
             if own:
