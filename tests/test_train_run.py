@@ -127,6 +127,22 @@ def test_auto_resume_of_a_later_phase_starts_as_without_the_flag_then_resumes_it
     assert again.history.phase == [1, 2, 2] and again.history.epoch == [1, 2, 3]
 
 
+def test_a_stop_at_the_last_step_of_the_last_epoch_reports_a_finished_run(synthetic_lasot, tmp_path, monkeypatch):
+    from seqtrack_accel.training.trainer import Trainer
+
+    train_step = Trainer.train_step
+
+    def stop_at_the_last_step(self, batch):
+        out = train_step(self, batch)
+        self.stop.requested = self.global_step == 8  # 2 epochs of 4 steps
+        return out
+
+    monkeypatch.setattr(Trainer, "train_step", stop_at_the_last_step)
+    result = train(tiny_config(synthetic_lasot), tmp_path, epochs=2)
+    assert not result.interrupted and result.epoch == 2
+    assert result.last_checkpoint == ckpt(tmp_path, "checkpoint_2").resolve()
+
+
 def test_phase_2_continues_phase_1(synthetic_lasot, tmp_path):
     cfg = tiny_config(synthetic_lasot)
     train(cfg, tmp_path, epochs=1)

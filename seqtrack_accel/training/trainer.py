@@ -569,8 +569,8 @@ class Trainer:
 
             if self.stop.agreed():
                 bar.close()
-                if stats.step == stats.steps:
-                    return self._end_epoch(stats), True
+                if stats.step == stats.steps:  # a stop at the last step of the last epoch: the run has finished
+                    return self._end_epoch(stats), epoch < self.last_epoch
                 return self._save(stats, end_of_epoch=False), True
             every = cfg.train.checkpoint_every_steps
             if every and self.global_step % every == 0 and stats.step < stats.steps and acc.sync_gradients:
