@@ -29,11 +29,11 @@ PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "squeue", "sc
 
 
 def install_slurm() -> str | None:
-    """Install SLURM and munge with apt when they are missing. None when they are there, else why they cannot be."""
+    """Install SLURM and munge with apt when they are missing. None when SLURM can run, else why it cannot."""
+    if os.geteuid() != 0:
+        return "not root: this SLURM's daemons run as root (slurmd starts the jobs), and apt needs root to install them"
     if all(shutil.which(p) for p in PROGRAMS):
         return None
-    if os.geteuid() != 0:
-        return f"SLURM is not installed and installing it needs root: apt-get install {' '.join(PACKAGES)}"
     if shutil.which("apt-get") is None:
         return f"SLURM is not installed and there is no apt-get to install {' '.join(PACKAGES)}"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
