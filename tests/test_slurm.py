@@ -47,7 +47,7 @@ def submit(cluster: SlurmCluster, run_dir: Path, root: Path, *, nodes: int, per_
            "SEQTRACK_ACCELERATE_CONFIG": str(REPO / "accelerate_configs" / "cpu_two_process.yaml"),
            "SEQTRACK_PROCESSES_PER_NODE": str(per_node)}
     return cluster.sbatch([f"--nodes={nodes}", "--gpus-per-node=0", "--time=10", f"--chdir={REPO}",
-                           f"--output={run_dir.parent / run_dir.name}-%j.out", str(SCRIPT),
+                           f"--output={run_dir}-%j.out", str(SCRIPT),
                            str(REPO / "configs" / "demo.yaml"), str(run_dir), "--epochs", str(EPOCHS),
                            f"data.root={root}", *TRAIN], env)
 
