@@ -167,6 +167,15 @@ def test_scancel_leaves_a_resumable_checkpoint_and_exit_status_0(runs):
     verify_checkpoint(runs["run"] / "phase_1" / "checkpoints" / runs["stops"][2], world_size=2)
 
 
+def test_each_node_runs_one_launcher_with_its_machine_rank_and_the_first_nodes_address(runs):
+    for node in (0, 1):
+        text = (runs["run"] / "logs" / f"slurm-{runs['job']}-node{node}.out").read_text()
+        launches = re.findall(r"node \d \(\S+\): accelerate launch (.*)", text)
+        assert len(launches) == 3  # one per start
+        assert all(f"--num_machines 2 --machine_rank {node} --num_processes 2 --main_process_ip 127.0.0.1 " in line
+                   and "--resume_from_checkpoint auto" in line for line in launches), launches
+
+
 def test_every_node_stops_its_process_cleanly_on_each_signal(runs):
     for node in (0, 1):
         text = (runs["run"] / "logs" / f"slurm-{runs['job']}-node{node}.out").read_text()
