@@ -119,6 +119,39 @@ def test_resume_from_a_mid_epoch_step_checkpoint_is_bit_identical(straight_run, 
     assert result.history.loss == ref.history.loss and result.history.iou == ref.history.iou
 
 
+def test_auto_resume_starts_fresh_then_the_same_call_continues_bit_identically(straight_run, tmp_path):
+    cfg, ref_dir, _ = straight_run
+    train(cfg, tmp_path, epochs=1, resume_from="auto")  # no checkpoint yet: a fresh start
+    train(cfg, tmp_path, epochs=3, resume_from="auto")  # a restart: the newest checkpoint
+    assert sha(ckpt(tmp_path, "checkpoint_3") / "model.safetensors") == sha(ckpt(ref_dir, "checkpoint_3") / "model.safetensors")
+
+
+def test_auto_resume_of_a_later_phase_starts_as_without_the_flag_then_resumes_its_own_checkpoint(synthetic_lasot,
+                                                                                                 tmp_path):
+    cfg = tiny_config(synthetic_lasot, "train.lr_drop_epoch=1", "train.phase_init=weights")
+    train(cfg, tmp_path, epochs=1)
+    first = train(cfg, tmp_path, phase=2, epochs=2, resume_from="auto")
+    assert first.history.lr == [cfg.train.lr, cfg.train.lr]  # phase 1's weights, a fresh schedule (not 'latest')
+    again = train(cfg, tmp_path, phase=2, epochs=3, resume_from="auto")
+    assert again.history.phase == [1, 2, 2] and again.history.epoch == [1, 2, 3]
+
+
+def test_a_stop_at_the_last_step_of_the_last_epoch_reports_a_finished_run(synthetic_lasot, tmp_path, monkeypatch):
+    from seqtrack_accel.training.trainer import Trainer
+
+    train_step = Trainer.train_step
+
+    def stop_at_the_last_step(self, batch):
+        out = train_step(self, batch)
+        self.stop.requested = self.global_step == 8  # 2 epochs of 4 steps
+        return out
+
+    monkeypatch.setattr(Trainer, "train_step", stop_at_the_last_step)
+    result = train(tiny_config(synthetic_lasot), tmp_path, epochs=2)
+    assert not result.interrupted and result.epoch == 2
+    assert result.last_checkpoint == ckpt(tmp_path, "checkpoint_2").resolve()
+
+
 def test_phase_2_continues_phase_1(synthetic_lasot, tmp_path):
     cfg = tiny_config(synthetic_lasot)
     train(cfg, tmp_path, epochs=1)

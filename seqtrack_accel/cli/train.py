@@ -1,4 +1,4 @@
-"""``accelerate launch train.py [--config CFG] [--phase N] [--resume_from_checkpoint [PATH|latest|hf://...]] ...``"""
+"""``accelerate launch train.py [--config CFG] [--phase N] [--resume_from_checkpoint [PATH|latest|auto|hf://...]]``"""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", help="run folder (default runs/<config name>)")
     p.add_argument("--epochs", type=_positive, help="stop after this epoch (absolute, over all phases)")
     p.add_argument("--resume_from_checkpoint", nargs="?", const="latest",
-                   help="'latest' (also with no value), a checkpoint folder, or hf://ORG/NAME[/phase_N/checkpoint_E]")
+                   help="'latest' (also with no value), 'auto' ('latest' when this phase has a checkpoint, else "
+                   "start as without the flag: one command for the first start and every restart), a checkpoint "
+                   "folder, or hf://ORG/NAME[/phase_N/checkpoint_E]")
     p.add_argument("--repo_id", help="mirror the run to this Hugging Face Hub model repo (ORG/NAME)")
     p.add_argument("--seed", type=int, help="random seed (train.seed)")
     p.add_argument("overrides", nargs="*", help="key.path=value config overrides")

@@ -188,7 +188,9 @@ class Trainer:
         phase: this phase's number. Phase 1 starts fresh unless ``resume_from`` is given; a later phase without
             ``resume_from`` continues from the newest checkpoint of the highest earlier phase.
         epochs: the epoch number to stop after (absolute, over all phases); default ``cfg.train.epochs``.
-        resume_from: ``None`` (no resume requested), ``"latest"``, a checkpoint folder or ``hf://ORG/NAME[/...]``.
+        resume_from: ``None`` (no resume requested), ``"latest"``, ``"auto"`` (``"latest"`` when this phase has a
+            checkpoint, else ``None``: one command line for the first start and every restart, as under SLURM), a
+            checkpoint folder or ``hf://ORG/NAME[/...]``.
         stop: the stop request to honour (the command-line program installs one before its long imports); default
             a new one, installed by ``setup``.
     """
@@ -415,6 +417,8 @@ class Trainer:
     def _resolve_start(self) -> tuple[Path | None, bool]:
         """Which checkpoint to start from, and whether to restore its full state (else weights only)."""
         spec = self.resume_from
+        if spec == "auto":
+            spec = "latest" if ckpt.list_checkpoints(self.run_dir, self.phase) else None
         if spec is None:
             own = ckpt.list_checkpoints(self.run_dir, self.phase)
             if own:
@@ -621,7 +625,8 @@ class Trainer:
                     self._save(stats, end_of_epoch=False)
         if stats.step < stats.steps:  # stopped inside the epoch
             return self._save(stats, end_of_epoch=False), True
-        return self._end_epoch(stats), stopped
+        # a stop at the last step of the last epoch: the run has finished
+        return self._end_epoch(stats), stopped and epoch < self.last_epoch
 
     def _log_window(self, stats: EpochStats, bar) -> None:
         acc = self.accelerator
