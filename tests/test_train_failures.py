@@ -146,6 +146,6 @@ def test_a_stop_while_the_datasets_are_read_exits_0_before_the_first_step(synthe
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err[-3000:]
-    assert "stopped on request before the first step" in out
+    assert "stopped on request: phase 1, before the first step" in out
     assert list_checkpoints(tmp_path / "run", 1) == []
     assert "stopped on request while the data was read" in (tmp_path / "run" / "logs" / "seqtrack-demo.log").read_text()

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop.uninstall()
     if result.interrupted and result.last_checkpoint is None:
-        print(f"stopped on request before the first step: phase {result.phase}, nothing trained, no checkpoint "
+        print(f"stopped on request: phase {result.phase}, before the first step: nothing trained, no checkpoint "
               "written; run the same command again to start")
         return 0
     status = "stopped on request" if result.interrupted else "finished"
