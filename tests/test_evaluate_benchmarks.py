@@ -232,6 +232,15 @@ def test_push_to_hub_refuses_max_frames_before_tracking(tmp_path, capsys):
     assert exit_info.value.code == 2 and "--max_frames" in capsys.readouterr().err
 
 
+def test_push_to_hub_without_a_dataset_asks_for_dataset_before_tracking(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(["--checkpoint", "runs/a", "--push_to_hub", "org/run", "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "name the benchmark with --dataset (one of lasot," in err
+    assert "benchmark=" not in err  # the Python API's arguments mean nothing on the command line
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("argv, token, target", [
     (["--checkpoint", "hf://org/model@v1"], "hf_x", "org/model"),
     (["--checkpoint", "hf://org/model"], None, None),

@@ -42,6 +42,7 @@ from ..tracking.benchmarks import BENCHMARKS, Benchmark, get_benchmark
 from ..tracking.evaluate import (eval_sequences, evaluate_results, format_table, read_predictions, results_record,
                                  run_tracker_on_sequences, seqtrack_settings, write_summary)
 from ..hub.remote import HubError
+from ..hub.results import DATASETS
 from ..model.weights import HUB_SCHEME
 from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_checkpoint
 from . import ArgumentParser, add_device_arguments, torch_dtype
@@ -125,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                      "drop --max_frames")
     if args.push_to_hub and args.max_frames:
         parser.error("--push_to_hub publishes a benchmark's scores, which take whole sequences: drop --max_frames")
+    if args.push_to_hub and not args.dataset:
+        parser.error(f"--push_to_hub publishes a benchmark's scores: name the benchmark with --dataset (one of "
+                     f"{', '.join(DATASETS)})")
     if args.push_to_hub and args.no_push:
         parser.error("--push_to_hub and --no_push contradict each other; give one")
     if args.backend == "onnx" and not args.checkpoint:
@@ -207,9 +211,13 @@ def _evaluate(args: argparse.Namespace) -> int:
                           "config": cfg.name, "encoder": cfg.model.encoder, "search_size": cfg.data.search.size},
                          allow_nan=False))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
-    if push_to and timed:
+    if push_to and timed and not args.dataset:  # the hf:// checkpoint's own push: --push_to_hub needs --dataset
+        print(f"warning: the scores were not added to the model card of {push_to}: the card lists a named "
+              f"benchmark's scores; evaluate with --dataset (one of {', '.join(DATASETS)}) to add them",
+              file=sys.stderr)
+    elif push_to and timed:
         try:
-            _push(push_to, json.loads(paths["summary"].read_text()), list(timed), args.dataset or "lasot")
+            _push(push_to, json.loads(paths["summary"].read_text()), list(timed), args.dataset)
         except (ValueError, OSError, RuntimeError) as e:  # HubError is a RuntimeError
             if args.push_to_hub:
                 raise HubError(f"the scores are in {paths['summary']}, but {e}") from e

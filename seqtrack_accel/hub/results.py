@@ -143,7 +143,8 @@ def results_from_summary(doc: Mapping[str, Any], *, benchmark: str | None = None
         benchmark, split = DATASETS[benchmark]
     if not (benchmark and split):
         raise ValueError(f"the summary does not say which benchmark split it scored (its dataset is "
-                         f"{doc.get('dataset')!r}, not one of {', '.join(DATASETS)}): pass benchmark= and split=")
+                         f"{doc.get('dataset')!r}, not one of {', '.join(DATASETS)}): pass benchmark= and split= "
+                         "(on the command line: evaluate with seqtrack-evaluate --dataset)")
     if doc.get("max_frames"):
         raise ValueError(f"the summary scored the first {doc['max_frames']} frames of each sequence only, which are "
                          f"not {benchmark} {split} scores; evaluate without --max_frames to publish them")
