@@ -187,13 +187,16 @@ def _evaluate(args: argparse.Namespace) -> int:
         timed[name] = {"tracked_frames": run.frames, "skipped_sequences": len(run.skipped)}
     if args.baseline:
         run_tracker_on_sequences(FirstBoxTracker, cfg, sequences, folders[args.baseline], args.max_frames,
-                                 record=results_record(args.baseline, {}), overwrite=args.overwrite)
+                                 record=results_record(args.baseline, {}), overwrite=args.overwrite,
+                                 report_speed=False)
 
     versions = {"torch": torch.__version__, "python": sys.version.split()[0]}
     if benchmark is not None and benchmark.protocol == "server":
         return _pack_submissions(benchmark, folders, sequences, output)
     trackers = {name: _score(benchmark, folder, sequences, attributes, args.max_frames)
                 for name, folder in folders.items()}
+    if args.baseline:
+        trackers[args.baseline].pop("speed", None)  # a Python call's time per frame: no tracker's speed
     extra = {"dataset": args.dataset or "config", "benchmark": title, "device": _device_description(device),
              "dtype": args.dtype, "versions": versions, "max_frames": args.max_frames,
              "result_folders": {n: str(f) for n, f in folders.items()}, "config": to_dict(cfg)}
