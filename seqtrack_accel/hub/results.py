@@ -39,7 +39,7 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, M
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from ..tracking.benchmarks import BENCHMARKS
-from .model_card import card_metadata
+from ..model.card import card_metadata
 from .remote import (CARD_FILE, UNREACHABLE, Failure, HubError, classify_error, configure_request_timeout,
                      describe_error, make_api, resolve_endpoint)
 
