@@ -28,9 +28,9 @@ def pretrained_card(network: SeqTrackConfig, parameters: int, tracking: Config |
     ``tracking`` (None: the folder has none)."""
     if tracking is not None:
         data, search, template = tracking.data, tracking.data.search, tracking.data.template
-        settings = (f"`{TRACKING_FILE}` is the config the model was trained with (`{tracking.name}`): the tracker crops "
-                    f"the search region at {search.factor:g}x and the templates at {template.factor:g}x the target's "
-                    f"size, normalises with mean {list(data.mean)} and std {list(data.std)}, decodes with"
+        settings = (f"`{TRACKING_FILE}` is the config the model was trained with (`{tracking.name}`): the tracker "
+                    f"crops the search region at {search.factor:g}x and the templates at {template.factor:g}x the "
+                    f"target's size, normalises with mean {list(data.mean)} and std {list(data.std)}, decodes with"
                     f"{'' if tracking.eval.hanning else 'out'} the Hanning window, and renews a template every "
                     f"{tracking.eval.template_update_interval} frames when the confidence exceeds "
                     f"{tracking.eval.template_update_threshold:g}. The commands below take it from there.")

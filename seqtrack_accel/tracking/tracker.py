@@ -200,9 +200,9 @@ def _load_pretrained(folder: Path, cfg: Config | None, source: str) -> tuple[tor
     model = SeqTrack.from_pretrained(folder)
     if cfg is None:
         if not (folder / TRACKING_FILE).is_file():
-            raise FileNotFoundError(f"{source} has no {TRACKING_FILE} with the crop and tracking settings (it was saved "
-                                    "without them); pass the config the model was trained with, --config CONFIG, or "
-                                    "save it again with model.save_pretrained(folder, config=cfg)")
+            raise FileNotFoundError(f"{source} has no {TRACKING_FILE} with the crop and tracking settings (it was "
+                                    "saved without them); pass the config the model was trained with, --config "
+                                    "CONFIG, or save it again with model.save_pretrained(folder, config=cfg)")
         cfg = load_config(folder / TRACKING_FILE)
     return model, cfg
 
