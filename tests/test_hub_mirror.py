@@ -272,16 +272,6 @@ def test_start_survives_an_unreachable_hub_and_the_upload_happens_later(hub, tmp
 
 
 @pytest.fixture
-def closed_port(monkeypatch) -> str:
-    """HF_ENDPOINT at a local port nothing listens on: every connection is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    return endpoint
-
-
-@pytest.fixture
 def silent_host(monkeypatch) -> str:
     """HF_ENDPOINT at a local port that never completes a connection: its accept queue is full, so new ones hang."""
     with socket.socket() as sock:

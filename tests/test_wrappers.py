@@ -4,7 +4,6 @@ status, so a shell script or CI job that runs one stops when it fails."""
 from __future__ import annotations
 
 import runpy
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,15 +29,6 @@ def _wrappers() -> list[str]:
     scripts = sorted(p for p in (ROOT / "scripts").glob("*.py") if "from seqtrack_accel.cli." in p.read_text()
                      and "def " not in p.read_text())
     return ["train.py", *(p.relative_to(ROOT).as_posix() for p in scripts)]
-
-
-@pytest.fixture
-def closed_port(monkeypatch) -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    return endpoint
 
 
 def test_every_wrapper_has_a_failing_input_below():
