@@ -36,12 +36,17 @@ def checkpoint(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def exported(checkpoint, tmp_path_factory) -> tuple[str, dict, list[str]]:
-    """The checkpoint exported with the CLI (once for the module: the exporter takes about 15 s): the folder, the
-    JSON line it printed and the package's log lines (INFO and above)."""
+    """The checkpoint exported with the CLI (once for the module: the exporter takes about 15 s) with --overwrite, over
+    an earlier export of other files: the folder, the JSON line it printed and the package's log lines (INFO and
+    above)."""
     import contextlib
     import io
 
     folder = tmp_path_factory.mktemp("exports") / "nano"
+    folder.mkdir()
+    for name, text in ((export.MODEL_FILE, "an earlier model"), (export.CONFIG_FILE, "name: earlier\n"),
+                       (export.INFO_FILE, json.dumps({"source": "an earlier export"}))):
+        (folder / name).write_text(text)
     out = io.StringIO()
     lines: list[str] = []
     handler = logging.Handler(logging.INFO)
@@ -52,7 +57,7 @@ def exported(checkpoint, tmp_path_factory) -> tuple[str, dict, list[str]]:
     log.addHandler(handler)
     try:
         with contextlib.redirect_stdout(out):
-            assert export_main(["--checkpoint", checkpoint, "--output", str(folder)]) == 0
+            assert export_main(["--checkpoint", checkpoint, "--output", str(folder), "--overwrite"]) == 0
     finally:
         log.removeHandler(handler)
         log.setLevel(level)
@@ -257,15 +262,11 @@ def test_a_folder_whose_run_lock_is_held_is_never_touched(exported, checkpoint, 
     assert "training run in progress (PID " in err and _tree(folder) == before
 
 
-def test_overwrite_replaces_an_earlier_export(exported, checkpoint, tmp_path):
-    import shutil
-
-    folder = shutil.copytree(exported[0], tmp_path / "export")
-    info = json.loads((folder / export.INFO_FILE).read_text())
-    (folder / export.INFO_FILE).write_text(json.dumps({**info, "source": "an earlier export"}))
-    assert export_main(["--checkpoint", checkpoint, "--output", str(folder), "--overwrite"]) == 0
+def test_overwrite_replaces_an_earlier_export(exported, checkpoint):
+    folder = export.Path(exported[0])  # written over an earlier export (the fixture)
     assert json.loads((folder / export.INFO_FILE).read_text())["source"] == checkpoint
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no staging or old copy left beside it
+    assert (folder / export.MODEL_FILE).read_bytes() != b"an earlier model"
+    assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]  # no staging or old copy left beside it
 
 
 # what an export names is what loads
