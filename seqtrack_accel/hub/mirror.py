@@ -224,7 +224,7 @@ class HubMirror:
         began = time.monotonic()
         deadline, grace_end = began + timeout, began + self.cfg.unreachable_grace
         while (pending := self._pending()) and (left := deadline - time.monotonic()) > 0:
-            if time.monotonic() >= grace_end and (cause := silent_since(began)) is not None:
+            if time.monotonic() >= grace_end and (cause := silent_since(self.endpoint, began)) is not None:
                 gave_up = f"close() gave up after {time.monotonic() - began:.0f} s on a Hub that did not answer"
                 logger.warning("the Hub at %s has answered no request since the end-of-run wait began %.0f s ago "
                                "(last: %s): not waiting the rest of hub.final_wait (hub.unreachable_grace=%g s)",
