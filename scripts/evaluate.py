@@ -2,4 +2,4 @@
 from seqtrack_accel.cli.evaluate import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -270,6 +270,8 @@ class HubConfig:
     backoff_base: float = 1.0
     backoff_max: float = 60.0
     final_wait: float = 600.0  # seconds to wait for pending uploads when training ends
+    # ... but only this many while the Hub has not answered a request since the wait began (refused or timed out)
+    unreachable_grace: float = 60.0
 
     def __post_init__(self):
         _require(not self.repo_id or self.repo_id.count("/") == 1, "repo_id", f"must be ORG/NAME, got {self.repo_id!r}")
@@ -278,6 +280,7 @@ class HubConfig:
         _require(self.backoff_base >= 0 and self.backoff_max >= self.backoff_base, "backoff_max",
                  "must be >= backoff_base >= 0")
         _require(self.final_wait >= 0, "final_wait", "must be >= 0")
+        _require(self.unreachable_grace >= 0, "unreachable_grace", "must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,13 @@ ViT), so there is no template feature to compute once and reuse.
 
 The export folder holds ``seqtrack.onnx`` (with ``seqtrack.onnx.data`` beside it for a network over 1.5 GB),
 ``config.yaml`` (the training config: crop sizes and factors, normalisation, the tracking settings) and
-``export.json`` (what was exported from what, and the parity check below). It is written under a temporary name and
-renamed when complete, after the check passed.
+``export.json`` (what was exported from what, the SHA-256 of each model file, and the parity check below). It is
+written under a temporary name and renamed when complete, after the check passed. An existing folder is replaced
+only when asked (``overwrite``) and only when it is an earlier export: it holds ``export.json`` and nothing an export
+does not write, and no training run holds its lock (``DIR/.lock``). Anything else is refused, naming what is there.
+
+Loading checks the export: every file ``export.json`` names is a plain file name inside the folder, and each model
+file has the SHA-256 recorded at export time, so a model swapped or edited afterwards is refused.
 
 Parity check: after writing, the export runs the ONNX model with onnxruntime on the CPU and the PyTorch model on
 the same random crops, and fails unless every token is equal and every probability within ``PROB_ATOL``.
@@ -45,12 +50,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from . import versions
 from .config import Config, dump_config, load_config
 from .model import SeqTrack, SeqTrackConfig
 from .model.tokens import tokens_to_boxes
 from .tracking.tracker import TrackerCheckpoint
+from .training.checkpoint import RunLock
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +65,7 @@ FORMAT_VERSION = 1
 MODEL_FILE = "seqtrack.onnx"
 CONFIG_FILE = "config.yaml"
 INFO_FILE = "export.json"
+DATA_SUFFIX = ".data"  # the exporter's name for external weights: seqtrack.onnx.data
 INPUT_NAMES = ("template_images", "search_images")
 OUTPUT_NAMES = ("tokens", "probs")
 # Largest difference allowed between a probability from onnxruntime and from PyTorch, both float32 on the CPU. The
@@ -132,7 +140,8 @@ def time_both(session, model: SeqTrack, window: bool, frames: int) -> dict:
     runs = {"torch": lambda: model.generate(templates, search, window=window),
             "onnxruntime": lambda: _run(session, templates, search)}
     figures = {}
-    with torch.inference_mode():
+    with torch.inference_mode(), tqdm(total=len(runs) * (frames + 1), desc="timing PyTorch, onnxruntime",
+                                      unit="frame", dynamic_ncols=True) as bar:
         for name, call in runs.items():
             seconds = []
             for i in range(frames + 1):
@@ -140,6 +149,7 @@ def time_both(session, model: SeqTrack, window: bool, frames: int) -> dict:
                 call()
                 if i:
                     seconds.append(time.perf_counter() - start)
+                bar.update()
             figures[f"{name}_ms_per_frame"] = 1000 * statistics.median(seconds)
     return figures
 
@@ -162,17 +172,18 @@ def export_onnx(model: SeqTrack, cfg: Config, output: str | os.PathLike, *, sour
         opset: ONNX opset (default: the exporter's).
         check_batch: batch size of the parity check (>= 1).
         time_frames: also time PyTorch and onnxruntime on this CPU over this many frames (0: do not).
-        overwrite: replace an existing ``output`` folder (only once the new export is complete and checked).
+        overwrite: replace an earlier export at ``output`` (only once the new export is complete and checked); any
+            other folder there is refused (``check_output``).
 
     Raises:
-        FileExistsError: ``output`` exists and ``overwrite`` is false.
+        FileExistsError: ``output`` exists and ``overwrite`` is false, or it is not an earlier export, or a training
+            run holds it.
         ValueError: the parity check failed (nothing is written).
         ImportError: the export extra is not installed.
     """
     _require_extra()
     output = Path(output)
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} already exists; pass --overwrite to replace it, or choose another --output")
+    check_output(output, overwrite)  # before a minute of exporting, and again before the replacement
     model = model.to("cpu", torch.float32).eval()
     window = cfg.eval.hanning
     network = _Network(model, window).eval()
@@ -181,6 +192,9 @@ def export_onnx(model: SeqTrack, cfg: Config, output: str | os.PathLike, *, sour
     staging = output.parent / f".{output.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
     staging.mkdir()
     try:
+        logger.info("exporting the network (encoder %s, %d px search crop, %.1fM parameters) with torch.onnx: the "
+                    "longest step", model.config.encoder, model.config.search_size,
+                    sum(p.numel() for p in model.parameters()) / 1e6)
         start = time.perf_counter()
         with _quiet_exporter():
             batch = torch.export.Dim("batch", min=1, max=1024)
@@ -190,10 +204,15 @@ def export_onnx(model: SeqTrack, cfg: Config, output: str | os.PathLike, *, sour
                 dynamic_shapes={name: {0: batch} for name in INPUT_NAMES}, verbose=False)
         program.save(str(staging / MODEL_FILE), external_data=parameter_bytes > EXTERNAL_DATA_BYTES)
         export_seconds = time.perf_counter() - start
+        # The exporter writes the weights beside the graph above its size limit: seqtrack.onnx.data.
+        data_files = sorted(p.name for p in staging.iterdir() if p.name != MODEL_FILE)
+        logger.info("wrote %s (%.1f MB) in %.1f s; checking it with onnx.checker", MODEL_FILE,
+                    sum((staging / name).stat().st_size for name in [MODEL_FILE, *data_files]) / 1e6, export_seconds)
         import onnx
 
         onnx.checker.check_model(str(staging / MODEL_FILE))
         opset_used = program.model.opset_imports[""]  # the default domain's, as the exporter wrote it
+        logger.info("parity check: onnxruntime against PyTorch on %d random crops", check_batch)
         session = _session(staging / MODEL_FILE, ["CPUExecutionProvider"])
         parity = check_parity(session, model, window, check_batch)
         if not parity["tokens_equal"] or parity["max_prob_abs_diff"] > PROB_ATOL:
@@ -209,18 +228,65 @@ def export_onnx(model: SeqTrack, cfg: Config, output: str | os.PathLike, *, sour
             "outputs": {OUTPUT_NAMES[0]: ["batch", 4], OUTPUT_NAMES[1]: ["batch", 4]},
             "window": window, "opset": opset_used, "network": dataclasses.asdict(model.config),
             "source": source, "source_identity": source_identity or {},
-            "model_sha256": _sha256(staging / MODEL_FILE), "parity": {**parity, "prob_atol": PROB_ATOL},
+            "model_sha256": _sha256(staging / MODEL_FILE),
+            **({"data_sha256": {name: _sha256(staging / name) for name in data_files}} if data_files else {}),
+            "parity": {**parity, "prob_atol": PROB_ATOL},
             "export_seconds": round(export_seconds, 1), "versions": _export_versions(),
         }
+        logger.info("parity check passed: tokens equal, largest probability difference %.3g (allowed %g)",
+                    parity["max_prob_abs_diff"], PROB_ATOL)
         if time_frames:
             info["cpu_latency"] = {"frames": time_frames, "threads": torch.get_num_threads(),
                                    **time_both(session, model, window, time_frames)}
         (staging / CONFIG_FILE).write_text(dump_config(cfg))
         (staging / INFO_FILE).write_text(json.dumps(info, indent=1))
+        check_output(output, overwrite)
         _replace_folder(staging, output)
+        logger.info("wrote the export folder %s", output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return info
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    """Raise FileExistsError unless ``output`` may receive an export: it does not exist, or, with ``overwrite``, it is
+    an earlier export (``export.json`` and only the files an export writes) whose folder no training run holds."""
+    if not output.exists() and not output.is_symlink():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{output} already exists; pass --overwrite to replace it, or choose another --output")
+    if not output.is_dir():
+        raise FileExistsError(f"{output} is a file, not an export folder; --overwrite replaces only an earlier "
+                              "seqtrack-export folder: choose another --output")
+    holder = RunLock(output).holder()
+    if holder is not None:
+        raise FileExistsError(f"{output} is the folder of a training run in progress ({holder}); seqtrack-export "
+                              "never touches it: choose another --output")
+    entries = sorted(output.iterdir())
+    what = _listing(entries)
+    if not (output / INFO_FILE).is_file():
+        raise FileExistsError(f"{output} is not an export folder (it has no {INFO_FILE}; it holds {what}); --overwrite "
+                              "replaces only an earlier seqtrack-export folder: choose another --output")
+    foreign = [p for p in entries if p.name not in _export_names(output)]
+    if foreign:
+        raise FileExistsError(f"{output} holds files an export does not write: {_listing(foreign)}; --overwrite "
+                              "would delete them with the earlier export: move them out first, or choose another "
+                              "--output")
+
+
+def _export_names(folder: Path) -> set[str]:
+    """The names an export folder may hold: its fixed files, and the model data files its export.json names."""
+    try:
+        data = json.loads((folder / INFO_FILE).read_text()).get("data_sha256") or {}
+    except (ValueError, AttributeError):  # not JSON, or not an object: only the fixed names
+        data = {}
+    return {MODEL_FILE, MODEL_FILE + DATA_SUFFIX, CONFIG_FILE, INFO_FILE, *data}
+
+
+def _listing(paths: list[Path], shown: int = 6) -> str:
+    names = [p.name + ("/" if p.is_dir() else "") for p in paths]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return (", ".join(names[:shown]) + more) if names else "nothing"
 
 
 @contextlib.contextmanager
@@ -271,7 +337,8 @@ class OnnxSeqTrack:
     ``to``, ``eval`` and ``generate``. Drop-in for ``SeqTrackTracker(model, cfg, ...)``.
 
     Args:
-        folder: an export folder written by ``export_onnx``.
+        folder: an export folder written by ``export_onnx``. Its model files are checked at once (module docstring):
+            ValueError when one lies outside the folder or differs from the file the export wrote.
     """
 
     training = False
@@ -293,11 +360,37 @@ class OnnxSeqTrack:
         self.info = info
         self.config = SeqTrackConfig.from_dict(info["network"], source=str(info_path))
         self.window = bool(info["window"])
-        self.path = self.folder / info["model_file"]
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path} is missing from the export folder; export again with seqtrack-export")
+        self.path = self._inside(info.get("model_file"), "model_file")
+        # The hash of the graph vouches for the data file names inside it; each data file's hash for its weights.
+        self.sha256 = self._verified(self.path, info.get("model_sha256"))
+        for name, sha256 in (info.get("data_sha256") or {}).items():
+            self._verified(self._inside(name, "data_sha256"), sha256)
         self.device = torch.device("cpu")
         self._session = None
+
+    def _inside(self, name: object, key: str) -> Path:
+        """The file ``name`` of the export folder, where export.json's ``key`` names it; an error unless it is a plain
+        file name, in the folder (not a link out of it), that exists."""
+        info_path = self.folder / INFO_FILE
+        if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+            raise ValueError(f"{info_path}: {key} names {name!r}, which is not a file of the export folder; an "
+                             "export keeps every file it names inside its folder: export again with seqtrack-export")
+        path = self.folder / name
+        if path.resolve().parent != self.folder.resolve():
+            raise ValueError(f"{path} leads out of the export folder (to {path.resolve()}); an export keeps every "
+                             "file it names inside its folder: export again with seqtrack-export")
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing from the export folder; export again with seqtrack-export")
+        return path
+
+    def _verified(self, path: Path, recorded: object) -> str:
+        """``path``'s SHA-256, which must be the one export.json recorded."""
+        sha256 = _sha256(path)
+        if sha256 != recorded:
+            raise ValueError(f"{path} is not the file this export wrote: its SHA-256 is {sha256}, {INFO_FILE} records "
+                             f"{recorded}; it was changed or replaced after the export. Export again with "
+                             "seqtrack-export")
+        return sha256
 
     def to(self, device: str | torch.device, *args, **kwargs) -> OnnxSeqTrack:
         """Choose onnxruntime's execution provider: CUDA for a CUDA device (the onnxruntime-gpu package), else CPU.
@@ -353,5 +446,4 @@ def load_onnx_tracker_model(folder: str | os.PathLike) -> tuple[OnnxSeqTrack, Co
 def load_onnx_tracker_checkpoint(folder: str | os.PathLike) -> TrackerCheckpoint:
     """``load_onnx_tracker_model`` with the identity of the ONNX file (its SHA-256), as ``load_tracker_checkpoint``."""
     model, cfg = load_onnx_tracker_model(folder)
-    return TrackerCheckpoint(model, cfg, {"weights_sha256": _sha256(model.path), "source": str(folder),
-                                          "backend": "onnx"})
+    return TrackerCheckpoint(model, cfg, {"weights_sha256": model.sha256, "source": str(folder), "backend": "onnx"})

@@ -102,8 +102,8 @@ def test_missing_real_root_error_says_where_it_looked_and_how_to_set_it(tmp_path
 def test_cli_writes_the_requested_tree(tmp_path, capsys):
     from seqtrack_accel.cli.make_synthetic_lasot import main
 
-    main(["--out", str(tmp_path / "tree"), "--classes", "cat", "--sequences_per_class", "2", "--frames", "3",
-          "--size", "40x30", "--seed", "1"])
+    assert main(["--out", str(tmp_path / "tree"), "--classes", "cat", "--sequences_per_class", "2", "--frames", "3",
+                 "--size", "40x30", "--seed", "1"]) == 0
     assert sorted(p.name for p in (tmp_path / "tree" / "cat").iterdir()) == ["cat-1", "cat-2"]
     assert read_image(tmp_path / "tree" / "cat" / "cat-2" / "img" / "00000003.jpg").shape == (30, 40, 3)
     assert str(tmp_path / "tree") in capsys.readouterr().out
@@ -119,7 +119,7 @@ def test_cli_writes_every_layout_its_reader_reads(tmp_path, layout, args, reader
     import seqtrack_accel.data as data
     from seqtrack_accel.cli.make_synthetic_lasot import main
 
-    main(["--layout", layout, "--out", str(tmp_path / "tree"), "--frames", "20", "--size", "64x48", *args])
+    assert main(["--layout", layout, "--out", str(tmp_path / "tree"), "--frames", "20", "--size", "64x48", *args]) == 0
     read = getattr(data, reader)
     sequences = read(tmp_path / "tree", split="all") if layout == "custom" else read(tmp_path / "tree")
     assert len(sequences) >= 2
@@ -136,7 +136,7 @@ def test_cli_writes_every_benchmark_layout_its_reader_reads(tmp_path, layout, ar
     from seqtrack_accel.data.benchmarks import load_lasot_ext
     from seqtrack_accel.tracking.benchmarks import BENCHMARKS
 
-    main(["--layout", layout, "--out", str(tmp_path / "tree"), "--frames", "5", "--size", "64x48", *args])
+    assert main(["--layout", layout, "--out", str(tmp_path / "tree"), "--frames", "5", "--size", "64x48", *args]) == 0
     root = tmp_path / "tree"
     sequences = BENCHMARKS[dataset].load(root) if dataset else load_lasot_ext(root, classes=("atv", "rhino"))
     assert len(sequences) == count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import matplotlib.image
 import numpy as np
@@ -291,3 +292,20 @@ def test_cli_runs_the_baseline_and_scores_other_tools_folders(tmp_path, tiny_las
     assert read_record(out / "first-box")["tracker"] == "first-box"
     assert "produced_by" not in document["trackers"]["other"]  # another tool's folder: nothing recorded
     assert "first-box" in capsys.readouterr().out
+
+
+def test_the_first_box_baseline_reports_no_speed(tmp_path, tiny_lasot, caplog):
+    caplog.set_level(logging.INFO, logger="seqtrack_accel")
+    out = tmp_path / "out"
+    assert evaluate_main(["--baseline", "first-box", "--root", str(tiny_lasot), "--output", str(out), "--no_plots",
+                          "data.classes=[book, coin]"]) == 0
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
+    assert [line.split(":")[1] for line in lines] == [" 6 frames"] * 2  # per sequence, no frames/s
+    assert "speed" not in json.loads((out / "summary.json").read_text())["trackers"]["first-box"]
+
+
+def test_a_tracking_run_logs_each_sequences_speed(tmp_path, lasot_test_split, caplog):
+    caplog.set_level(logging.INFO, logger="seqtrack_accel")
+    run_tracker_on_sequences(DriftingTracker, Config(), lasot_test_split, tmp_path, record=RECORD)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
+    assert len(lines) == len(lasot_test_split) and all(line.endswith(" frames/s") for line in lines)

@@ -317,6 +317,35 @@ def test_push_to_hub_refuses_max_frames_before_tracking(tmp_path, capsys):
     assert exit_info.value.code == 2 and "--max_frames" in capsys.readouterr().err
 
 
+def test_push_to_hub_without_a_dataset_asks_for_dataset_before_tracking(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(["--checkpoint", "runs/a", "--push_to_hub", "org/run", "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "name the benchmark with --dataset (one of lasot," in err
+    assert "benchmark=" not in err  # the Python API's arguments mean nothing on the command line
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_hf_checkpoint_evaluated_without_a_dataset_says_to_add_dataset_and_keeps_its_card(
+        hub, checkpoint, synthetic_lasot, tmp_path, capsys, monkeypatch):
+    from huggingface_hub import constants
+
+    from seqtrack_accel.tracking.tracker import load_tracker_model
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    model, cfg = load_tracker_model(checkpoint)
+    model.save_pretrained(tmp_path / "export", config=cfg)
+    hub.create_repo("org/export")
+    hub.commit_files("org/export", {f.name: f.read_bytes() for f in (tmp_path / "export").iterdir()})
+    card = hub.files("org/export")["README.md"]
+    assert evaluate_main(["--checkpoint", "hf://org/export", "--root", str(synthetic_lasot), "--classes", "coin",
+                          "--output", str(tmp_path / "out"), "--device", "cpu", "--no_plots", "--max_frames", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the scores were not added to the model card of org/export" in err
+    assert "evaluate with --dataset (one of lasot," in err and "benchmark=" not in err
+    assert hub.files("org/export")["README.md"] == card
+
+
 @pytest.mark.parametrize("argv, token, target", [
     (["--checkpoint", "hf://org/model@v1"], "hf_x", "org/model"),
     (["--checkpoint", "hf://org/model"], None, None),

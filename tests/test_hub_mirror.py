@@ -272,16 +272,6 @@ def test_start_survives_an_unreachable_hub_and_the_upload_happens_later(hub, tmp
 
 
 @pytest.fixture
-def closed_port(monkeypatch) -> str:
-    """HF_ENDPOINT at a local port nothing listens on: every connection is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    return endpoint
-
-
-@pytest.fixture
 def silent_host(monkeypatch) -> str:
     """HF_ENDPOINT at a local port that never completes a connection: its accept queue is full, so new ones hang."""
     with socket.socket() as sock:
@@ -330,7 +320,7 @@ def test_close_after_a_run_that_never_reached_the_hub_lists_what_is_pending_with
     assert all("gave up at once on an unreachable Hub" in line for line in not_mirrored)
     assert sorted(p.name.split("-")[1] for p in (tmp_path / "run/.hub_staging").iterdir()) == [
         "checkpoint_1", "checkpoint_2"]  # kept for the next run's sync_missing
-    assert "same hub.repo_id" in caplog.text and "scripts/upload_checkpoint.py" in caplog.text
+    assert "same hub.repo_id" in caplog.text and mirror.upload_command() in caplog.text
 
 
 def test_close_waits_for_a_hub_that_answered_and_logs_what_is_pending(hub, tmp_path, caplog, monkeypatch):
@@ -348,6 +338,67 @@ def test_close_waits_for_a_hub_that_answered_and_logs_what_is_pending(hub, tmp_p
     progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("waiting up to")]
     assert len(progress) >= 3 and all("phase_1/checkpoint_1" in line for line in progress)
     assert not_mirrored[0].startswith("phase_1/checkpoint_1: still pending when close() gave up after 1.5 s")
+
+
+def test_close_stops_after_the_grace_when_the_hub_went_away_during_the_run(hub, tmp_path, caplog):
+    checkpoints = make_fake_run(tmp_path / "run", epochs=2)
+    # Backoffs that keep the uploads retrying through the wait; a final_wait far longer than the grace.
+    cfg = fast_cfg(backoff_base=0.5, backoff_max=5.0, final_wait=60.0, unreachable_grace=1.0)
+    mirror = mirror_for(hub, tmp_path / "run", cfg)  # start() reached the Hub
+    hub.stop()  # ... which then refuses every connection
+    for ckpt in checkpoints:
+        mirror.submit_checkpoint(ckpt, phase=1)
+
+    began = time.monotonic()
+    not_mirrored = mirror.close()
+
+    assert 1.0 <= time.monotonic() - began < 5.0
+    assert [line.split(":")[0] for line in not_mirrored] == ["phase_1/checkpoint_1", "phase_1/checkpoint_2"]
+    assert all("still pending when close() gave up after 1 s on a Hub that did not answer" in line
+               for line in not_mirrored)
+    (stopped,) = [r.getMessage() for r in caplog.records if "has answered no request" in r.getMessage()]
+    assert "Connection refused" in stopped and "hub.unreachable_grace=1 s" in stopped
+    command = f"HF_ENDPOINT={mirror.endpoint} seqtrack-upload-checkpoint {tmp_path / 'run'} --repo_id {REPO}"
+    assert mirror.upload_command() == command and command in caplog.text
+
+
+def test_the_command_close_prints_uploads_what_was_pending_once_the_hub_is_back(hub, tmp_path, monkeypatch):
+    import shlex
+
+    from seqtrack_accel.cli import upload_checkpoint
+
+    checkpoints = make_fake_run(tmp_path / "run", epochs=2)
+    cfg = fast_cfg(backoff_base=0.5, backoff_max=5.0, unreachable_grace=0.5)
+    mirror = mirror_for(hub, tmp_path / "run", cfg)
+    hub.inject([Fault.down(3.0)])  # every connection reset for 3 s from the next request on
+    for ckpt in checkpoints:
+        mirror.submit_checkpoint(ckpt, phase=1)
+    assert len(mirror.close()) == 2
+    went_down = next(r.time for r in hub.requests if r.fault == "down")
+    time.sleep(max(0.0, went_down + 3.1 - time.monotonic()))  # the Hub is back
+
+    env, program, *argv = shlex.split(mirror.upload_command())
+    monkeypatch.setenv(*env.split("=", 1))
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    assert program == "seqtrack-upload-checkpoint" and upload_checkpoint.main(argv) == 0
+    files = hub.files(REPO)
+    assert {"phase_1/checkpoint_1/optimizer.bin", "phase_1/checkpoint_2/optimizer.bin", "README.md"} <= set(files)
+    assert json.loads(files["latest.json"])["path"] == "phase_1/checkpoint_2"
+    assert not (tmp_path / "run" / ".hub_staging").exists()  # the staged copies went up and were removed
+
+
+def test_close_waits_the_whole_final_wait_for_a_hub_that_answers(hub, tmp_path):
+    (ckpt,) = make_fake_run(tmp_path / "run", epochs=1)
+    cfg = fast_cfg(backoff_base=0.2, backoff_max=0.2, max_retries=100, final_wait=2.0, unreachable_grace=0.3)
+    mirror = mirror_for(hub, tmp_path / "run", cfg)
+    hub.inject([Fault.status(503)] * 100)  # an answer, every time: the Hub is there, busy
+
+    mirror.submit_checkpoint(ckpt, phase=1)
+    began = time.monotonic()
+    not_mirrored = mirror.close()
+
+    assert 2.0 <= time.monotonic() - began < 4.0
+    assert not_mirrored[0].startswith("phase_1/checkpoint_1: still pending when close() gave up after 2 s")
 
 
 def test_close_gives_up_after_its_timeout_and_lists_what_is_pending(hub, tmp_path):

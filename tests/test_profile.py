@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 
 import pytest
 import torch
@@ -76,6 +77,16 @@ def test_batches_count_their_frames_and_bfloat16_runs_on_the_cpu():
     assert (latency["dtype"], latency["calls"], latency["frames"]) == ("bfloat16", 2, 6)
     assert latency["fps"] > 0
     assert counts["batch_size"] == 1  # the counts are of one frame whatever the batch
+
+
+def test_each_stage_is_logged_and_the_timed_calls_show_a_progress_bar_on_stderr(capsys, caplog):
+    caplog.set_level(logging.INFO, logger="seqtrack_accel")
+    _run(["--config", "demo", "--frames", "2", "--warmup", "1", *NANO])
+    stages = [r.getMessage() for r in caplog.records if r.name == "seqtrack_accel.profile"]
+    assert stages == ["building the network of demo with random weights",
+                      "counting the parameters and MACs of one frame on the meta device"]
+    bar = capsys.readouterr().err.split("\r")[-1]
+    assert bar.startswith("timing on cpu (1 warm-up calls): 100%") and "3/3" in bar
 
 
 def test_frames_zero_prints_the_counts_only(b256):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -9,11 +10,12 @@ import time
 import numpy as np
 import pytest
 import torch
-from huggingface_hub import constants
+from huggingface_hub import ModelCard, constants
 from safetensors.torch import save_file
 
 from fake_hub import FakeHub
 from seqtrack_accel.cli.evaluate import main as evaluate_main
+from seqtrack_accel.cli.track import main as track_main
 from seqtrack_accel.config import Config, dump_config, load_config
 from seqtrack_accel.data.image import read_image
 from seqtrack_accel.data.lasot import load_lasot
@@ -242,6 +244,51 @@ def test_loads_a_save_pretrained_folder_with_the_given_config(tmp_path, tiny):
     assert loaded_cfg == cfg and _same_weights(loaded, model)
 
 
+def test_a_save_pretrained_folder_with_its_config_is_evaluated_and_tracked_without_config(tmp_path, tiny_lasot,
+                                                                                         tiny):
+    cfg, model = tiny
+    cfg = dataclasses.replace(cfg, name="tiny_export")
+    model.save_pretrained(tmp_path / "export", config=cfg)
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == [
+        "README.md", "config.json", "config.yaml", "model.safetensors"]
+    assert load_tracker_model(str(tmp_path / "export"))[1] == cfg
+    assert evaluate_main(["--checkpoint", str(tmp_path / "export"), "--root", str(tiny_lasot), "--output",
+                          str(tmp_path / "evaluation"), "--device", "cpu", "--max_frames", "4", "--no_plots"]) == 0
+    assert "tiny_export" in json.loads((tmp_path / "evaluation" / "summary.json").read_text())["trackers"]
+    frames = tiny_lasot / "book" / "book-3" / "img"
+    box = (tiny_lasot / "book" / "book-3" / "groundtruth.txt").read_text().splitlines()[0]
+    assert track_main([str(frames), "--box", box, "--checkpoint", str(tmp_path / "export"), "--output",
+                       str(tmp_path / "track"), "--device", "cpu", "--max_frames", "4"]) == 0
+    assert len((tmp_path / "track" / "boxes.txt").read_text().splitlines()) == 4
+
+
+def test_a_save_pretrained_folder_has_a_model_card_saying_what_it_is_and_how_to_use_it(tmp_path, tiny):
+    cfg, model = tiny
+    model.save_pretrained(tmp_path / "export", config=cfg)
+    card = ModelCard.load(tmp_path / "export" / "README.md")
+    assert card.data.library_name == "seqtrack-accel" and "visual-object-tracking" in card.data.tags
+    assert "[More Information Needed]" not in card.text
+    assert "ViT-tiny encoder reads\n2 template crops of 16 px and a search crop of 32 px" in card.text
+    assert "search region at 3x and the templates at 2x the target's" in card.text
+    assert "seqtrack-track video.mp4 --checkpoint FOLDER" in card.text
+    assert "seqtrack-evaluate --checkpoint FOLDER" in card.text and "load_tracker_model(\"FOLDER\")" in card.text
+
+
+def test_a_folder_saved_without_its_config_says_to_give_one(tmp_path, tiny):
+    model = tiny[1]
+    model.save_pretrained(tmp_path / "export")
+    assert "This folder has no `config.yaml`" in (tmp_path / "export" / "README.md").read_text()
+    with pytest.raises(FileNotFoundError, match=r"no config.yaml .* --config CONFIG, or save it again with "
+                                                r"model.save_pretrained\(folder, config=cfg\)"):
+        load_tracker_model(str(tmp_path / "export"))
+
+
+def test_save_pretrained_refuses_the_config_of_another_network(tmp_path, tiny):
+    with pytest.raises(ValueError, match="data.search.size"):
+        tiny[1].save_pretrained(tmp_path / "export", config=tiny_config("data.search.size=48"))
+    assert not (tmp_path / "export").exists()
+
+
 def test_a_config_that_builds_another_network_is_refused(tmp_path, tiny):
     cfg, model = tiny
     folder = _training_checkpoint(tmp_path / "ckpt", cfg, model)
@@ -305,9 +352,8 @@ def hub(tmp_path, monkeypatch):
 
 
 def _publish_export(hub: FakeHub, folder, cfg: Config, model: SeqTrack, repo: str = "org/export") -> str:
-    """Commit ``model.save_pretrained`` and the training config to ``repo``; returns the commit."""
-    model.save_pretrained(folder)
-    (folder / "config.yaml").write_text(dump_config(cfg))
+    """Commit ``model.save_pretrained`` with the training config to ``repo``; returns the commit."""
+    model.save_pretrained(folder, config=cfg)
     if not hub.repo_exists(repo):
         hub.create_repo(repo)
     return hub.commit_files(repo, {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()})

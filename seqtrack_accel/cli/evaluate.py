@@ -43,6 +43,7 @@ from ..tracking.benchmarks import BENCHMARKS, Benchmark, get_benchmark
 from ..tracking.evaluate import (eval_sequences, evaluate_results, format_table, read_predictions, results_record,
                                  run_tracker_on_sequences, seqtrack_settings, write_summary)
 from ..hub.remote import HubError
+from ..hub.results import DATASETS
 from ..model.weights import HUB_SCHEME
 from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_checkpoint
 from . import ArgumentParser, add_device_arguments, torch_dtype
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
                      "drop --max_frames")
     if args.push_to_hub and args.max_frames:
         parser.error("--push_to_hub publishes a benchmark's scores, which take whole sequences: drop --max_frames")
+    if args.push_to_hub and not args.dataset:
+        parser.error(f"--push_to_hub publishes a benchmark's scores: name the benchmark with --dataset (one of "
+                     f"{', '.join(DATASETS)})")
     if args.push_to_hub and args.no_push:
         parser.error("--push_to_hub and --no_push contradict each other; give one")
     if args.backend == "onnx" and not args.checkpoint:
@@ -194,13 +198,16 @@ def _evaluate(args: argparse.Namespace) -> int:
         timed[name] = {"tracked_frames": run.frames, "skipped_sequences": len(run.skipped)}
     if args.baseline:
         run_tracker_on_sequences(FirstBoxTracker, cfg, sequences, folders[args.baseline], args.max_frames,
-                                 record=results_record(args.baseline, {}), overwrite=args.overwrite)
+                                 record=results_record(args.baseline, {}), overwrite=args.overwrite,
+                                 report_speed=False)
 
     versions = {"torch": torch.__version__, "python": sys.version.split()[0]}
     if benchmark is not None and benchmark.protocol == "server":
         return _pack_submissions(benchmark, folders, sequences, output)
     trackers = {name: _score(benchmark, folder, sequences, attributes, args.max_frames)
                 for name, folder in folders.items()}
+    if args.baseline:
+        trackers[args.baseline].pop("speed", None)  # a Python call's time per frame: no tracker's speed
     extra = {"dataset": args.dataset or "config", "benchmark": title, "partial": partial,
              "device": _device_description(device), "dtype": args.dtype, "versions": versions,
              "max_frames": args.max_frames,
@@ -219,9 +226,13 @@ def _evaluate(args: argparse.Namespace) -> int:
                           "config": cfg.name, "encoder": cfg.model.encoder, "search_size": cfg.data.search.size},
                          allow_nan=False))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
-    if push_to and timed:
+    if push_to and timed and not args.dataset:  # the hf:// checkpoint's own push: --push_to_hub needs --dataset
+        print(f"warning: the scores were not added to the model card of {push_to}: the card lists a named "
+              f"benchmark's scores; evaluate with --dataset (one of {', '.join(DATASETS)}) to add them",
+              file=sys.stderr)
+    elif push_to and timed:
         try:
-            _push(push_to, json.loads(paths["summary"].read_text()), list(timed), args.dataset or "lasot")
+            _push(push_to, json.loads(paths["summary"].read_text()), list(timed), args.dataset)
         except (ValueError, OSError, RuntimeError) as e:  # HubError is a RuntimeError
             if args.push_to_hub:
                 raise HubError(f"the scores are in {paths['summary']}, but {e}") from e

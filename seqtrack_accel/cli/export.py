@@ -11,8 +11,11 @@ exports/demo, or seqtrack-evaluate --backend onnx.
 
 OUTPUT receives seqtrack.onnx, config.yaml and export.json (source, versions, the parity check and, with
 --time_frames, PyTorch's and onnxruntime's milliseconds per frame on this CPU); the folder appears only once the
-export passed its parity check, and an existing one is replaced only with --overwrite. The command prints
-export.json's figures as one JSON line. Needs the optional extra: pip install "seqtrack-accel[export]".
+export passed its parity check. --overwrite replaces an earlier export only: a folder holding export.json and the
+files an export writes, which no training run holds (DIR/.lock); any other folder is refused, naming what it holds.
+Each stage is logged on stderr as it starts (loading, exporting, the parity check, --time_frames with a progress
+bar); the command prints export.json's figures as one JSON line on stdout. Needs the optional extra: pip install
+"seqtrack-accel[export]".
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from ..config import load_config
 from ..tracking.tracker import load_tracker_checkpoint
 from . import ArgumentParser
+
+logger = logging.getLogger("seqtrack_accel.export")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="config YAML, a path or a shipped config name (default: the checkpoint's "
                                          "own config); needed for an original .pth.tar")
     parser.add_argument("--output", required=True, help="export folder to write")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing export folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier export folder (one holding export.json, nothing else)")
     parser.add_argument("--opset", type=int, help="ONNX opset (default: torch's exporter's)")
     parser.add_argument("--check_batch", type=int, default=3, help="batch size of the parity check")
     parser.add_argument("--time_frames", type=int, default=0,
@@ -57,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("key.path=value overrides need --config (the checkpoint's own config is used as it is)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        from ..export import export_onnx
+        from ..export import check_output, export_onnx
 
+        check_output(Path(args.output), args.overwrite)  # before loading: a refused --output should not wait
         given = load_config(args.config, args.overrides) if args.config else None
+        logger.info("loading the checkpoint %s", args.checkpoint)
         checkpoint = load_tracker_checkpoint(args.checkpoint, given)
         info = export_onnx(checkpoint.model, given or checkpoint.cfg, args.output, source=args.checkpoint,
                            source_identity=checkpoint.identity, opset=args.opset, check_batch=args.check_batch,
@@ -67,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, KeyError, ImportError) as e:
         # Bad input (checkpoint, config, output folder, missing extra): one line naming it, no traceback; the
         # traceback is kept at DEBUG level for bug reports.
-        logging.getLogger("seqtrack_accel.export").debug("traceback of the error below", exc_info=True)
+        logger.debug("traceback of the error below", exc_info=True)
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2
     figures = {key: info[key] for key in ("model_sha256", "opset", "window", "parity", "export_seconds")}

@@ -10,12 +10,16 @@ custom format, LaSOT_ext or TNL2K, for demos, tests and benchmarks (textured obj
     seqtrack-make-synthetic --layout got10k --out data/synthetic_got10k --val_sequences 4 --test_sequences 4
     seqtrack-make-synthetic --layout tnl2k --out data/synthetic_tnl2k --sequences 4
     seqtrack-make-synthetic --layout lasot_ext --out data/synthetic_lasot_ext --sequences_per_class 1
+
+Bad input (an --out folder that exists, a class the layout does not know) is one ``error:`` line on stderr and exit
+status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 
 from ..data.synthetic import (
@@ -43,7 +47,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layout", choices=LAYOUTS, default="lasot")
     parser.add_argument("--out", required=True, help="folder to create (must not exist)")
@@ -64,6 +68,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        _write(args)
+    except (ValueError, OSError) as e:
+        # Bad input (the output folder, the classes): one line naming it, no traceback; the traceback is kept at
+        # DEBUG level for bug reports.
+        logging.getLogger("seqtrack_accel.make_synthetic").debug("traceback of the error below", exc_info=True)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _write(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     classes = args.classes or (["cat", "dog"] if args.layout == "custom" else ["book", "coin"])
     if args.layout == "lasot":
@@ -102,4 +118,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

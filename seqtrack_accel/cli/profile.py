@@ -7,7 +7,8 @@ per frame on a device.
     seqtrack-profile --checkpoint runs/demo/phase_1/checkpoints/checkpoint_16 --frames 100
 
 Prints two JSON lines (``profile: counts`` and, unless ``--frames 0``, ``profile: latency``) with the device's name
-and the library versions.
+and the library versions. Each stage is logged on stderr as it starts (loading or building the model, counting), and
+the timed calls show a progress bar there.
 
 Counts, of one frame at batch 1: the parameters of the encoder, the bottleneck and the decoder, and the MACs of the
 encoder over the two templates and the search crop, of the bottleneck, and of the decoding of the four box tokens
@@ -39,6 +40,7 @@ import time
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
+from tqdm import tqdm
 
 from .. import device_name, versions
 from ..config import Config, load_config, with_scratch_init
@@ -47,6 +49,7 @@ from ..tracking.tracker import load_tracker_model
 from . import ArgumentParser, add_device_arguments, torch_dtype
 
 DEFAULT_CONFIG = "seqtrack_b256"
+logger = logging.getLogger("seqtrack_accel.profile")
 
 
 def _parameters(module: torch.nn.Module) -> int:
@@ -121,14 +124,17 @@ def time_frames(model: SeqTrack, *, device: torch.device, dtype: torch.dtype, fr
                             generator=generator).to(device)
     search = torch.randn(batch_size, 3, config.search_size, config.search_size, generator=generator).to(device)
     seconds = []
-    for i in range(warmup + frames):
-        _sync(device)
-        start = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
-            model.generate(templates, search, window=window)
-        _sync(device)
-        if i >= warmup:
-            seconds.append(time.perf_counter() - start)
+    with tqdm(total=warmup + frames, desc=f"timing on {device.type} ({warmup} warm-up calls)", unit="call",
+              dynamic_ncols=True) as bar:
+        for i in range(warmup + frames):
+            _sync(device)
+            start = time.perf_counter()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+                model.generate(templates, search, window=window)
+            _sync(device)
+            if i >= warmup:
+                seconds.append(time.perf_counter() - start)
+            bar.update()  # outside the timed span
     mean_ms = 1000 * statistics.fmean(seconds) / batch_size
     return {"ms_per_frame_mean": mean_ms, "ms_per_frame_median": 1000 * statistics.median(seconds) / batch_size,
             "fps": 1000 / mean_ms}
@@ -155,12 +161,14 @@ def _load(args: argparse.Namespace) -> tuple[Config, SeqTrack | None]:
         if args.overrides and not args.config:
             raise ValueError("key.path=value overrides with --checkpoint need --config (the checkpoint's own config "
                              "is used as it is)")
+        logger.info("loading the checkpoint %s", args.checkpoint)
         model, cfg = load_tracker_model(args.checkpoint,
                                         load_config(args.config, args.overrides) if args.config else None)
         return cfg, model
     cfg = load_config(args.config or DEFAULT_CONFIG, args.overrides)
     if args.frames == 0:
         return cfg, None
+    logger.info("building the network of %s with random weights", cfg.name)
     torch.manual_seed(cfg.train.seed)
     return cfg, build_model(with_scratch_init(cfg))
 
@@ -185,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, KeyError) as e:
         # Bad input (config, checkpoint, overrides): one line naming it, no traceback; the traceback is kept at DEBUG
         # level for bug reports.
-        logging.getLogger("seqtrack_accel.profile").debug("traceback of the error below", exc_info=True)
+        logger.debug("traceback of the error below", exc_info=True)
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2
 
@@ -195,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
               "checkpoint": args.checkpoint, "device": device_name(device),
               "versions": {"python": platform.python_version(), **versions(),
                            "cuda": torch.version.cuda if torch.cuda.is_available() else None}}
+    logger.info("counting the parameters and MACs of one frame on the meta device")
     print(json.dumps({"profile": "counts", **common, **count(network), "batch_size": 1,
                       "counter": "torch.utils.flop_counter.FlopCounterMode; MACs = FLOPs / 2"}), flush=True)
     if args.frames:

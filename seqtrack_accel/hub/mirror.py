@@ -23,9 +23,12 @@ Transient failures (HTTP 408 / 429 / 5xx, timeouts, connection errors) are retri
 ``hub.max_retries`` times. Other HTTP 4xx are logged with their cause and the item is dropped. An authentication
 failure (401 / 403) is logged once and disables mirroring. Training is never blocked or stopped by the Hub.
 An unreachable Hub is told within seconds by ``start``; ``close`` logs what it waits for, and does not wait after a run
-in which no request succeeded unless one last short request gets an answer.
+in which no request succeeded unless one last short request gets an answer. A Hub that went away during the run (its
+last request got no answer, refused or timed out) gets ``hub.unreachable_grace`` seconds of the wait, not all of
+``hub.final_wait``, unless it answers meanwhile.
 A checkpoint that could not be mirrored keeps its staged copy in ``DIR/.hub_staging/``: a later run's
-``sync_missing`` uploads it. ``seqtrack-upload-checkpoint`` runs this same mirror for one checkpoint.
+``sync_missing`` uploads it, as does ``seqtrack-upload-checkpoint DIR`` (``upload_command``), which runs this same
+mirror; ``seqtrack-upload-checkpoint`` also uploads one checkpoint.
 
 huggingface_hub does the commits (``create_commit``, with its preupload and LFS steps), the listing and the card's
 metadata. Kept by hand because it lacks them: retrying a whole commit (it retries single requests, not the commit
@@ -43,6 +46,7 @@ import json
 import logging
 import os
 import queue
+import shlex
 import shutil
 import tempfile
 import threading
@@ -64,7 +68,7 @@ from seqtrack_accel.training.checkpoint import CheckpointError, TrainingState
 from .model_card import render_model_card
 from .results import results_in_card, update_card
 from .remote import (CARD_FILE, CONNECT_TIMEOUT, LATEST_FILE, TENSORBOARD_DIR, Failure, HubError, classify_error,
-                     configure_request_timeout, describe_error, make_api, read_layout, resolve_endpoint)
+                     configure_request_timeout, describe_error, make_api, read_layout, resolve_endpoint, silent_since)
 
 logger = logging.getLogger(__name__)
 
@@ -203,8 +207,11 @@ class HubMirror:
         """Wait up to ``timeout`` seconds (default ``hub.final_wait``) for pending uploads, then stop the worker.
 
         Logs what is pending every ``PROGRESS_EVERY`` seconds. After a run in which no request to the Hub succeeded,
-        it waits only if one more request (timeout ``CONNECT_TIMEOUT``) gets an answer.
-        Returns a line per thing that was not mirrored (and logs them); empty when everything is on the Hub.
+        it waits only if one more request (timeout ``CONNECT_TIMEOUT``) gets an answer. While the Hub answers no
+        request from the start of the wait on, and the last one got no answer (refused, reset or timed out), it
+        stops after ``hub.unreachable_grace`` seconds: a Hub gone for good must not hold the finished run's machine.
+        Returns a line per thing that was not mirrored (and logs them, with the command that uploads them later);
+        empty when everything is on the Hub.
         A request in flight cannot be interrupted: it goes on in the daemon worker thread (ending within
         ``hub.request_timeout`` of the Hub falling silent) without holding up the process, and no request follows it.
         """
@@ -214,11 +221,21 @@ class HubMirror:
             timeout, gave_up = 0.0, "close() gave up at once on an unreachable Hub"
             logger.warning("the Hub at %s did not answer during the run, nor now (%s): not waiting for the uploads",
                            self.endpoint, describe_error(err))
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        deadline, grace_end = began + timeout, began + self.cfg.unreachable_grace
         while (pending := self._pending()) and (left := deadline - time.monotonic()) > 0:
+            if time.monotonic() >= grace_end and (cause := silent_since(self.endpoint, began)) is not None:
+                gave_up = f"close() gave up after {time.monotonic() - began:.0f} s on a Hub that did not answer"
+                logger.warning("the Hub at %s has answered no request since the end-of-run wait began %.0f s ago "
+                               "(last: %s): not waiting the rest of hub.final_wait (hub.unreachable_grace=%g s)",
+                               self.endpoint, time.monotonic() - began, cause, self.cfg.unreachable_grace)
+                break
             logger.info("waiting up to %.0f s more for the uploads to %s still pending: %s", left, self.repo_id,
                         ", ".join(job.label for job in pending))
-            wait([job.future for job in pending], timeout=min(left, PROGRESS_EVERY))
+            step = min(left, PROGRESS_EVERY)
+            if time.monotonic() < grace_end:
+                step = min(step, grace_end - time.monotonic())
+            wait([job.future for job in pending], timeout=max(step, 0.0))
         self._stop.set()
         # cancel() drops a job not started yet (True); the one running cannot be cancelled and is not done.
         pending = [job for job in self._jobs if job.future.cancel() or not job.future.done()]
@@ -230,12 +247,21 @@ class HubMirror:
         with contextlib.suppress(OSError):  # not empty (snapshots kept for a later upload) or never created
             self._staging_root.rmdir()
         if not_mirrored:
-            logger.warning("not mirrored to %s (a later run with the same hub.repo_id uploads them from the run "
-                           "folder and %s, as does scripts/upload_checkpoint.py for one checkpoint):\n  %s",
-                           self.repo_id, STAGING_DIR, "\n  ".join(not_mirrored))
+            logger.warning("not mirrored to %s:\n  %s\nUpload them later with (a later run with the same "
+                           "hub.repo_id does it too):\n  %s", self.repo_id, "\n  ".join(not_mirrored),
+                           self.upload_command())
         else:
             logger.info("everything is mirrored to %s/%s", self.endpoint, self.repo_id)
         return not_mirrored
+
+    def upload_command(self) -> str:
+        """The command that uploads, later, whatever of the run folder the Hub lacks: its checkpoints and the staged
+        copies in ``DIR/.hub_staging``, plots, TensorBoard logs, card and latest.json, with this mirror's settings."""
+        endpoint = resolve_endpoint()  # HF_ENDPOINT as the command will see it
+        where = "" if endpoint == self.endpoint else f"HF_ENDPOINT={shlex.quote(self.endpoint)} "
+        flags = "" if self.cfg.upload_full_state else " --weights_only"
+        run_dir = shlex.quote(str(self.run_dir.absolute()))
+        return f"{where}seqtrack-upload-checkpoint {run_dir} --repo_id {self.repo_id}{flags}"
 
     # -------------------------------------------------------------------------------------------------------------
     # jobs

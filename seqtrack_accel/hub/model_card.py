@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import ModelCard
+
+from ..model.card import PAPER, card_metadata
 
 
 def _table(history: dict) -> str:
@@ -21,12 +23,6 @@ def _table(history: dict) -> str:
         f"| {int(p)} | {int(e)} | {loss:.4f} | {iou:.4f} | "
         + " | ".join(f"{column[int(e)]:.{digits}f}" if int(e) in column else "" for column, digits in validated)
         + " |" for p, e, loss, iou in zip(*columns))
-
-
-def card_metadata() -> ModelCardData:
-    """The metadata every card of this package starts from: the library and the tags the Hub lists it under."""
-    return ModelCardData(library_name="seqtrack-accel",
-                         tags=["seqtrack", "object-tracking", "visual-object-tracking", "pytorch"])
 
 
 def render_model_card(*, repo_id: str, config_yaml: str, history: dict, latest_path: str | None = None,
@@ -55,7 +51,7 @@ def render_model_card(*, repo_id: str, config_yaml: str, history: dict, latest_p
 
 # SeqTrack: {repo_id}
 
-A [SeqTrack](https://arxiv.org/abs/2304.14394) visual object tracker (ViT encoder over two template crops and one
+A [SeqTrack]({PAPER}) visual object tracker (ViT encoder over two template crops and one
 search crop, a causal transformer decoder that emits the box as four tokens), trained with `seqtrack-accel` on
 Hugging Face Accelerate. This repo mirrors the run while it trains: one folder per checkpoint under `phase_N/`,
 TensorBoard logs under `tensorboard/`, plots under `plots/`.
@@ -97,7 +93,8 @@ tracker = SeqTrackTracker(model, cfg, device="cuda", dtype=torch.bfloat16)
 ```
 
 `seqtrack-evaluate --checkpoint checkpoints/{example}` tracks and scores the LaSOT test split with it.
-A model exported with `SeqTrack.save_pretrained` loads with `SeqTrack.from_pretrained("ORG/NAME")` instead.
+A model exported with `SeqTrack.save_pretrained(folder, config=cfg)` tracks from `--checkpoint hf://ORG/NAME`
+instead.
 
 ## Resume training
 

@@ -33,9 +33,11 @@ import json
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import huggingface_hub
 from huggingface_hub import HfApi
@@ -78,6 +80,10 @@ def make_api(*, token: str | None = None, endpoint: str | None = None) -> HfApi:
 # request timeouts
 
 _request_timeout: float | None = None  # seconds, for every request of this process; None: not configured
+# Per server (scheme, host, port): time.monotonic() of the last HTTP answer of this process, and (time, cause) of the
+# last request that got none
+_last_answer: dict[tuple[str, str, int], float] = {}
+_last_silence: dict[tuple[str, str, int], tuple[float, str]] = {}
 # Seconds to connect for a first request (and the mirror's last-chance probe): a Hub that answers connects in well
 # under a second, and one that does not (a silent host, a dropped route) must be told in seconds, not request_timeout.
 CONNECT_TIMEOUT = 5.0
@@ -92,7 +98,8 @@ def configure_request_timeout(seconds: float) -> None:
     installed once with the public ``set_client_factory``, gets a request hook that fills in ``seconds`` where a
     request's own timeout is None, leaving explicit ones (downloads) alone. The client itself comes from
     ``default_client_factory`` (same name in 1.x and 2.x, but not exported), which keeps the library's own hook
-    (offline mode, request ids). A later call changes the timeout of the next requests.
+    (offline mode, request ids). A later call changes the timeout of the next requests. The client also notes when
+    requests get an answer and when they get none, for ``silent_since``.
     """
     global _request_timeout
     if _request_timeout is None:
@@ -101,14 +108,51 @@ def configure_request_timeout(seconds: float) -> None:
 
 
 def _client_with_timeout() -> Any:
-    def fill_timeout(request: Any) -> None:
+    def prepare(request: Any) -> None:
         timeout = request.extensions.get("timeout") or {}
         request.extensions["timeout"] = {key: _request_timeout if timeout.get(key) is None else timeout[key]
                                          for key in ("connect", "read", "write", "pool")}
+        # The transport's trace (httpx's "trace" extension) tells a request that got no answer as it happens; the
+        # exception reaches the caller only after huggingface_hub's own retries, which last about 20 s.
+        request.extensions["trace"] = _traced(request.extensions.get("trace"), _server(request.url))
+
+    def note_answer(response: Any) -> None:
+        _last_answer[_server(response.request.url)] = time.monotonic()
 
     client = default_client_factory()
-    client.event_hooks = {**client.event_hooks, "request": [*client.event_hooks["request"], fill_timeout]}
+    client.event_hooks = {**client.event_hooks, "request": [*client.event_hooks["request"], prepare],
+                          "response": [*client.event_hooks.get("response", []), note_answer]}
     return client
+
+
+def _server(url: Any) -> tuple[str, str, int]:
+    """(scheme, host, port) of an httpx URL or a URL string, the port filled in where it is the scheme's default."""
+    parts = urlsplit(str(url))
+    return parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _traced(previous: Any, server: tuple[str, str, int]) -> Any:
+    def trace(event: str, info: dict[str, Any]) -> None:
+        if event.endswith(".failed"):  # connecting, sending or receiving: refused, reset, timed out
+            _last_silence[server] = (time.monotonic(), describe_error(info["exception"]))
+        if previous is not None:
+            previous(event, info)
+
+    return trace
+
+
+def silent_since(endpoint: str, began: float) -> str | None:
+    """Why the Hub at ``endpoint`` does not answer, when no request of this process to it got an answer since
+    ``began`` (a ``time.monotonic()``) and the last one got none (its connection refused or reset, or it timed out);
+    else None. An HTTP error status is an answer (the Hub is there), and so is nothing: a request still in flight (a
+    long upload) leaves the verdict to the requests before it. Sees the requests made after
+    ``configure_request_timeout``.
+    """
+    server = _server(endpoint)
+    silence, answer = _last_silence.get(server), _last_answer.get(server)
+    if silence is None or (answer is not None and answer >= min(began, silence[0])):
+        return None
+    return silence[1]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, M
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from ..tracking.benchmarks import BENCHMARKS
-from .model_card import card_metadata
+from ..model.card import card_metadata
 from .remote import (CARD_FILE, UNREACHABLE, Failure, HubError, classify_error, configure_request_timeout,
                      describe_error, make_api, resolve_endpoint)
 
@@ -144,7 +144,8 @@ def results_from_summary(doc: Mapping[str, Any], *, benchmark: str | None = None
         benchmark, split = DATASETS[benchmark]
     if not (benchmark and split):
         raise ValueError(f"the summary does not say which benchmark split it scored (its dataset is "
-                         f"{doc.get('dataset')!r}, not one of {', '.join(DATASETS)}): pass benchmark= and split=")
+                         f"{doc.get('dataset')!r}, not one of {', '.join(DATASETS)}): pass benchmark= and split= "
+                         "(on the command line: evaluate with seqtrack-evaluate --dataset)")
     if doc.get("max_frames"):
         raise ValueError(f"the summary scored the first {doc['max_frames']} frames of each sequence only, which are "
                          f"not {benchmark} {split} scores; evaluate without --max_frames to publish them")

@@ -3,7 +3,7 @@
     model = SeqTrack(SeqTrackConfig.from_config(cfg))
     logits = model(templates, search, input_tokens)            # (B, 5, bins + 2), teacher forcing
     out = model.eval().generate(templates, search)             # greedy, KV-cached, 4 tokens
-    model.save_pretrained("run/export")                        # config.json + model.safetensors
+    model.save_pretrained("run/export", config=cfg)            # config.json, model.safetensors, config.yaml
     model = SeqTrack.from_pretrained("run/export")             # or an ORG/NAME Hub repo
 """
 
@@ -20,11 +20,13 @@ from typing import Any
 import safetensors
 import safetensors.torch
 import torch
-from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, constants, hf_hub_download
 from torch import Tensor, nn
 
-from seqtrack_accel.config import Config, ConfigError, NetworkConfig, network_signature
-from seqtrack_accel.files import atomic_write
+from seqtrack_accel.config import (Config, ConfigError, NetworkConfig, check_same_network, dump_config, load_config,
+                                   model_signature, network_signature)
+from seqtrack_accel.files import atomic_write, write_text_atomic
+from seqtrack_accel.model.card import LIBRARY_NAME, TAGS, TRACKING_FILE, pretrained_card
 from seqtrack_accel.model.decoder import Decoder, DecoderConfig
 from seqtrack_accel.model.encoder import Encoder, EncoderConfig
 from seqtrack_accel.model.tokens import NUM_COORDINATES, start_token, tokens_to_boxes
@@ -107,7 +109,7 @@ class SeqTrackConfig(NetworkConfig):
         )
 
 
-class SeqTrack(nn.Module, PyTorchModelHubMixin, library_name="seqtrack-accel", tags=["object-tracking", "seqtrack"]):
+class SeqTrack(nn.Module, PyTorchModelHubMixin, library_name=LIBRARY_NAME, tags=list(TAGS)):
     """The tracker network. ``state_dict`` names: ``encoder.*``, ``bottleneck.*``, ``decoder.*``."""
 
     def __init__(self, config: SeqTrackConfig):
@@ -199,6 +201,42 @@ class SeqTrack(nn.Module, PyTorchModelHubMixin, library_name="seqtrack-accel", t
     # ---------------------------------------------------------------------------------------------------------
     # Hub format. The mixin's defaults load with strict=False and cannot rebuild a dataclass config from a
     # string annotation (this module uses ``from __future__ import annotations``), so both ends are ours.
+
+    def save_pretrained(self, save_directory: str | Path, *, config: Config | None = None, repo_id: str | None = None,
+                        push_to_hub: bool = False, model_card_kwargs: dict[str, Any] | None = None,
+                        **push_to_hub_kwargs) -> str | None:
+        """Write ``model.safetensors`` and ``config.json`` (the network) into ``save_directory``, and with ``config``
+        (the config the model was trained with) ``config.yaml``: the crop factors, the normalisation and the tracking
+        settings, so that ``load_tracker_model``, ``seqtrack-track`` and ``seqtrack-evaluate`` take the folder
+        without ``--config``. Then a model card, ``README.md``, unless the folder has one: what the folder is and
+        how to track with it. ``push_to_hub``, ``repo_id`` and the other keywords: as
+        ``PyTorchModelHubMixin.save_pretrained`` (the pushed folder is this one).
+
+        Raises ConfigError naming the keys when ``config`` builds another network than this model's.
+        """
+        if config is not None:
+            if not isinstance(config, Config):
+                raise TypeError(f"config must be the training Config (seqtrack_accel.config), got "
+                                f"{type(config).__name__}; the network's config.json is written from the model")
+            check_same_network(model_signature(config), self.config.signature(),
+                               "the given config (expected) and the model (found) differ; pass the config the model "
+                               "was trained with")
+        folder = Path(save_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._save_pretrained(folder)
+        if config is not None:
+            write_text_atomic(folder / TRACKING_FILE, dump_config(config))
+        if not (folder / "README.md").exists():  # as the mixin: a card written or edited by hand is kept
+            tracking = load_config(folder / TRACKING_FILE) if (folder / TRACKING_FILE).is_file() else None
+            write_text_atomic(folder / "README.md", str(self.generate_model_card(tracking=tracking)))
+        if push_to_hub:
+            return self.push_to_hub(repo_id or folder.name, config=config, model_card_kwargs=model_card_kwargs,
+                                    **push_to_hub_kwargs)
+        return None
+
+    def generate_model_card(self, *args, tracking: Config | None = None, **kwargs) -> ModelCard:
+        """The card of a ``save_pretrained`` folder of this model whose ``config.yaml`` holds ``tracking``."""
+        return pretrained_card(self.config, sum(p.numel() for p in self.parameters()), tracking)
 
     def _save_pretrained(self, save_directory: Path) -> None:
         save_directory = Path(save_directory)

@@ -22,6 +22,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundEr
 from torch import Tensor, nn
 
 from seqtrack_accel.config import Config
+from seqtrack_accel.model.card import TRACKING_FILE
 from seqtrack_accel.model.seqtrack import SeqTrack, SeqTrackConfig
 
 logger = logging.getLogger(__name__)
@@ -269,7 +270,7 @@ def download_export(source: str) -> Path:
     endpoint = resolve_endpoint()
     try:
         folder = Path(snapshot_download(repo_id, revision=revision or None, endpoint=endpoint, allow_patterns=[
-            constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE, "config.yaml"]))
+            constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE, TRACKING_FILE]))
     except RepositoryNotFoundError as e:
         raise FileNotFoundError(f"{source}: repository {repo_id} was not found on {endpoint}; check the name, and "
                                 "that the token (HF_TOKEN or `hf auth login`) may read it") from e

@@ -303,6 +303,7 @@ def run_tracker_on_sequences(
     *,
     record: Mapping[str, Any],
     overwrite: bool = False,
+    report_speed: bool = True,
 ) -> TrackingRun:
     """Track every sequence whose result file is missing and write ``<name>.txt`` and ``<name>_time.txt``.
 
@@ -317,6 +318,8 @@ def run_tracker_on_sequences(
             ``produced_by.json`` before the first sequence is tracked. Results there of another record are an
             error (``StaleResultsError``), never resumed.
         overwrite: delete the results already in ``results_dir`` and track every sequence again.
+        report_speed: log each sequence's frames per second; False for a baseline such as ``FirstBoxTracker``,
+            whose time per frame is that of a Python call (microseconds), not a tracker's speed.
     """
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -334,8 +337,8 @@ def run_tracker_on_sequences(
         write_boxes(results_file(results_dir, sequence.name), boxes)
         run.predictions[sequence.name] = boxes
         run.seconds[sequence.name] = seconds
-        logger.info("[%d/%d] %s: %d frames, %.1f frames/s", number, len(sequences), sequence.name, len(boxes),
-                    len(boxes) / max(seconds.sum(), 1e-12))
+        speed = f", {len(boxes) / max(seconds.sum(), 1e-12):.1f} frames/s" if report_speed else ""
+        logger.info("[%d/%d] %s: %d frames%s", number, len(sequences), sequence.name, len(boxes), speed)
     return run
 
 

@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 from ..config import Config, check_same_network, load_config, model_signature, with_scratch_init
 from ..data.processing import crop_around, normalize_crops
 from ..model import SeqTrack, SeqTrackConfig, build_model, load_original_checkpoint
+from ..model.card import TRACKING_FILE
 from ..model.weights import HUB_SCHEME, download_export
 
 logger = logging.getLogger(__name__)
@@ -198,10 +199,11 @@ def _load_pretrained(folder: Path, cfg: Config | None, source: str) -> tuple[tor
     ``config.yaml`` stored next to the weights."""
     model = SeqTrack.from_pretrained(folder)
     if cfg is None:
-        if not (folder / "config.yaml").is_file():
-            raise FileNotFoundError(f"{source} has no config.yaml with the crop settings; "
-                                    "pass the training config with --config")
-        cfg = load_config(folder / "config.yaml")
+        if not (folder / TRACKING_FILE).is_file():
+            raise FileNotFoundError(f"{source} has no {TRACKING_FILE} with the crop and tracking settings (it was "
+                                    "saved without them); pass the config the model was trained with, --config "
+                                    "CONFIG, or save it again with model.save_pretrained(folder, config=cfg)")
+        cfg = load_config(folder / TRACKING_FILE)
     return model, cfg
 
 

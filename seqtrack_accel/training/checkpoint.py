@@ -412,6 +412,21 @@ class RunLock:
         f.flush()
         self._file = f
 
+    def holder(self) -> str | None:
+        """The process that holds the lock now (the PID line of ``DIR/.lock``), or None when none does. For tools
+        that must leave a running run's folder alone; it takes nothing (a shared lock tried and dropped at once)."""
+        try:
+            f = open(self.path)
+        except FileNotFoundError:
+            return None
+        with f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return f.read().strip() or "unknown"
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return None
+
     def release(self) -> None:
         if self._file is not None:
             fcntl.flock(self._file, fcntl.LOCK_UN)
