@@ -31,3 +31,8 @@ def torch_dtype(name: str):
     import torch
 
     return getattr(torch, name)
+
+
+def error_line(error: BaseException) -> str:
+    """The one ``error: ...`` line a program prints for bad input (a KeyError's message without its quotes)."""
+    return f"error: {error.args[0] if isinstance(error, KeyError) and error.args else error}"

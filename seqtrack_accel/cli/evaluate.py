@@ -44,7 +44,7 @@ from ..tracking.evaluate import (eval_sequences, evaluate_results, format_table,
 from ..hub.remote import HubError
 from ..model.weights import HUB_SCHEME
 from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_checkpoint
-from . import ArgumentParser, add_device_arguments, torch_dtype
+from . import ArgumentParser, add_device_arguments, error_line, torch_dtype
 
 BASELINES = ("first-box",)
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input (checkpoint, config, result files, stale results, the Hub): one line naming it, no traceback; the
         # traceback is kept at DEBUG level for bug reports.
         logging.getLogger("seqtrack_accel.evaluate").debug("traceback of the error below", exc_info=True)
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
 
 

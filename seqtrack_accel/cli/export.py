@@ -24,7 +24,7 @@ import sys
 
 from ..config import load_config
 from ..tracking.tracker import load_tracker_checkpoint
-from . import ArgumentParser
+from . import ArgumentParser, error_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input (checkpoint, config, output folder, missing extra): one line naming it, no traceback; the
         # traceback is kept at DEBUG level for bug reports.
         logging.getLogger("seqtrack_accel.export").debug("traceback of the error below", exc_info=True)
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     figures = {key: info[key] for key in ("model_sha256", "opset", "window", "parity", "export_seconds")}
     print(json.dumps({"export": args.output, **figures, **({"cpu_latency": info["cpu_latency"]}

@@ -6,9 +6,10 @@
     seqtrack-track 'shots/*.png' --checkpoint hf://my-org/seqtrack-export --select --device cuda --dtype bfloat16
 
 The input is a video file (anything OpenCV reads: mp4, avi, mkv, ...), a folder or a .zip of frames (image files in
-natural order: 2.jpg before 10.jpg) or a quoted glob. The target's box on the first frame is --box x,y,w,h (pixels, top-left
-origin; write --box=-4,10,50,60 when x is negative), or --select draws it in a window (needs a display and an OpenCV
-with GUI support, which the opencv-python-headless wheel lacks).
+natural order: 2.jpg before 10.jpg) or a quoted glob. The target's box on the first frame is --box x,y,w,h (pixels,
+top-left origin; write --box=-4,10,50,60 when x is negative), or --select draws it in a window (needs a display and an
+OpenCV with GUI support, which the opencv-python-headless wheel lacks); seqtrack-app draws it with the mouse in a
+browser.
 
 OUTPUT (default output/track/<input name>) receives boxes.txt (x,y,w,h,confidence per frame; frame 1 is the given
 box with confidence nan), annotated.mp4 (mp4v; box, frame number and confidence, --show_search adds the search
@@ -33,7 +34,7 @@ from tqdm import tqdm
 from ..tracking.track_video import BACKENDS, DEFAULT_FPS, load_model, output_paths, track_video
 from ..tracking.tracker import SeqTrackTracker
 from ..tracking.video import check_box_in_frame, open_frames, parse_box, select_box, select_problem
-from . import ArgumentParser, add_device_arguments, torch_dtype
+from . import ArgumentParser, add_device_arguments, error_line, torch_dtype
 
 
 def _box(text: str) -> np.ndarray:
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input (video, frames, box, checkpoint): one line naming it, no traceback; the traceback is kept at
         # DEBUG level for bug reports.
         logging.getLogger("seqtrack_accel.track").debug("traceback of the error below", exc_info=True)
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: no output was written", file=sys.stderr)
