@@ -213,11 +213,13 @@ def build_app(checkpoint: str | None = None, *, backend: str = "torch", device: 
                 with gr.Row():
                     with gr.Column():
                         upload = gr.File(label="Video or .zip of frames", elem_id="upload")
+                        # No height: gradio maps a click to a pixel right only for an image not shown enlarged.
                         frame = gr.Image(label="First frame: click two opposite corners of the target",
                                          elem_id="first-frame", interactive=False, format="png", type="numpy")
                         box = gr.Textbox(label="First box x,y,w,h (pixels)", elem_id="box",
                                          placeholder="click the frame twice, or type e.g. 120,93,56,56")
                         go = gr.Button("Track", variant="primary", elem_id="track")
+                        status = gr.Markdown(elem_id="status")
                     with gr.Column():
                         video = gr.Video(label="Annotated video", elem_id="annotated-video", interactive=False)
                         confidence = gr.Plot(label="Confidence per frame", elem_id="confidence")
@@ -225,7 +227,6 @@ def build_app(checkpoint: str | None = None, *, backend: str = "torch", device: 
                                          format="png")
                         downloads = gr.File(label="boxes.txt, annotated.mp4 (mp4v), contact_sheet.png",
                                             file_count="multiple", elem_id="downloads", interactive=False)
-                status = gr.Markdown(elem_id="status")
                 first = gr.State(None)  # the first frame, without drawings
                 corner = gr.State(None)  # the first corner clicked, until the second
             with gr.Tab("Compare results", id="results"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from model_helpers import write_checkpoint
+from model_helpers import TINY_NETWORK, write_checkpoint
 
 from seqtrack_accel.cli.track import main as track_main
 from seqtrack_accel.data.synthetic import render_sequence
@@ -19,9 +19,6 @@ from seqtrack_accel.tracking.track_video import PREVIEW_NAME, load_model, track_
 from seqtrack_accel.tracking.tracker import SeqTrackTracker
 from seqtrack_accel.tracking.video import EvenlySpacedFrames, VideoWriter, open_frames
 
-TINY = ["model.encoder=tiny", "model.init=scratch", "model.bins=64", "model.hidden_dim=32", "model.decoder_heads=4",
-        "model.decoder_ffn=64", "data.search.size=32", "data.search.factor=3.0", "data.template.size=16",
-        "data.template.factor=2.0"]
 FRAMES, WIDTH, HEIGHT, FPS = 12, 96, 72, 10.0
 OUTPUTS = ("boxes.txt", "annotated.mp4", "contact_sheet.png")
 
@@ -39,7 +36,7 @@ def one_thread_for_the_module():
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
     """A training checkpoint folder (config.yaml + model.safetensors) of a tiny random network."""
-    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), None, TINY)
+    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), None, TINY_NETWORK)
 
 
 @pytest.fixture(scope="module")
