@@ -14,17 +14,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 from PIL import Image
 
-from app_helpers import app_server, chromium, click_pixel, element, text_of, upload, wait_for
-from model_helpers import write_checkpoint
+from app_helpers import app_server, chromium, click_pixel, element, readme_example, text_of, upload, wait_for
 
 from seqtrack_accel.cli.evaluate import main as evaluate_main
-from seqtrack_accel.config import load_config
-from seqtrack_accel.data.synthetic import ensure_dataset_root
 
 REPO = Path(__file__).resolve().parents[1]
 BOX = (120, 93, 56, 56)  # coin-3's first box, as in the README
@@ -36,20 +32,12 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="default: the demo network with random weights")
     parser.add_argument("--max_frames", type=int, default=30, help="frames of each test sequence evaluated")
     args = parser.parse_args()
-    root = ensure_dataset_root(load_config(REPO / "configs" / "demo.yaml").data)
     with tempfile.TemporaryDirectory(prefix="app-screenshots-") as tmp:
         tmp = Path(tmp)
-        checkpoint = args.checkpoint
-        if checkpoint is None:
-            (tmp / "checkpoint").mkdir()
-            checkpoint = write_checkpoint(tmp / "checkpoint", str(REPO / "configs" / "demo.yaml"), [])
+        checkpoint, _, archive = readme_example(tmp, args.checkpoint)
         evaluation = tmp / "evaluation"
         assert evaluate_main(["--checkpoint", checkpoint, "--baseline", "first-box", "--max_frames",
                               str(args.max_frames), "--output", str(evaluation), "--device", "cpu"]) == 0
-        archive = tmp / "coin-3.zip"
-        with zipfile.ZipFile(archive, "w") as zipped:
-            for frame in sorted((root / "coin" / "coin-3" / "img").iterdir()):
-                zipped.write(frame, f"img/{frame.name}")
         with app_server(["--checkpoint", checkpoint, "--device", "cpu"], tmp / "app") as url, chromium() as page:
             page.get(url)
             upload(page, "upload", archive)

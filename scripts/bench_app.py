@@ -31,17 +31,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
-from app_helpers import app_server, wait_until_up  # noqa: F401 (tests/ on PYTHONPATH, as bench_mirror's fake_hub)
+from app_helpers import app_server, readme_example  # tests/ on PYTHONPATH, as bench_mirror's fake_hub
 from bench_env import device_name, versions
-from model_helpers import write_checkpoint
 
-from seqtrack_accel.config import load_config
-from seqtrack_accel.data.synthetic import ensure_dataset_root
-
-REPO = Path(__file__).resolve().parents[1]
 BOX = "120,93,56,56"  # line 1 of coin-3's groundtruth.txt, as in the README
 
 
@@ -52,19 +46,9 @@ def main() -> None:
     args = parser.parse_args()
     from gradio_client import Client, handle_file
 
-    cfg = load_config(REPO / "configs" / "demo.yaml")
-    root = ensure_dataset_root(cfg.data)
-    frames_dir = root / "coin" / "coin-3" / "img"
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
         tmp = Path(tmp)
-        checkpoint = args.checkpoint
-        if checkpoint is None:
-            (tmp / "checkpoint").mkdir()
-            checkpoint = write_checkpoint(tmp / "checkpoint", str(REPO / "configs" / "demo.yaml"), [])
-        archive = tmp / "coin-3.zip"
-        with zipfile.ZipFile(archive, "w") as zipped:
-            for frame in sorted(frames_dir.iterdir()):
-                zipped.write(frame, f"img/{frame.name}")
+        checkpoint, frames_dir, archive = readme_example(tmp, args.checkpoint)
         rows = []
         for repeat in range(args.repeats):
             start = time.monotonic()

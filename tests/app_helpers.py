@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,3 +174,24 @@ def type_into(driver, elem_id: str, text: str) -> None:
     field = element(driver, elem_id, "textarea") or element(driver, elem_id, "input")
     field.clear()
     field.send_keys(text)
+
+
+def readme_example(folder: Path, checkpoint: str | None) -> tuple[str, Path, Path]:
+    """The README's example video for the scripts: coin-3 of the demo's synthetic tree (generated as the demo does
+    when missing) and a zip of its frames in ``folder``, and the model: ``checkpoint``, else the demo network with
+    random weights written to ``folder``. Returns (checkpoint, frames folder, zip)."""
+    from model_helpers import write_checkpoint
+
+    from seqtrack_accel.config import load_config
+    from seqtrack_accel.data.synthetic import ensure_dataset_root
+
+    demo = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    frames = ensure_dataset_root(load_config(demo).data) / "coin" / "coin-3" / "img"
+    if checkpoint is None:
+        (folder / "checkpoint").mkdir()
+        checkpoint = write_checkpoint(folder / "checkpoint", str(demo), [])
+    archive = folder / "coin-3.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for frame in sorted(frames.iterdir()):
+            zipped.write(frame, f"img/{frame.name}")
+    return checkpoint, frames, archive

@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,6 +22,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 from app_helpers import APP_MAX_FRAMES as MAX_FRAMES  # noqa: E402
 from app_helpers import write_video  # noqa: E402
+from hub_helpers import ScoredSequence  # noqa: E402
 
 from seqtrack_accel.cli.app import main as app_main  # noqa: E402
 from seqtrack_accel.cli.track import main as track_main  # noqa: E402
@@ -181,18 +181,7 @@ def test_an_onnx_backend_on_a_training_checkpoint_is_refused_with_the_clis_messa
 # the results page
 
 
-@dataclass
-class _Sequence:
-    name: str
-    class_name: str
-    boxes: np.ndarray
-    visible: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-
-SEQUENCES = [_Sequence(f"coin-{i}", "coin", np.tile([10.0, 10.0, 20.0, 20.0], (6, 1)), np.ones(6, bool))
+SEQUENCES = [ScoredSequence(f"coin-{i}", "coin", np.tile([10.0, 10.0, 20.0, 20.0], (6, 1)), np.ones(6, bool))
              for i in (1, 2)]
 
 
