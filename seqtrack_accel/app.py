@@ -160,12 +160,14 @@ def build_app(checkpoint: str | None = None, *, backend: str = "torch", device: 
             check_box_in_frame(box, first.shape[1], first.shape[0])  # before the model: a wrong box need not wait
             net, cfg = models.get(model.strip(), model_backend)
             tracker = SeqTrackTracker(net, cfg, device=device, dtype=torch_dtype(dtype))
-            total = min(frames.count, max_frames) if frames.count and max_frames else frames.count or max_frames
-            shown = [0.0]
+            total = frames.count  # None when the container does not say
+            if max_frames:
+                total = min(total, max_frames) if total else max_frames
+            shown = [0.0]  # when the bar last moved
 
             def advance(done: int) -> None:
                 if time.monotonic() - shown[0] >= PROGRESS_INTERVAL or done == total:
-                    progress((done, total or None), desc="tracking", unit="frames")
+                    progress((done, total), desc="tracking", unit="frames")
                     shown[0] = time.monotonic()
 
             run = track_video(tracker, itertools.chain([first], frame_iter), box, runs.new(),

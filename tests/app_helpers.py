@@ -70,8 +70,10 @@ def app_server(args: list[str], work: Path) -> Iterator[str]:
     """
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(work / "gradio"),
-           "PYTHONUNBUFFERED": "1"}
+    # One intra-op thread unless the environment says otherwise: the tiny test networks run several times faster
+    # on one than on two on a shared, busy CPU (as tests/conftest.py's one_thread).
+    env = {"OMP_NUM_THREADS": "1", **os.environ, "GRADIO_ANALYTICS_ENABLED": "False",
+           "GRADIO_TEMP_DIR": str(work / "gradio"), "PYTHONUNBUFFERED": "1"}
     log = open(work / "app.log", "w")
     child = subprocess.Popen([sys.executable, "-m", "seqtrack_accel.cli.app", *args, "--port", str(port),
                               "--output", str(work / "runs")], env=env, stdout=log, stderr=subprocess.STDOUT)
