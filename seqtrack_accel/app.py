@@ -28,14 +28,13 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from .cli import error_line, torch_dtype
+from .cli import INPUT_ERRORS, error_line, torch_dtype
 from .tracking.evaluate import per_sequence_table, read_summary
 from .tracking.plots import confidence_figure, precision_figure, success_figure
 from .tracking.track_video import BACKENDS, DEFAULT_FPS, load_model, track_video
 from .tracking.tracker import SeqTrackTracker
 from .tracking.video import annotate, check_box_in_frame, open_frames, parse_box
 
-INPUT_ERRORS = (ValueError, OSError, KeyError, ImportError)  # bad input: a message in the page, as the CLI's error:
 KEPT_RUNS = 4  # output folders of the latest runs kept on disk; gradio serves the files from its own cache
 PROGRESS_INTERVAL = 0.1  # seconds between progress bar updates
 MARKER_COLOR = (255, 0, 255)  # RGB: the first corner clicked
@@ -175,8 +174,8 @@ def build_app(checkpoint: str | None = None, *, backend: str = "torch", device: 
         except INPUT_ERRORS as e:
             return *nothing, error_line(e)
         boxes_file, video_file, sheet_file, preview_file = run.paths
-        cut = (f", the first {run.frames} of {frames.count} (the host's limit)" if frames.count
-               and run.frames < frames.count else "")
+        cut = (f", the first {run.frames} of {frames.count} (the host's limit)"
+               if max_frames and run.frames == max_frames and (frames.count or 0) > max_frames else "")
         status = (f"tracked {run.frames} frames of {frames.name}{cut} ({run.width}x{run.height}) in {run.seconds:.1f} "
                   f"s: {run.frames / run.seconds:.1f} frames/s, the tracker alone "
                   f"{run.frames / run.tracker_seconds:.1f} frames/s")

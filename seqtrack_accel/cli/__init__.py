@@ -32,6 +32,10 @@ def torch_dtype(name: str):
 
     return getattr(torch, name)
 
+# What bad input raises (a missing or unreadable file, a wrong value, an absent optional extra): the programs print
+# one error_line for it and exit with status 2, the app shows it in the page.
+INPUT_ERRORS = (ValueError, OSError, KeyError, ImportError)
+
 
 def error_line(error: BaseException) -> str:
     """The one ``error: ...`` line a program prints for bad input (a KeyError's message without its quotes)."""

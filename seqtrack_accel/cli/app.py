@@ -25,7 +25,7 @@ import logging
 import sys
 
 from ..tracking.track_video import BACKENDS
-from . import ArgumentParser, add_device_arguments, error_line
+from . import ArgumentParser, INPUT_ERRORS, add_device_arguments, error_line
 
 EXTRA_HINT = 'seqtrack-app needs the optional app extra: pip install "seqtrack-accel[app]"'
 SPACE_MAX_FRAMES = 600  # a Space's CPU is shared by its visitors: one long video should not hold it for minutes
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.push_to_space:
             return _push(args, gradio_version)
         return _serve(args)
-    except (ValueError, OSError, KeyError, ImportError, RuntimeError) as e:  # HubError is a RuntimeError
+    except (*INPUT_ERRORS, RuntimeError) as e:  # HubError is a RuntimeError
         logging.getLogger("seqtrack_accel.app").debug("traceback of the error below", exc_info=True)
         print(error_line(e), file=sys.stderr)
         return 2

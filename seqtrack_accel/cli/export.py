@@ -24,7 +24,7 @@ import sys
 
 from ..config import load_config
 from ..tracking.tracker import load_tracker_checkpoint
-from . import ArgumentParser, error_line
+from . import ArgumentParser, INPUT_ERRORS, error_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         info = export_onnx(checkpoint.model, given or checkpoint.cfg, args.output, source=args.checkpoint,
                            source_identity=checkpoint.identity, opset=args.opset, check_batch=args.check_batch,
                            time_frames=args.time_frames, overwrite=args.overwrite)
-    except (ValueError, OSError, KeyError, ImportError) as e:
+    except INPUT_ERRORS as e:
         # Bad input (checkpoint, config, output folder, missing extra): one line naming it, no traceback; the
         # traceback is kept at DEBUG level for bug reports.
         logging.getLogger("seqtrack_accel.export").debug("traceback of the error below", exc_info=True)

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from ..tracking.track_video import BACKENDS, DEFAULT_FPS, load_model, output_paths, track_video
 from ..tracking.tracker import SeqTrackTracker
 from ..tracking.video import check_box_in_frame, open_frames, parse_box, select_box, select_problem
-from . import ArgumentParser, add_device_arguments, error_line, torch_dtype
+from . import ArgumentParser, INPUT_ERRORS, add_device_arguments, error_line, torch_dtype
 
 
 def _box(text: str) -> np.ndarray:
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--fps must be a positive number")
     try:
         return _track(args)
-    except (ValueError, OSError, KeyError, ImportError) as e:
+    except INPUT_ERRORS as e:
         # Bad input (video, frames, box, checkpoint): one line naming it, no traceback; the traceback is kept at
         # DEBUG level for bug reports.
         logging.getLogger("seqtrack_accel.track").debug("traceback of the error below", exc_info=True)
