@@ -50,7 +50,8 @@ def main() -> None:
             wait_for(page, lambda d: text_of(d, "status").startswith("tracked"), 600, "tracking")
             time.sleep(2)  # the plot and the pictures appear after the status
             _save(page, REPO / "docs" / "app_track.png")
-            page.find_element("xpath", "//button[contains(., 'Compare results')]").click()
+            next(tab for tab in page.find_elements("xpath", "//button[contains(., 'Compare results')]")
+                 if tab.is_displayed()).click()
             folder = wait_for(page, lambda d: element(d, "results-folder", "textarea") or
                               element(d, "results-folder", "input"), what="the results folder")
             folder.send_keys(str(evaluation))

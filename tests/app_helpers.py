@@ -162,12 +162,14 @@ def click_pixel(driver, image, x: float, y: float) -> None:
     """Click ``image`` (an <img>) where its pixel (x, y) of the full-size picture is shown."""
     from selenium.webdriver.common.action_chains import ActionChains
 
-    natural_width, natural_height = driver.execute_script(
-        "return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
+    natural_width, natural_height = wait_for(driver, lambda d: d.execute_script(
+        "const i = arguments[0]; return i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null",
+        image), what="the picture to load")
     rect = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height]", image)
-    # Selenium's offsets are from the element's centre; pixel x covers [x, x + 1) of the picture.
-    dx = (x + 0.5) * rect[0] / natural_width - rect[0] / 2
-    dy = (y + 0.5) * rect[1] / natural_height - rect[1] / 2
+    # Selenium's offsets are from the element's centre; gradio rounds a click to the nearest pixel, so pixel x is
+    # where x is shown (not x + 0.5).
+    dx = x * rect[0] / natural_width - rect[0] / 2
+    dy = y * rect[1] / natural_height - rect[1] / 2
     ActionChains(driver).move_to_element_with_offset(image, round(dx), round(dy)).click().perform()
 
 
