@@ -51,7 +51,7 @@ def main() -> None:
     import gradio_client
     from gradio_client import Client, handle_file
 
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by both child processes
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by seqtrack-track's process
 
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
         tmp = Path(tmp)
@@ -59,7 +59,8 @@ def main() -> None:
         rows = []
         for repeat in range(args.repeats):
             start = time.monotonic()
-            with app_server(["--checkpoint", checkpoint, "--device", "cpu"], tmp / f"app{repeat}") as url:
+            with app_server(["--checkpoint", checkpoint, "--device", "cpu"], tmp / f"app{repeat}",
+                            threads=args.threads) as url:
                 row = {"benchmark": "app", "repeat": repeat, "startup_s": time.monotonic() - start}
                 client = Client(url, verbose=False, download_files=str(tmp / f"downloads{repeat}"))
                 cli_out = tmp / f"cli{repeat}"

@@ -63,16 +63,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server(args: list[str], work: Path) -> Iterator[str]:
+def app_server(args: list[str], work: Path, threads: int = 1) -> Iterator[str]:
     """``seqtrack-app ARGS --port P`` in a child process, its files under ``work``; yields its URL once it answers.
 
-    The child is stopped when the block ends; its output is in ``work/app.log``.
+    ``threads`` is its OMP_NUM_THREADS: one by default, as conftest's ``one_thread`` (the tiny test networks run
+    several times faster on one intra-op thread than on two on a shared, busy CPU; and a test that compares its
+    boxes with an in-process run sums in the same order with ``one_thread``). The child is stopped when the block
+    ends; its output is in ``work/app.log``.
     """
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
-    # One intra-op thread unless the environment says otherwise: the tiny test networks run several times faster
-    # on one than on two on a shared, busy CPU (as tests/conftest.py's one_thread).
-    env = {"OMP_NUM_THREADS": "1", **os.environ, "GRADIO_ANALYTICS_ENABLED": "False",
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "GRADIO_ANALYTICS_ENABLED": "False",
            "GRADIO_TEMP_DIR": str(work / "gradio"), "PYTHONUNBUFFERED": "1"}
     log = open(work / "app.log", "w")
     child = subprocess.Popen([sys.executable, "-m", "seqtrack_accel.cli.app", *args, "--port", str(port),

@@ -79,7 +79,8 @@ def cli_error(capsys, args: list[str]) -> str:
 
 
 def test_the_app_writes_seqtrack_tracks_boxes_for_the_same_video_and_box(client, videos, checkpoint, first_box,
-                                                                        tmp_path):
+                                                                        tmp_path, one_thread):
+    # one_thread: the app's thread count (app_helpers.app_server), so both sum in the same order, to the last bit
     page = track(client, videos["short"], first_box, checkpoint)
     assert track_main([str(videos["short"]), "--checkpoint", checkpoint, "--box", first_box, "--output",
                        str(tmp_path), "--device", "cpu"]) == 0

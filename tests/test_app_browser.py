@@ -53,7 +53,8 @@ def box_field(driver) -> str:
 
 
 def test_a_box_drawn_with_two_clicks_tracks_the_video_as_seqtrack_track_does(page, video, sequence, app_checkpoint,
-                                                                            tmp_path):
+                                                                            tmp_path, one_thread):
+    # one_thread: the app's thread count (app_helpers.app_server), so both sum in the same order, to the last bit
     image = open_first_frame(page, video)
     x, y, w, h = sequence.boxes[0]
     left, top = int(x), int(y)
