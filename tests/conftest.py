@@ -29,17 +29,6 @@ def synthetic_lasot(tmp_path_factory) -> Path:
                                 SYNTHETIC_SEQUENCES_PER_CLASS, SYNTHETIC_FRAMES, SYNTHETIC_SIZE, seed=0)
 
 
-@pytest.fixture
-def one_thread():
-    """Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="session")
 def app_checkpoint(tmp_path_factory) -> str:
     """A training checkpoint folder of a tiny random network, the model of ``app_url``."""
@@ -58,3 +47,15 @@ def app_url(tmp_path_factory, app_checkpoint) -> str:
     with app_server(["--checkpoint", app_checkpoint, "--device", "cpu", "--max_frames", str(APP_MAX_FRAMES)],
                     tmp_path_factory.mktemp("app")) as url:
         yield url
+
+
+@pytest.fixture
+def one_thread():
+    """Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+

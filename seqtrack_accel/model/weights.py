@@ -275,7 +275,7 @@ def download_export(source: str) -> Path:
     repo_id, revision = parse_export_spec(source)
     endpoint = resolve_endpoint()
     try:
-        folder = Path(snapshot_download(repo_id, revision=revision, endpoint=endpoint, allow_patterns=[
+        folder = Path(snapshot_download(repo_id, revision=revision or None, endpoint=endpoint, allow_patterns=[
             constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE, "config.yaml"]))
     except RepositoryNotFoundError as e:
         raise FileNotFoundError(f"{source}: repository {repo_id} was not found on {endpoint}; check the name, and "
