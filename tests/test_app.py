@@ -249,3 +249,9 @@ def test_seqtrack_app_without_the_app_extra_says_how_to_install_it(monkeypatch, 
     assert app_main(["--checkpoint", "x"]) == 2
     assert capsys.readouterr().err.strip() == 'error: seqtrack-app needs the optional app extra: pip install ' \
                                               '"seqtrack-accel[app]"'
+
+
+def test_a_hosts_checkpoint_that_does_not_load_stops_the_app_with_one_error_line(tmp_path, capsys):
+    assert app_main(["--checkpoint", str(tmp_path / "missing"), "--port", "0"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"error: checkpoint {tmp_path / 'missing'} does not exist")
