@@ -30,6 +30,26 @@ def synthetic_lasot(tmp_path_factory) -> Path:
                                 SYNTHETIC_SEQUENCES_PER_CLASS, SYNTHETIC_FRAMES, SYNTHETIC_SIZE, seed=0)
 
 
+@pytest.fixture(scope="session")
+def app_checkpoint(tmp_path_factory) -> str:
+    """A training checkpoint folder of a tiny random network, the model of ``app_url``."""
+    from model_helpers import TINY_NETWORK, write_checkpoint
+
+    return write_checkpoint(tmp_path_factory.mktemp("app_checkpoint"), None, TINY_NETWORK)
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, app_checkpoint) -> str:
+    """The URL of ``seqtrack-app --checkpoint <app_checkpoint> --max_frames APP_MAX_FRAMES``, served by a child
+    process for the whole session (starting it takes torch's and gradio's imports); needs the app extra."""
+    pytest.importorskip("gradio", reason='seqtrack-app needs the optional app extra: pip install -e ".[app]"')
+    from app_helpers import APP_MAX_FRAMES, app_server
+
+    with app_server(["--checkpoint", app_checkpoint, "--device", "cpu", "--max_frames", str(APP_MAX_FRAMES)],
+                    tmp_path_factory.mktemp("app")) as url:
+        yield url
+
+
 @pytest.fixture
 def one_thread():
     """Many tiny ops: one intra-op thread is several times faster than two on a shared, busy CPU."""

@@ -11,7 +11,7 @@ importing in a subprocess; in-process, pass ``endpoint=`` explicitly).
 What it implements (request and response formats taken from ``huggingface_hub``'s own client code):
 
 * ``GET  /api/whoami-v2``
-* ``POST /api/repos/create`` (409 when the repo exists), ``DELETE /api/repos/delete``
+* ``POST /api/repos/create`` (409 when the repo exists; a Space needs its ``sdk``), ``DELETE /api/repos/delete``
 * ``GET  /api/{type}s/{ns}/{name}[/revision/{rev}]`` (repo info with ``sha`` and ``siblings``)
 * ``GET  /api/{type}s/{ns}/{name}/tree/{rev}[/{path}]`` (``recursive`` honoured, one page)
 * ``POST /api/{type}s/{ns}/{name}/paths-info/{rev}``
@@ -167,6 +167,7 @@ class _Repo:
     repo_type: str
     private: bool
     created_at: str
+    sdk: str | None = None  # a Space's: gradio, docker or static
     commits: list[Commit] = field(default_factory=list)
     snapshots: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit oid -> {path: content}
     lfs_paths: dict[str, dict[str, str]] = field(default_factory=dict)  # commit oid -> {LFS path: sha256}
@@ -536,8 +537,12 @@ class _Handler(BaseHTTPRequestHandler):
         repo_type = payload.get("type") or "model"
         repo_id = f"{namespace}/{name}"
         private = payload.get("visibility", "private" if payload.get("private") else "public") != "public"
+        if repo_type == "space" and payload.get("sdk") not in ("gradio", "docker", "static"):
+            raise _HubError(400, f"create: a Space needs an 'sdk' (gradio, docker or static), not "
+                                 f"{payload.get('sdk')!r}")
         with self.hub._lock:
-            self.hub._create_repo(repo_type, repo_id, private)
+            repo = self.hub._create_repo(repo_type, repo_id, private)
+            repo.sdk = payload.get("sdk")
         return {"url": f"{self.hub.endpoint}/{_URL_PREFIX[repo_type]}{repo_id}", "name": repo_id, "id": repo_id}
 
     def _delete(self, payload: dict) -> dict:
@@ -606,6 +611,7 @@ class _Handler(BaseHTTPRequestHandler):
             "gated": False, "disabled": False, "downloads": 0, "likes": 0, "tags": [],
             "createdAt": repo.created_at, "lastModified": _now_iso(),
             "siblings": [{"rfilename": p, "size": len(c)} for p, c in sorted(files.items())],
+            **({"sdk": repo.sdk} if repo.repo_type == "space" else {}),
         }
 
     @staticmethod

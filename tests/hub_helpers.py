@@ -4,6 +4,7 @@ files, so that tests of the Hub code need neither a model nor a training run."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +74,17 @@ def make_fake_run(
         (plots / "iou.png").write_bytes(_FAKE_PNG + b"iou")
     return [make_fake_checkpoint(run_dir, phase=phase, epoch=e, full_state=full_state, config_name=name)
             for e in range(1, epochs + 1)]
+
+
+@dataclass
+class ScoredSequence:
+    """What scoring needs of a sequence (``tracking.evaluate.LasotSequence`` without frames): for summaries made
+    from boxes alone."""
+
+    name: str
+    class_name: str
+    boxes: np.ndarray
+    visible: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.boxes)

@@ -10,6 +10,11 @@ from safetensors.torch import save_file
 from seqtrack_accel.config import dump_config, load_config
 from seqtrack_accel.model import SeqTrack, SeqTrackConfig
 
+# A network of a few thousand parameters on 32 px search crops: what the tracking tests track with.
+TINY_NETWORK = ["model.encoder=tiny", "model.init=scratch", "model.bins=64", "model.hidden_dim=32",
+                "model.decoder_heads=4", "model.decoder_ffn=64", "data.search.size=32", "data.search.factor=3.0",
+                "data.template.size=16", "data.template.factor=2.0"]
+
 
 def write_checkpoint(folder: Path, config: str | None, overrides: list[str], seed: int = 0) -> str:
     """Write ``config.yaml`` and ``model.safetensors`` of a network built from ``config`` with ``overrides``, its

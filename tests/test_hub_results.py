@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 
 import huggingface_hub
@@ -13,7 +12,7 @@ import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 
 from fake_hub import FakeHub, Fault
-from hub_helpers import make_fake_run
+from hub_helpers import ScoredSequence, make_fake_run
 
 from seqtrack_accel.hub import HubError, render_model_card, results
 from seqtrack_accel.hub.results import (SECTION_START, BenchmarkResult, push_results_to_card, results_from_summary,
@@ -69,21 +68,10 @@ def publish_run(hub: FakeHub, run_dir: Path) -> None:
 # summary.json
 
 
-@dataclass
-class _Sequence:
-    name: str
-    class_name: str
-    boxes: np.ndarray
-    visible: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-
 def summary_doc(tmp_path: Path) -> dict:
     """The summary.json seqtrack-evaluate --dataset lasot writes for a SeqTrack run beside a first-box baseline, on
     two sequences."""
-    sequences = [_Sequence(f"book-{i}", "book", np.tile([10.0, 10.0, 20.0 + i, 20.0], (5, 1)), np.ones(5, bool))
+    sequences = [ScoredSequence(f"book-{i}", "book", np.tile([10.0, 10.0, 20.0 + i, 20.0], (5, 1)), np.ones(5, bool))
                  for i in (1, 2)]
     predictions = {s.name: s.boxes + 1.0 for s in sequences}
     seqtrack = {**evaluate_predictions(predictions, sequences), "speed": {"frames": 10, "seconds": 0.5, "fps": 20.0},

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import shutil
 import sys
+import zipfile
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from model_helpers import write_checkpoint
+from model_helpers import TINY_NETWORK, write_checkpoint
 
 from seqtrack_accel.cli.track import main as track_main
 from seqtrack_accel.data.synthetic import render_sequence
+from seqtrack_accel.tracking.track_video import PREVIEW_NAME, load_model, track_video
+from seqtrack_accel.tracking.tracker import SeqTrackTracker
 from seqtrack_accel.tracking.video import EvenlySpacedFrames, VideoWriter, open_frames
 
-TINY = ["model.encoder=tiny", "model.init=scratch", "model.bins=64", "model.hidden_dim=32", "model.decoder_heads=4",
-        "model.decoder_ffn=64", "data.search.size=32", "data.search.factor=3.0", "data.template.size=16",
-        "data.template.factor=2.0"]
 FRAMES, WIDTH, HEIGHT, FPS = 12, 96, 72, 10.0
 OUTPUTS = ("boxes.txt", "annotated.mp4", "contact_sheet.png")
 
@@ -36,7 +36,7 @@ def one_thread_for_the_module():
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
     """A training checkpoint folder (config.yaml + model.safetensors) of a tiny random network."""
-    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), None, TINY)
+    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), None, TINY_NETWORK)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +144,37 @@ def test_a_glob_tracks_only_the_matching_frames(tmp_path, frame_folder, checkpoi
     out = tmp_path / "output" / "track" / "coin"
     assert np.loadtxt(out / "boxes.txt", delimiter=",", ndmin=2).shape == (9, 5)
     assert _video_frames(out / "annotated.mp4")[0] == 9
+
+
+def test_a_zip_of_frames_gives_the_boxes_of_the_same_frames_in_a_folder(tmp_path, frame_folder, checkpoint,
+                                                                          first_box):
+    archive = tmp_path / "coin.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:  # in a folder of the archive, in reverse order, with a stray file
+        for path in sorted(frame_folder.iterdir(), reverse=True):
+            zipped.write(path, f"coin/{path.name}")
+        zipped.writestr("coin/readme.txt", "not a frame")
+    for source, out in ((archive, tmp_path / "zip"), (frame_folder, tmp_path / "folder")):
+        assert track_main([str(source), "--checkpoint", checkpoint, "--box", first_box, "--output", str(out),
+                           "--device", "cpu"]) == 0
+    assert (tmp_path / "zip" / "boxes.txt").read_text() == (tmp_path / "folder" / "boxes.txt").read_text()
+
+
+def test_a_zip_without_frames_is_an_error_naming_it(tmp_path, checkpoint, capsys):
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w") as zipped:
+        zipped.writestr("notes.txt", "no frames here")
+    assert track_main([str(tmp_path / "notes.zip"), "--checkpoint", checkpoint, "--box", "1,1,8,8"]) == 2
+    assert f"zip archive {tmp_path / 'notes.zip'} holds no frames" in _error(capsys)
+
+
+def test_the_browser_preview_is_a_vp8_webm_of_every_annotated_frame(tmp_path, video_file, checkpoint, sequence):
+    model, cfg = load_model(checkpoint)
+    run = track_video(SeqTrackTracker(model, cfg), open_frames(str(video_file)), sequence.boxes[0], tmp_path,
+                      fps=FPS, preview=True)
+    assert run.paths[-1] == tmp_path / PREVIEW_NAME
+    capture = cv2.VideoCapture(str(tmp_path / PREVIEW_NAME))
+    codec = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
+    capture.release()
+    assert codec == "VP80" and _video_frames(tmp_path / PREVIEW_NAME) == (FRAMES, (WIDTH, HEIGHT), FPS)
 
 
 def test_the_summary_line_gives_frames_speed_and_outputs(tmp_path, frame_folder, checkpoint, first_box, capsys):

@@ -31,3 +31,12 @@ def torch_dtype(name: str):
     import torch
 
     return getattr(torch, name)
+
+# What bad input raises (a missing or unreadable file, a wrong value, an absent optional extra): the programs print
+# one error_line for it and exit with status 2, the app shows it in the page.
+INPUT_ERRORS = (ValueError, OSError, KeyError, ImportError)
+
+
+def error_line(error: BaseException) -> str:
+    """The one ``error: ...`` line a program prints for bad input (a KeyError's message without its quotes)."""
+    return f"error: {error.args[0] if isinstance(error, KeyError) and error.args else error}"

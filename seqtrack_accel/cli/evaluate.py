@@ -46,7 +46,7 @@ from ..hub.remote import HubError
 from ..hub.results import DATASETS
 from ..model.weights import HUB_SCHEME
 from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_checkpoint
-from . import ArgumentParser, add_device_arguments, torch_dtype
+from . import ArgumentParser, INPUT_ERRORS, add_device_arguments, error_line, torch_dtype
 
 BASELINES = ("first-box",)
 
@@ -138,11 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--dtype bfloat16 applies to --backend torch; an ONNX export runs in float32")
     try:
         return _evaluate(args)
-    except (ValueError, OSError, KeyError, ImportError, HubError) as e:
+    except (*INPUT_ERRORS, HubError) as e:
         # Bad input (checkpoint, config, result files, stale results, the Hub): one line naming it, no traceback; the
         # traceback is kept at DEBUG level for bug reports.
         logging.getLogger("seqtrack_accel.evaluate").debug("traceback of the error below", exc_info=True)
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
 
 

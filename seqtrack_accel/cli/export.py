@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..tracking.tracker import load_tracker_checkpoint
-from . import ArgumentParser
+from . import ArgumentParser, INPUT_ERRORS, error_line
 
 logger = logging.getLogger("seqtrack_accel.export")
 
@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         info = export_onnx(checkpoint.model, given or checkpoint.cfg, args.output, source=args.checkpoint,
                            source_identity=checkpoint.identity, opset=args.opset, check_batch=args.check_batch,
                            time_frames=args.time_frames, overwrite=args.overwrite)
-    except (ValueError, OSError, KeyError, ImportError) as e:
+    except INPUT_ERRORS as e:
         # Bad input (checkpoint, config, output folder, missing extra): one line naming it, no traceback; the
         # traceback is kept at DEBUG level for bug reports.
         logger.debug("traceback of the error below", exc_info=True)
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     figures = {key: info[key] for key in ("model_sha256", "opset", "window", "parity", "export_seconds")}
     print(json.dumps({"export": args.output, **figures, **({"cpu_latency": info["cpu_latency"]}

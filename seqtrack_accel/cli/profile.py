@@ -46,7 +46,7 @@ from .. import device_name, versions
 from ..config import Config, load_config, with_scratch_init
 from ..model import SeqTrack, SeqTrackConfig, build_model
 from ..tracking.tracker import load_tracker_model
-from . import ArgumentParser, add_device_arguments, torch_dtype
+from . import ArgumentParser, add_device_arguments, error_line, torch_dtype
 
 DEFAULT_CONFIG = "seqtrack_b256"
 logger = logging.getLogger("seqtrack_accel.profile")
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input (config, checkpoint, overrides): one line naming it, no traceback; the traceback is kept at DEBUG
         # level for bug reports.
         logger.debug("traceback of the error below", exc_info=True)
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
 
     network = model.config if model is not None else SeqTrackConfig.from_config(cfg)

@@ -5,10 +5,11 @@
         --box 120,93,56,56 --output output/track/coin-3 --show_search
     seqtrack-track 'shots/*.png' --checkpoint hf://my-org/seqtrack-export --select --device cuda --dtype bfloat16
 
-The input is a video file (anything OpenCV reads: mp4, avi, mkv, ...), a folder of frames (image files in natural
-order: 2.jpg before 10.jpg) or a quoted glob. The target's box on the first frame is --box x,y,w,h (pixels, top-left
-origin; write --box=-4,10,50,60 when x is negative), or --select draws it in a window (needs a display and an OpenCV
-with GUI support, which the opencv-python-headless wheel lacks).
+The input is a video file (anything OpenCV reads: mp4, avi, mkv, ...), a folder or a .zip of frames (image files in
+natural order: 2.jpg before 10.jpg) or a quoted glob. The target's box on the first frame is --box x,y,w,h (pixels,
+top-left origin; write --box=-4,10,50,60 when x is negative), or --select draws it in a window (needs a display and an
+OpenCV with GUI support, which the opencv-python-headless wheel lacks); seqtrack-app draws it with the mouse in a
+browser.
 
 OUTPUT (default output/track/<input name>) receives boxes.txt (x,y,w,h,confidence per frame; frame 1 is the given
 box with confidence nan), annotated.mp4 (mp4v; box, frame number and confidence, --show_search adds the search
@@ -25,23 +26,15 @@ import itertools
 import logging
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from ..config import Config, load_config
-from ..tracking.tracker import SeqTrackTracker, load_tracker_model
-from ..tracking.video import (EvenlySpacedFrames, VideoWriter, annotate, check_box_in_frame, contact_sheet,
-                              encode_png, open_frames, parse_box, search_region, select_box, select_problem,
-                              staged_files, track_lines)
-from . import ArgumentParser, add_device_arguments, torch_dtype
-
-BACKENDS = ("torch", "onnx")
-DEFAULT_FPS = 30.0  # of the annotated video when the input gives none (frame folders, globs); LaSOT's rate
-OUTPUT_NAMES = ("boxes.txt", "annotated.mp4", "contact_sheet.png")
+from ..tracking.track_video import BACKENDS, DEFAULT_FPS, load_model, output_paths, track_video
+from ..tracking.tracker import SeqTrackTracker
+from ..tracking.video import check_box_in_frame, open_frames, parse_box, select_box, select_problem
+from . import ArgumentParser, INPUT_ERRORS, add_device_arguments, error_line, torch_dtype
 
 
 def _box(text: str) -> np.ndarray:
@@ -54,7 +47,7 @@ def _box(text: str) -> np.ndarray:
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="seqtrack-track", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", help="video file, folder of frames, or quoted glob ('frames/*.jpg')")
+    parser.add_argument("input", help="video file, folder or .zip of frames, or quoted glob ('frames/*.jpg')")
     parser.add_argument("--checkpoint", required=True,
                         help="training checkpoint folder, save_pretrained folder, hf://ORG/NAME[@REVISION], or an "
                              "original SEQTRACK_ep0500.pth.tar (with --config); with --backend onnx, the ONNX export "
@@ -95,27 +88,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--fps must be a positive number")
     try:
         return _track(args)
-    except (ValueError, OSError, KeyError, ImportError) as e:
+    except INPUT_ERRORS as e:
         # Bad input (video, frames, box, checkpoint): one line naming it, no traceback; the traceback is kept at
         # DEBUG level for bug reports.
         logging.getLogger("seqtrack_accel.track").debug("traceback of the error below", exc_info=True)
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: no output was written", file=sys.stderr)
         return 130
-
-
-def _load_model(args: argparse.Namespace) -> tuple[torch.nn.Module, Config]:
-    if args.backend == "onnx":
-        # The ONNX backend needs the optional `export` extra (onnx, onnxruntime): pip install "seqtrack-accel[export]".
-        try:
-            from ..export import load_onnx_tracker_model
-        except ImportError as e:
-            raise ImportError(f"--backend onnx needs the optional export extra: pip install "
-                              f"'seqtrack-accel[export]' ({e})") from e
-        return load_onnx_tracker_model(args.checkpoint)
-    return load_tracker_model(args.checkpoint, load_config(args.config) if args.config else None)
 
 
 def _first_box(args: argparse.Namespace, first: np.ndarray) -> np.ndarray:
@@ -130,8 +111,7 @@ def _first_box(args: argparse.Namespace, first: np.ndarray) -> np.ndarray:
 def _track(args: argparse.Namespace) -> int:
     frames = open_frames(args.input)
     output = Path(args.output or Path("output") / "track" / frames.name)
-    paths = [output / name for name in OUTPUT_NAMES]
-    existing = [str(p) for p in paths if p.exists()]
+    existing = [str(p) for p in output_paths(output) if p.exists()]
     if existing and not args.overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; pass "
                               "--overwrite to replace the earlier run's outputs, or choose another --output")
@@ -141,41 +121,19 @@ def _track(args: argparse.Namespace) -> int:
     box = _first_box(args, first)
     check_box_in_frame(box, width, height)  # before loading the model: a wrong box should not wait for it
 
-    model, cfg = _load_model(args)
+    model, cfg = load_model(args.checkpoint, args.backend, args.config)
     tracker = SeqTrackTracker(model, cfg, device=args.device, dtype=torch_dtype(args.dtype))
     total = frames.count
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
-    boxes, confidences = [], []
-    sheet = EvenlySpacedFrames(args.sheet_frames)
-    tracker_seconds = 0.0
-    start = time.perf_counter()
-    with staged_files(*paths) as (boxes_tmp, video_tmp, sheet_tmp):
-        with (VideoWriter(video_tmp, args.fps or frames.fps or DEFAULT_FPS, width, height) as video,
-              tqdm(total=total, desc=frames.name, unit="frame", dynamic_ncols=True) as bar):
-            for index, frame in enumerate(itertools.chain([first], frame_iter)):
-                if args.max_frames and index == args.max_frames:
-                    break
-                search = search_region(boxes[-1], cfg.data.search.factor) if args.show_search and index else None
-                tick = time.perf_counter()
-                if index == 0:
-                    tracker.initialize(frame, box)
-                    confidence = math.nan
-                else:
-                    box, confidence = tracker.track(frame)
-                tracker_seconds += time.perf_counter() - tick
-                boxes.append(box)
-                confidences.append(confidence)
-                annotated = annotate(frame, box, index + 1, None if index == 0 else confidence, search)
-                video.write(annotated)
-                sheet.add(index, annotated)
-                bar.update()
-        boxes_tmp.write_text(track_lines(np.array(boxes), np.array(confidences)))
-        sheet_tmp.write_bytes(encode_png(contact_sheet([thumbnail for _, thumbnail in sheet.picked()])))
-    seconds = time.perf_counter() - start
-    print(f"tracked {len(boxes)} frames of {frames.name} ({width}x{height}) in {seconds:.1f} s: "
-          f"{len(boxes) / seconds:.1f} frames/s, the tracker alone {len(boxes) / tracker_seconds:.1f} frames/s; "
-          f"wrote {', '.join(str(p) for p in paths)}")
+    with tqdm(total=total, desc=frames.name, unit="frame", dynamic_ncols=True) as bar:
+        run = track_video(tracker, itertools.chain([first], frame_iter), box, output,
+                          fps=args.fps or frames.fps or DEFAULT_FPS, max_frames=args.max_frames,
+                          search_factor=cfg.data.search.factor if args.show_search else None,
+                          sheet_frames=args.sheet_frames, on_frame=lambda done: bar.update())
+    print(f"tracked {run.frames} frames of {frames.name} ({width}x{height}) in {run.seconds:.1f} s: "
+          f"{run.frames / run.seconds:.1f} frames/s, the tracker alone {run.frames / run.tracker_seconds:.1f} "
+          f"frames/s; wrote {', '.join(str(p) for p in run.paths)}")
     return 0
 
 

@@ -181,6 +181,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         reason = error.strerror or error
         raise OSError(error.errno, f"cannot read frame {path}: {reason}; check the file's permissions and the "
                                    "disk, or re-extract the sequence") from error
+    return decode_image(data, path)
+
+
+def decode_image(data: bytes, path: str | os.PathLike) -> np.ndarray:
+    """``read_image`` of the bytes ``data`` of the file ``path`` (named in errors: a path, or a zip member)."""
     if data[:2] == _JPEG_MAGIC:
         _check_jpeg_end(data, path)
         if simplejpeg is not None:

@@ -28,7 +28,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -222,14 +222,8 @@ def update_card(card: ModelCard, results: Iterable[BenchmarkResult], *, model_na
     card = ModelCard(str(card))
     new = {r.key: r for r in results}
     rows = [r for r in results_in_card(card) if r.key not in new] + results
-    found = _section_span(card.text)
-    section = _render_section(sorted(rows, key=lambda r: r.key))
-    if found is not None:
-        card.text = card.text[:found[0]] + section + card.text[found[1]:]
-    else:
-        at = _first_heading(card.text)
-        card.text = (card.text[:at] + section + "\n\n" + card.text[at:] if at is not None
-                     else card.text.rstrip("\n") + "\n\n" + section + "\n")
+    card.text = place_section(card.text, _render_section(sorted(rows, key=lambda r: r.key)), SECTION_START,
+                              SECTION_END, "the evaluation results")
 
     def identity(e: EvalResult) -> tuple:
         return e.task_type, e.dataset_type, e.dataset_config, e.dataset_split, e.metric_type
@@ -256,16 +250,29 @@ def _check_distinct(results: list[BenchmarkResult]) -> None:
                          "benchmark and split; publish one tracker's (results_from_summary(..., trackers=[name]))")
 
 
-def _section_span(text: str) -> tuple[int, int] | None:
+def place_section(text: str, section: str, start_marker: str, end_marker: str, what: str) -> str:
+    """``text`` (a card's markdown) with ``section`` (from ``start_marker`` to ``end_marker``) in place of the one
+    between these markers there, else before the first ``## `` heading, else at the end. ``what`` names the section
+    in the ValueError raised for damaged markers."""
+    found = _section_span(text, start_marker, end_marker, what)
+    if found is not None:
+        return text[:found[0]] + section + text[found[1]:]
+    at = _first_heading(text)
+    return (text[:at] + section + "\n\n" + text[at:] if at is not None
+            else text.rstrip("\n") + "\n\n" + section + "\n")
+
+
+def _section_span(text: str, start_marker: str = SECTION_START, end_marker: str = SECTION_END,
+                  what: str = "the evaluation results") -> tuple[int, int] | None:
     """(start, end) of the section in ``text`` with its markers; None when it has none."""
-    starts, ends = text.count(SECTION_START), text.count(SECTION_END)
+    starts, ends = text.count(start_marker), text.count(end_marker)
     if starts == ends == 0:
         return None
-    start, end = text.find(SECTION_START), text.find(SECTION_END)
+    start, end = text.find(start_marker), text.find(end_marker)
     if starts != 1 or ends != 1 or end < start:
-        raise ValueError(f"{CARD_FILE} must hold {SECTION_START} once, then {SECTION_END} once, around the "
-                         f"evaluation results; it holds {starts} and {ends}. Fix the markers and push again")
-    return start, end + len(SECTION_END)
+        raise ValueError(f"{CARD_FILE} must hold {start_marker} once, then {end_marker} once, around {what}; it "
+                         f"holds {starts} and {ends}. Fix the markers and push again")
+    return start, end + len(end_marker)
 
 
 def _first_heading(text: str) -> int | None:
@@ -339,24 +346,41 @@ def push_results_to_card(repo_id: str, results: Iterable[BenchmarkResult], *, to
     if not results:
         raise ValueError(f"no results to push to {repo_id}")
     _check_distinct(results)
+
+    def add_results(card: ModelCard) -> ModelCard:
+        return update_card(card, results, model_name=model_name or card.data.model_name or repo_id.split("/")[-1])
+
+    benchmarks = ", ".join(f"{r.title} {r.split}" for r in results)
+    return edit_card(repo_id, add_results, what="results", message=f"Add evaluation results: {benchmarks}",
+                     token=token, revision=revision, endpoint=endpoint, timeout=timeout)
+
+
+def edit_card(repo_id: str, edit: Callable[[ModelCard], ModelCard], *, what: str, message: str,
+              token: str | None = None, revision: str | None = None, endpoint: str | None = None,
+              timeout: float = 60.0) -> CommitInfo:
+    """Commit ``edit(card)`` as the card (README.md) of the model repo ``repo_id``, in one commit that changes only
+    README.md, on top of the commit the card was read at; a card changed meanwhile is read again and edited anew.
+
+    A repo without a card gets ``new_card`` to edit. ``what`` names the change in errors ("results"); ``edit``
+    raises ValueError for a card it cannot change, which becomes a HubError naming the repo. Other arguments as
+    ``push_results_to_card``.
+    """
     endpoint = resolve_endpoint(endpoint)
     configure_request_timeout(timeout)
     api = make_api(token=token, endpoint=endpoint)
     if not (token or huggingface_hub.get_token()):
-        raise HubError(f"no Hugging Face token was found to push results to {repo_id}: run `hf auth login` or set "
+        raise HubError(f"no Hugging Face token was found to push {what} to {repo_id}: run `hf auth login` or set "
                        "HF_TOKEN to a token with write access to the repo")
-    benchmarks = ", ".join(f"{r.title} {r.split}" for r in results)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            return _push(api, repo_id, results, revision=revision, model_name=model_name,
-                         message=f"Add evaluation results: {benchmarks}", timeout=timeout)
+            return _push(api, repo_id, edit, revision=revision, message=message, timeout=timeout)
         except (HfHubHTTPError, *UNREACHABLE) as err:
             wait = _wait_before_retry(err, attempt)
             if wait is None or attempt == MAX_ATTEMPTS:
                 # The transport's traceback would say no more than the message.
-                raise _explain(err, repo_id, endpoint, revision) from (
+                raise _explain(err, repo_id, endpoint, revision, what) from (
                     err if isinstance(err, HfHubHTTPError) else None)
-            logger.warning("pushing results to %s: %s; attempt %d of %d in %.1f s", repo_id, describe_error(err),
+            logger.warning("pushing %s to %s: %s; attempt %d of %d in %.1f s", what, repo_id, describe_error(err),
                            attempt + 1, MAX_ATTEMPTS, wait)
             time.sleep(wait)
     raise AssertionError("unreachable: the last attempt returns or raises")
@@ -372,8 +396,8 @@ def _wait_before_retry(err: Exception, attempt: int) -> float | None:
     return BACKOFF * 2 ** (attempt - 1) if delay is None else delay
 
 
-def _push(api: HfApi, repo_id: str, results: list[BenchmarkResult], *, revision: str | None, model_name: str | None,
-          message: str, timeout: float) -> CommitInfo:
+def _push(api: HfApi, repo_id: str, edit: Callable[[ModelCard], ModelCard], *, revision: str | None, message: str,
+          timeout: float) -> CommitInfo:
     info = api.repo_info(repo_id, revision=revision)
     if any(s.rfilename == CARD_FILE for s in info.siblings or []):
         with tempfile.TemporaryDirectory(prefix="seqtrack-hub-") as tmp:  # not the user's cache: read once, then gone
@@ -383,12 +407,11 @@ def _push(api: HfApi, repo_id: str, results: list[BenchmarkResult], *, revision:
             card = ModelCard(text)
         except ValueError as err:  # the metadata block is not a mapping, or its model-index cannot be parsed
             raise HubError(f"the metadata of {repo_id}/{CARD_FILE} cannot be read ({err}); fix its YAML block "
-                           "(between the --- lines) on the Hub, then push the results again") from None
+                           "(between the --- lines) on the Hub, then push again") from None
     else:
         card = new_card(repo_id)
-    name = model_name or card.data.model_name or repo_id.split("/")[-1]
     try:
-        card = update_card(card, results, model_name=name)
+        card = edit(card)
     except ValueError as err:
         raise HubError(f"{repo_id}: {err}") from None
     # parent_commit: the Hub refuses the commit (412) when the branch moved since the card was read.
@@ -396,21 +419,21 @@ def _push(api: HfApi, repo_id: str, results: list[BenchmarkResult], *, revision:
                              revision=revision, parent_commit=info.sha)
 
 
-def _explain(err: Exception, repo_id: str, endpoint: str, revision: str | None) -> HubError:
+def _explain(err: Exception, repo_id: str, endpoint: str, revision: str | None, what: str) -> HubError:
     if not isinstance(err, HfHubHTTPError):
-        return HubError(f"the Hub at {endpoint} could not be reached to push results to {repo_id} "
+        return HubError(f"the Hub at {endpoint} could not be reached to push {what} to {repo_id} "
                         f"({describe_error(err)}): check the network and HF_ENDPOINT, then push again")
     status = err.response.status_code
     if status == 412:
-        return HubError(f"{repo_id}/{CARD_FILE} changed during each of {MAX_ATTEMPTS} attempts to push results; "
-                        "push them again when nothing else writes to the repo")
+        return HubError(f"{repo_id}/{CARD_FILE} changed during each of {MAX_ATTEMPTS} attempts to push {what}; "
+                        "push again when nothing else writes to the repo")
     if isinstance(err, RevisionNotFoundError):
         return HubError(f"{repo_id} has no branch {revision!r} on {endpoint}: create it first "
                         "(HfApi.create_branch) or leave the revision out to push to main")
     if isinstance(err, RepositoryNotFoundError) and status == 404:
         return HubError(f"{repo_id} was not found on {endpoint}: create it with `seqtrack-create-hf-repo {repo_id}`, "
                         "or check the name and that the token may see it (the Hub answers the same for a private "
-                        "repo of another account), then push the results again")
+                        "repo of another account), then push again")
     if status == 401 or isinstance(err, RepositoryNotFoundError):
         return HubError(f"the token (HF_TOKEN or `hf auth login`) is not valid for {repo_id} on {endpoint}, or may "
                         "not see the repo: log in again with a token that has write access to it")
@@ -418,6 +441,6 @@ def _explain(err: Exception, repo_id: str, endpoint: str, revision: str | None) 
         return HubError(f"the token may not write to {repo_id} on {endpoint} ({describe_error(err)}): use a token "
                         "with write access to the repo (`hf auth login` or HF_TOKEN), or ask its owner for it")
     if classify_error(err)[0] is Failure.TRANSIENT:
-        return HubError(f"the Hub at {endpoint} kept failing to take the results for {repo_id} "
-                        f"({describe_error(err)}, {MAX_ATTEMPTS} attempts): push them again later")
-    return HubError(f"the Hub refused the results for {repo_id}: {describe_error(err)}")
+        return HubError(f"the Hub at {endpoint} kept failing to take {what} for {repo_id} "
+                        f"({describe_error(err)}, {MAX_ATTEMPTS} attempts): push again later")
+    return HubError(f"the Hub refused {what} for {repo_id}: {describe_error(err)}")

@@ -259,14 +259,21 @@ def load_pretrained(model: SeqTrack, source: str) -> None:
     _load_strict(model, safetensors.torch.load_file(str(weights)), str(weights))
 
 
+def parse_export_spec(source: str) -> tuple[str, str | None]:
+    """(repo id, revision or None) of ``hf://ORG/NAME[@REVISION]``; ValueError saying how to write it otherwise."""
+    repo_id, at, revision = source.removeprefix(HUB_SCHEME).partition("@")
+    if (not source.startswith(HUB_SCHEME) or len(repo_id.split("/")) != 2 or not all(repo_id.split("/"))
+            or (at and not revision)):
+        raise ValueError(f"{source!r} is not a Hub model: write hf://ORG/NAME, or hf://ORG/NAME@REVISION for a "
+                         "branch, tag or commit")
+    return repo_id, revision or None
+
+
 def download_export(source: str) -> Path:
     """The local snapshot folder, named by its commit, of the save_pretrained export ``hf://ORG/NAME[@REVISION]``."""
     from seqtrack_accel.hub.remote import resolve_endpoint  # here: the hub package imports the training code
 
-    repo_id, at, revision = source[len(HUB_SCHEME):].partition("@")
-    if len(repo_id.split("/")) != 2 or not all(repo_id.split("/")) or (at and not revision):
-        raise ValueError(f"{source!r} is not a Hub model: write hf://ORG/NAME, or hf://ORG/NAME@REVISION for a "
-                         "branch, tag or commit")
+    repo_id, revision = parse_export_spec(source)
     endpoint = resolve_endpoint()
     try:
         folder = Path(snapshot_download(repo_id, revision=revision or None, endpoint=endpoint, allow_patterns=[

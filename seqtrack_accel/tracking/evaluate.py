@@ -501,3 +501,41 @@ def format_table(trackers: Mapping[str, dict]) -> str:
         lines.append(f"{tracker_name:<16} {subset:<{width}} {scores['sequences']:>4} "
                      + " ".join(f"{scores[k]:>14.2f}" for k in SCORE_KEYS))
     return "\n".join(lines)
+
+
+def read_summary(path: Path) -> dict:
+    """The ``summary.json`` at ``path`` (``write_summary``'s); ValueError naming the file when it is not one."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not JSON ({e}): give a summary.json written by seqtrack-evaluate") from None
+    trackers = document.get("trackers") if isinstance(document, dict) else None
+    if not isinstance(trackers, dict) or not trackers:
+        raise ValueError(f"{path} names no trackers: give a summary.json written by seqtrack-evaluate")
+    if document.get("format_version", 0) > SUMMARY_FORMAT_VERSION:
+        raise ValueError(f"{path} has format_version {document['format_version']}; this seqtrack-accel reads up to "
+                         f"{SUMMARY_FORMAT_VERSION}: upgrade seqtrack-accel")
+    for name, summary in trackers.items():
+        if not isinstance(summary, dict) or not {"overall", "per_sequence"} <= summary.keys():
+            raise ValueError(f"{path}: tracker {name!r} has no overall and per-sequence scores; write the file again "
+                             "with seqtrack-evaluate")
+    return document
+
+
+def per_sequence_table(trackers: Mapping[str, dict], keys: Sequence[str] = ("auc", "precision")
+                       ) -> tuple[list[str], list[list]]:
+    """The per-sequence ``keys`` scores of several trackers side by side: (header, rows).
+
+    One row per sequence, in the first tracker's order and then those only later trackers have: sequence, class,
+    frames, then each tracker's scores (x100, 2 decimals); None where a tracker has no result for the sequence.
+    """
+    names = list(dict.fromkeys(name for summary in trackers.values() for name in summary["per_sequence"]))
+    header = ["sequence", "class", "frames", *(f"{tracker} {key}" for tracker in trackers for key in keys)]
+    rows = []
+    for name in names:
+        known = next(s["per_sequence"][name] for s in trackers.values() if name in s["per_sequence"])
+        scores = [round(s["per_sequence"][name][key], 2) if name in s["per_sequence"] else None
+                  for s in trackers.values() for key in keys]
+        rows.append([name, known["class"], known["frames"], *scores])
+    return header, rows

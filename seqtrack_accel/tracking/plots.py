@@ -1,4 +1,5 @@
-"""Success, precision and normalised precision plots of one or more trackers (LaSOT one-pass evaluation).
+"""Success, precision and normalised precision plots of one or more trackers (LaSOT one-pass evaluation), and the
+confidence of one tracked video.
 
 Each tracker is the ``overall`` part of a summary (see ``metrics.aggregate``): curves x100 and scores x100.
 Figures are built with ``matplotlib.figure.Figure`` (Agg canvas, no pyplot state), so they are safe in
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from ..files import atomic_write
@@ -76,3 +78,21 @@ def save_plots(trackers: Mapping[str, dict], out_dir: Path) -> list[Path]:
         save_figure(precision_figure(trackers), out_dir / "precision.png"),
         save_figure(norm_precision_figure(trackers), out_dir / "norm_precision.png"),
     ]
+
+
+def confidence_figure(confidences, title: str = "Tracker confidence per frame") -> Figure:
+    """The tracker's confidence (0..40: its four token probabilities summed, x10) against the frame number (1-based);
+    the first frame, whose box was given, has none (nan) and is left out."""
+    confidences = np.asarray(confidences, dtype=np.float64)
+    fig = Figure(figsize=(6.0, 3.0), dpi=100)
+    ax = fig.add_subplot()
+    frames = np.arange(1, len(confidences) + 1)
+    ax.plot(frames, confidences, linewidth=1.5, marker="." if len(confidences) <= 60 else None)
+    ax.set_title(title)
+    ax.set_xlabel("Frame")
+    ax.set_ylabel("Confidence (0-40)")
+    ax.set_xlim(1, max(2, len(confidences)))
+    ax.set_ylim(0, 40)
+    ax.grid(True, linestyle=":")
+    fig.tight_layout()
+    return fig

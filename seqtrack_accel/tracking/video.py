@@ -12,9 +12,12 @@
                 video.write(annotate(frame, box, number, confidence))
 
 Frames are RGB uint8 (H, W, 3) everywhere, as ``SeqTrackTracker`` takes them; OpenCV's BGR stays inside this module.
-Videos are written as MPEG-4 Part 2 (fourcc ``mp4v``) in ``.mp4``: the codec the FFmpeg inside OpenCV's pip wheels
-writes and reads back (H.264, ``avc1``, is not in them); VLC, mpv and ffmpeg play it, browsers do not
-(``ffmpeg -i annotated.mp4 annotated_h264.mp4`` converts).
+The codec follows the file's extension (``VIDEO_CODECS``). ``.mp4`` is MPEG-4 Part 2 (fourcc ``mp4v``): the codec the
+FFmpeg inside OpenCV's pip wheels writes and reads back (H.264, ``avc1``, and AV1 are not in them); VLC, mpv and
+ffmpeg play it, browsers do not. ``.webm`` is VP8, which browsers play (``seqtrack-app`` shows it): the wheel writes
+VP8 and VP9, and VP8 costs about 32 ms a 640x480 frame on one core against VP9's 236 ms and mp4v's 3 ms (measured
+on this project's 2-core CI machine with opencv-python-headless 5.1). FFmpeg prints one line saying the fourcc
+``VP80`` "is not supported" with WebM before it picks VP8's own tag; it is harmless.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import math
 import os
 import re
 import uuid
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,13 +38,13 @@ import cv2
 import numpy as np
 
 from ..data.custom import natural_key
-from ..data.image import read_image
+from ..data.image import decode_image, read_image
 from ..data.processing import crop_window
 
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_FOURCC = "mp4v"
+VIDEO_CODECS = {".mp4": "mp4v", ".webm": "VP80"}  # file extension -> OpenCV fourcc
 
 BOX_COLOR = (0, 230, 0)  # RGB
 SEARCH_COLOR = (255, 200, 0)
@@ -71,15 +75,60 @@ class ImageFrames:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Yields uint8 (H, W, 3) RGB frames; a file that cannot be read or decoded is an error naming it."""
-        size = None
-        for path in self.paths:
-            frame = read_image(path)
-            if size is None:
-                size = frame.shape
-            elif frame.shape != size:
-                raise ValueError(f"frame {path} is {frame.shape[1]}x{frame.shape[0]} pixels where the first frame, "
-                                 f"{self.paths[0]}, is {size[1]}x{size[0]}: every frame of a video needs one size")
-            yield frame
+        return _same_size(self.paths, read_image)
+
+
+def _same_size(items: list, read: Callable[[object], np.ndarray], where: Callable[[object], str] = str
+               ) -> Iterator[np.ndarray]:
+    """``read(item)`` of each item, checking that every frame has the first one's size."""
+    size = None
+    for item in items:
+        frame = read(item)
+        if size is None:
+            size = frame.shape
+        elif frame.shape != size:
+            raise ValueError(f"frame {where(item)} is {frame.shape[1]}x{frame.shape[0]} pixels where the first frame, "
+                             f"{where(items[0])}, is {size[1]}x{size[0]}: every frame of a video needs one size")
+        yield frame
+
+
+class ZipFrames:
+    """The image files in a zip archive (``IMAGE_EXTENSIONS``, in any folder of it; hidden files and macOS's
+    ``__MACOSX`` copies skipped), in natural order of their names, decoded from the archive without extracting it.
+
+    Attributes:
+        archive: the zip file.
+        members: the frames' names in the archive, one per frame.
+        name: the archive's stem; count: the number of frames; fps: None.
+    """
+
+    fps = None
+
+    def __init__(self, archive: Path):
+        self.archive = archive
+        self.name = archive.stem
+        try:
+            with zipfile.ZipFile(archive) as opened:
+                names = [info.filename for info in opened.infolist() if not info.is_dir()]
+        except (zipfile.BadZipFile, OSError) as e:
+            raise ValueError(f"cannot read zip archive {archive} ({e}); give a complete zip of frames, or the "
+                             "video file") from None
+        self.members = sorted((n for n in names if Path(n).suffix.lower() in IMAGE_EXTENSIONS
+                               and not any(part.startswith(".") or part == "__MACOSX" for part in Path(n).parts)),
+                              key=natural_key)
+        if not self.members:
+            raise FileNotFoundError(f"zip archive {archive} holds no frames: no {', '.join(IMAGE_EXTENSIONS)} files "
+                                    "in it")
+        self.count = len(self.members)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Yields uint8 (H, W, 3) RGB frames; a member that cannot be decoded is an error naming it."""
+        with zipfile.ZipFile(self.archive) as opened:
+            yield from _same_size(self.members, lambda member: decode_image(opened.read(member), self._where(member)),
+                                  self._where)
+
+    def _where(self, member: str) -> str:
+        return f"{self.archive}:{member}"
 
 
 def folder_frames(folder: Path) -> ImageFrames:
@@ -148,22 +197,25 @@ class VideoFrames:
                            self.path, read, self.count)
 
 
-def open_frames(source: str) -> VideoFrames | ImageFrames:
-    """The frames of ``source``: a video file (anything OpenCV reads), a folder of image files, or a glob.
+def open_frames(source: str) -> VideoFrames | ImageFrames | ZipFrames:
+    """The frames of ``source``: a video file (anything OpenCV reads), a folder of image files, a ``.zip`` of image
+    files, or a glob.
 
     Raises:
-        FileNotFoundError: nothing at ``source``, a folder without image files, a glob that matches no file.
-        ValueError: a file OpenCV cannot read as a video.
+        FileNotFoundError: nothing at ``source``, a folder or zip without image files, a glob that matches no file.
+        ValueError: a file OpenCV cannot read as a video, a ``.zip`` that is not a zip archive.
     """
     path = Path(source).expanduser()
     if path.is_dir():
         return folder_frames(path)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return ZipFrames(path)
     if path.is_file():
         return VideoFrames(path)
     if glob.has_magic(source):
         return glob_frames(source)
-    raise FileNotFoundError(f"{source} does not exist: give a video file, a folder of frames, or a quoted glob "
-                            "such as 'frames/*.jpg'")
+    raise FileNotFoundError(f"{source} does not exist: give a video file, a folder or zip of frames, or a quoted "
+                            "glob such as 'frames/*.jpg'")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -359,7 +411,7 @@ def track_lines(boxes: np.ndarray, confidences: np.ndarray) -> str:
 
 
 class VideoWriter:
-    """Writes RGB frames of one size to ``path`` as ``VIDEO_FOURCC`` video (the container from its extension).
+    """Writes RGB frames of one size to ``path``, a ``.mp4`` (mp4v) or ``.webm`` (VP8) file (``VIDEO_CODECS``).
 
     Args:
         path: the file to write (``staged_files`` gives a temporary name with the final name's extension).
@@ -368,11 +420,14 @@ class VideoWriter:
     """
 
     def __init__(self, path: Path, fps: float, width: int, height: int):
+        fourcc = VIDEO_CODECS.get(Path(path).suffix.lower())
+        if fourcc is None:
+            raise ValueError(f"{path}: videos are written as {' or '.join(VIDEO_CODECS)} files")
         self.path = path
         self.size = (width, height)
-        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), fps, self.size)
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, self.size)
         if not self._writer.isOpened():
-            raise OSError(f"OpenCV cannot write {VIDEO_FOURCC} video to {path} ({width}x{height} at {fps} frames/s)")
+            raise OSError(f"OpenCV cannot write {fourcc} video to {path} ({width}x{height} at {fps} frames/s)")
 
     def write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:
