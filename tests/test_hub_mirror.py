@@ -413,6 +413,20 @@ def test_close_gives_up_after_its_timeout_and_lists_what_is_pending(hub, tmp_pat
     assert not_mirrored[0].startswith("phase_1/checkpoint_1: still pending") and ".hub_staging" in not_mirrored[0]
 
 
+def test_a_request_given_up_by_close_is_not_retried(hub, tmp_path):
+    (ckpt,) = make_fake_run(tmp_path / "run", epochs=1)
+    mirror = mirror_for(hub, tmp_path / "run")
+    hub.inject([Fault.status(503, match="preupload")] * 50)  # huggingface_hub retries these, 1, 2, 4, 8 s apart
+
+    mirror.submit_checkpoint(ckpt, phase=1)
+    mirror.close(timeout=1.5)
+    closed = time.monotonic()
+    mirror._worker.join(timeout=20.0)
+
+    after = [r for r in hub.requests if r.time > closed]
+    assert not mirror._worker.is_alive() and after == []
+
+
 def test_unchanged_plots_and_event_files_are_not_sent_again(hub, tmp_path):
     run = tmp_path / "run"
     first, second = make_fake_run(run, epochs=2)

@@ -67,8 +67,9 @@ from seqtrack_accel.training.checkpoint import CheckpointError, TrainingState
 
 from .model_card import render_model_card
 from .results import results_in_card, update_card
-from .remote import (CARD_FILE, CONNECT_TIMEOUT, LATEST_FILE, TENSORBOARD_DIR, Failure, HubError, classify_error,
-                     configure_request_timeout, describe_error, make_api, read_layout, resolve_endpoint, silent_since)
+from .remote import (CARD_FILE, CONNECT_TIMEOUT, LATEST_FILE, TENSORBOARD_DIR, Failure, HubError, RequestsAbandoned,
+                     abandon_requests, classify_error, configure_request_timeout, describe_error, make_api,
+                     read_layout, resolve_endpoint, silent_since)
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,8 @@ class HubMirror:
         self._committed_stat: dict[str, tuple[int, int, int]] = {}
         self._latest_key: tuple[int, int] | None = None  # (phase, global_step) latest.json points at
         configure_request_timeout(cfg.request_timeout)
-        threading.Thread(target=self._work, name=f"hub-mirror {self.repo_id}", daemon=True).start()
+        self._worker = threading.Thread(target=self._work, name=f"hub-mirror {self.repo_id}", daemon=True)
+        self._worker.start()
 
     # -------------------------------------------------------------------------------------------------------------
     # public API
@@ -213,7 +215,8 @@ class HubMirror:
         Returns a line per thing that was not mirrored (and logs them, with the command that uploads them later);
         empty when everything is on the Hub.
         A request in flight cannot be interrupted: it goes on in the daemon worker thread (ending within
-        ``hub.request_timeout`` of the Hub falling silent) without holding up the process, and no request follows it.
+        ``hub.request_timeout`` of the Hub falling silent) without holding up the process, and no request follows it
+        (not even huggingface_hub's own retries: ``abandon_requests``).
         """
         timeout = self.cfg.final_wait if timeout is None else timeout
         gave_up = f"close() gave up after {timeout:g} s"
@@ -237,6 +240,7 @@ class HubMirror:
                 step = min(step, grace_end - time.monotonic())
             wait([job.future for job in pending], timeout=max(step, 0.0))
         self._stop.set()
+        abandon_requests(self._worker)
         # cancel() drops a job not started yet (True); the one running cannot be cancelled and is not done.
         pending = [job for job in self._jobs if job.future.cancel() or not job.future.done()]
         self._queue.put(None)
@@ -288,6 +292,8 @@ class HubMirror:
                 continue  # cancelled by close()
             try:
                 job.run()
+            except RequestsAbandoned:  # close() gave up on it, and already listed it as not mirrored
+                logger.debug("mirroring %s to %s: given up by close()", job.label, self.repo_id)
             except Exception:  # the worker must outlive any one job; the traceback goes to the log
                 logger.exception("mirroring %s to %s failed", job.label, self.repo_id)
                 self._not_mirrored.append(f"{job.label}: failed with an unexpected error (see the log)")

@@ -33,7 +33,9 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,8 @@ def make_api(*, token: str | None = None, endpoint: str | None = None) -> HfApi:
 # request timeouts
 
 _request_timeout: float | None = None  # seconds, for every request of this process; None: not configured
+# Threads whose further requests are refused before they are sent (see abandon_requests)
+_abandoned: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 # Per server (scheme, host, port): time.monotonic() of the last HTTP answer of this process, and (time, cause) of the
 # last request that got none
 _last_answer: dict[tuple[str, str, int], float] = {}
@@ -109,6 +113,8 @@ def configure_request_timeout(seconds: float) -> None:
 
 def _client_with_timeout() -> Any:
     def prepare(request: Any) -> None:
+        if threading.current_thread() in _abandoned:
+            raise RequestsAbandoned(f"{request.method} {request.url} not sent: its thread's work was given up")
         timeout = request.extensions.get("timeout") or {}
         request.extensions["timeout"] = {key: _request_timeout if timeout.get(key) is None else timeout[key]
                                          for key in ("connect", "read", "write", "pool")}
@@ -123,6 +129,22 @@ def _client_with_timeout() -> Any:
     client.event_hooks = {**client.event_hooks, "request": [*client.event_hooks["request"], prepare],
                           "response": [*client.event_hooks.get("response", []), note_answer]}
     return client
+
+
+class RequestsAbandoned(Exception):
+    """Raised by a request of a thread given up with ``abandon_requests``; no retry loop catches it."""
+
+
+def abandon_requests(thread: threading.Thread) -> None:
+    """Refuse every later request of ``thread`` (made after ``configure_request_timeout``) before it is sent.
+
+    For a background thread whose work was given up (the mirror's worker after ``close`` stopped waiting): its
+    request in flight ends as it will, and the retries huggingface_hub makes after it raise ``RequestsAbandoned``
+    instead of reaching the Hub. Those retries would not only keep a given-up upload going: on each connection error
+    huggingface_hub closes the client every thread of the process shares, failing the other threads' requests in
+    flight ("Bad file descriptor").
+    """
+    _abandoned.add(thread)
 
 
 def _server(url: Any) -> tuple[str, str, int]:
@@ -185,7 +207,8 @@ def classify_error(err: BaseException) -> tuple[Failure, float | None]:
             return Failure.TRANSIENT, None
     # json.JSONDecodeError: an error page from a proxy instead of the Hub's JSON (huggingface_hub parses some bodies
     # before checking the status), so the Hub was not really reached. OfflineModeIsEnabled is a ConnectionError.
-    if isinstance(err, (*UNREACHABLE, json.JSONDecodeError)):
+    # RequestsAbandoned: never sent, the Hub was not reached (its caller stops retrying anyway).
+    if isinstance(err, (*UNREACHABLE, json.JSONDecodeError, RequestsAbandoned)):
         return Failure.PERMANENT if isinstance(err, OfflineModeIsEnabled) else Failure.TRANSIENT, None
     return Failure.PERMANENT, None
 
