@@ -37,12 +37,13 @@ class Metric:
     key: str  # the History field that holds it
     label: str  # as the log names it
     larger_is_better: bool
+    computed_by: str = ""  # the setting that turns on what computes it (empty: every epoch)
 
 
 BEST_METRICS = {m.key: m for m in (
-    Metric("free_iou", "free-running IoU", True),  # eval.free_run_every_epochs
-    Metric("val_auc", "validation AUC", True),  # eval.validate_every_epochs
-    Metric("loss", "epoch loss", False),  # every epoch
+    Metric("free_iou", "free-running IoU", True, "eval.free_run_every_epochs"),
+    Metric("val_auc", "validation AUC", True, "eval.validate_every_epochs"),
+    Metric("loss", "epoch loss", False),
 )}
 
 

@@ -182,6 +182,25 @@ def test_a_revision_reads_the_run_as_it_was_at_that_commit(hub, tmp_path):
     assert fetch(hub, f"hf://{REPO}@{then}", tmp_path / "then").name == "checkpoint_1"
 
 
+def test_a_hub_address_in_model_init_weights_becomes_the_local_folder_of_its_weights(hub, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from seqtrack_accel.config import load_config
+    from seqtrack_accel.hub import with_hub_weights
+
+    checkpoints = publish(hub, tmp_path / "run")
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    cfg = load_config("demo", ["model.init=pretrained", f"model.init_weights=hf://{REPO}/phase_1/checkpoint_1"])
+
+    local = with_hub_weights(cfg)
+
+    weights = Path(local.model.init_weights) / "model.safetensors"
+    assert weights.read_bytes() == (checkpoints[0] / "model.safetensors").read_bytes()
+    assert local.model.init == "pretrained" and with_hub_weights(load_config("demo")) == load_config("demo")
+
+
 def test_check_repo_finds_no_problem_in_a_well_formed_repo(hub, tmp_path):
     publish(hub, tmp_path / "run")
 

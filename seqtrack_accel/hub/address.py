@@ -14,8 +14,8 @@ writes it). What is at ``PATH`` (default: the repo's root) decides how it loads,
     fetched.kind, fetched.folder                                    # "checkpoint", .../phase_1/checkpoint_12
     download("hf://my-org/seqtrack-demo", full_state=True, dest=Path("runs/demo/.hub_downloads"))  # to resume
 
-One listing of the repo at one commit decides what the address names, so a mirror writing meanwhile cannot mix two
-checkpoints; errors say which kind was found and what the flag needs.
+One listing of the repo, at one commit, decides what the address names; a checkpoint's files are committed together,
+so a mirror writing meanwhile cannot mix two checkpoints. Errors say which kind was found and what the flag needs.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from accelerate.utils import gather_object
 from safetensors import SafetensorError
 
 from .. import versions
-from ..config import Config, dump_config, model_signature
+from ..config import BEST_METRICS, Config, dump_config, flat_config, model_signature
 from ..files import write_json_atomic, write_text_atomic
 from ..run_folder import (BEST_FILE, CONFIG_FILE, STATE_FILE, BestCheckpoint, CheckpointError, History,
                           TrainingState, best_checkpoint, checkpoint_name, checkpoints_dir, last_finite_checkpoint,
@@ -44,8 +44,6 @@ from ..run_folder import (BEST_FILE, CONFIG_FILE, STATE_FILE, BestCheckpoint, Ch
 logger = logging.getLogger("seqtrack_accel.train")
 
 TMP_PREFIX = ".tmp-"
-# The validation that computes each metric, and the setting that turns it on.
-_COMPUTED_BY = {"free_iou": "eval.free_run_every_epochs", "val_auc": "eval.validate_every_epochs"}
 
 
 class CheckpointSaver:
@@ -70,10 +68,10 @@ class CheckpointSaver:
         if not self.accelerator.is_main_process:
             return
         metric = self.cfg.train.best_metric
-        setting = _COMPUTED_BY.get(metric)
-        if setting is not None and not getattr(self.cfg.eval, setting.split(".")[1]):
-            logger.warning("no best checkpoint is kept: train.best_metric=%s is computed only when %s > 0",
-                           metric, setting)
+        setting = BEST_METRICS[metric].computed_by
+        if setting and not flat_config(self.cfg)[setting]:
+            logger.warning("train.best_metric=%s is computed only when %s > 0: no epoch of this run can become the "
+                           "best checkpoint", metric, setting)
         self.best = best_checkpoint(self.run_dir, history, metric)
         if self.best is not None:
             self._point_at_best()
