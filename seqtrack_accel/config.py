@@ -29,6 +29,24 @@ DECODERS = ("simplejpeg", "opencv")  # JPEG decoders of the training data (seqtr
 PHASE_INIT_MODES = ("resume", "weights")
 
 
+@dataclass(frozen=True)
+class Metric:
+    """A metric the best checkpoint can be chosen by (``train.best_metric``); its values are in the
+    training history (``seqtrack_accel.run_folder.History``)."""
+
+    key: str  # the History field that holds it
+    label: str  # as the log names it
+    larger_is_better: bool
+    computed_by: str = ""  # the setting that turns on what computes it (empty: every epoch)
+
+
+BEST_METRICS = {m.key: m for m in (
+    Metric("free_iou", "free-running IoU", True, "eval.free_run_every_epochs"),
+    Metric("val_auc", "validation AUC", True, "eval.validate_every_epochs"),
+    Metric("loss", "epoch loss", False),
+)}
+
+
 class ConfigError(ValueError):
     """A configuration value is unknown, of the wrong type or impossible. ``key`` is its dotted path."""
 
@@ -211,7 +229,7 @@ class NetworkConfig:
 @dataclass(frozen=True)
 class ModelConfig(NetworkConfig):
     # scratch | mae (timm name or local MAE/timm file) | seqtrack (released .pth.tar) | pretrained (this package's
-    # model: a training checkpoint or save_pretrained folder, or hf://ORG/NAME: fine-tuning)
+    # model: a training checkpoint or save_pretrained folder, or either on the Hub, hf://...: fine-tuning)
     init: str = "mae"
     init_weights: str = "vit_base_patch16_224.mae"  # timm model name or local file for `init`
     end_weight: float = 0.01  # cross-entropy weight of the END and START classes
@@ -238,7 +256,8 @@ class TrainConfig:
     seed: int = 42
     print_interval: int = 50  # steps between console / log lines
     checkpoint_every_steps: int = 0  # 0: only at the end of each epoch
-    keep_last: int = 3  # checkpoints kept per phase (the final one of a phase is never deleted)
+    keep_last: int = 3  # the newest checkpoints kept per phase, besides the best one
+    best_metric: str = "free_iou"  # what picks the best checkpoint: free_iou | val_auc (higher is better) | loss
     phase_init: str = "resume"  # a new phase continues the previous one: full state (resume) or weights only
     compile: bool = False  # torch.compile the training forward (in place; checkpoints are unchanged)
     fused_optimizer: bool = True  # fused AdamW on CUDA
@@ -257,6 +276,8 @@ class TrainConfig:
         _require(self.grad_clip_norm >= 0, "grad_clip_norm", "must be >= 0 (0 disables clipping)")
         _require(self.checkpoint_every_steps >= 0, "checkpoint_every_steps", "must be >= 0")
         _require(self.phase_init in PHASE_INIT_MODES, "phase_init", f"must be one of {PHASE_INIT_MODES}")
+        _require(self.best_metric in BEST_METRICS, "best_metric", f"must be one of {tuple(BEST_METRICS)}, got "
+                 f"{self.best_metric!r}")
         _require(self.log_images >= 0, "log_images", "must be >= 0")
 
 
@@ -439,6 +460,21 @@ def to_dict(cfg: Any) -> Any:
     if isinstance(cfg, (tuple, list)):
         return [to_dict(v) for v in cfg]
     return cfg
+
+
+def flat_config(cfg: Config) -> dict[str, int | float | str | bool]:
+    """``{"train.lr": 0.0001, ...}``: every key by its dotted path, values other than numbers, strings and booleans
+    as text (TensorBoard's hyper-parameters; what a resume changed)."""
+    def flat(values: dict, prefix: str) -> dict:
+        out = {}
+        for key, value in values.items():
+            if isinstance(value, dict):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+        return out
+
+    return flat(to_dict(cfg), "")
 
 
 def config_from_dict(values: dict) -> Config:

@@ -57,7 +57,7 @@ from .config import Config, dump_config, load_config
 from .model import SeqTrack, SeqTrackConfig
 from .model.tokens import tokens_to_boxes
 from .tracking.tracker import TrackerCheckpoint
-from .training.checkpoint import RunLock
+from .run_folder import RunLock
 
 logger = logging.getLogger(__name__)
 

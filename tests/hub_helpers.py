@@ -1,4 +1,4 @@
-"""Hand-made run folders for the Hub tests: the trainer's layout (``seqtrack_accel.training.checkpoint``) with tiny
+"""Hand-made run folders for the Hub tests: the trainer's layout (``seqtrack_accel.run_folder``) with tiny
 files, so that tests of the Hub code need neither a model nor a training run."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 from safetensors.numpy import save_file
 
 from seqtrack_accel.config import Config, dump_config
-from seqtrack_accel.training import checkpoint as ckpt
+from seqtrack_accel import run_folder as ckpt
 
 # A PNG signature plus a few bytes: enough for anything that only moves plot files around.
 _FAKE_PNG = b"\x89PNG\r\n\x1a\n" + b"fake plot "

@@ -93,7 +93,7 @@ def test_a_model_not_on_the_hub_is_refused_before_a_space_is_made(hub, capsys):
 
 def test_a_local_checkpoint_cannot_be_a_spaces_model(hub, tmp_path, capsys):
     assert app_main(["--push_to_space", SPACE, "--checkpoint", str(tmp_path)]) == 2
-    assert f"error: '{tmp_path}' is not a Hub model: write hf://ORG/NAME" in capsys.readouterr().err
+    assert f"error: '{tmp_path}' is not a Hub address: write hf://ORG/NAME" in capsys.readouterr().err
     assert not hub.repo_exists(SPACE, repo_type="space")
 
 

@@ -1,4 +1,4 @@
-"""Checkpoint folders: what counts as complete, ordering, rotation, interrupted writes."""
+"""Checkpoint folders: what counts as complete, ordering, rotation, interrupted writes, the best checkpoint."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import signal
 
 import pytest
 
-from seqtrack_accel.training import checkpoint as ckpt
-from seqtrack_accel.training.checkpoint import CheckpointError, History, TrainingState
+from seqtrack_accel import run_folder as ckpt
+from seqtrack_accel.run_folder import CheckpointError, History, TrainingState
+from seqtrack_accel.training import saver
 
 
 def _state(epoch: int, step_in_epoch: int = 0) -> TrainingState:
@@ -49,7 +50,7 @@ def test_rotation_keeps_the_last_k(tmp_path):
     root = ckpt.checkpoints_dir(tmp_path, 1)
     for e in range(1, 6):
         _fake_checkpoint(root / f"checkpoint_{e}", e)
-    ckpt.rotate(tmp_path, 1, keep_last=2)
+    saver.rotate(tmp_path, 1, keep_last=2)
     assert [p.name for p in ckpt.list_checkpoints(tmp_path, 1)] == ["checkpoint_4", "checkpoint_5"]
 
 
@@ -57,14 +58,43 @@ def test_rotation_of_one_phase_leaves_the_final_checkpoint_of_earlier_phases(tmp
     _fake_checkpoint(ckpt.checkpoints_dir(tmp_path, 1) / "checkpoint_2", 2)
     for e in range(3, 6):
         _fake_checkpoint(ckpt.checkpoints_dir(tmp_path, 2) / f"checkpoint_{e}", e)
-    ckpt.rotate(tmp_path, 2, keep_last=1)
+    saver.rotate(tmp_path, 2, keep_last=1)
     assert (ckpt.checkpoints_dir(tmp_path, 1) / "checkpoint_2").is_dir()
+
+
+def test_rotation_keeps_the_newest_and_a_protected_best_one(tmp_path):
+    root = ckpt.checkpoints_dir(tmp_path, 1)
+    for e in range(1, 6):
+        _fake_checkpoint(root / f"checkpoint_{e}", e)
+    saver.rotate(tmp_path, 1, keep_last=2, protect={root / "checkpoint_2"})
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path, 1)] == ["checkpoint_2", "checkpoint_4", "checkpoint_5"]
+
+
+def test_the_best_checkpoint_is_the_best_epoch_of_the_history_that_has_a_checkpoint(tmp_path):
+    history = History(phase=[1, 1, 1, 1], epoch=[1, 2, 3, 4], loss=[4.0, 3.0, 2.0, 1.0],
+                      free_iou={"1": 0.3, "2": 0.6, "3": 0.6, "4": 0.9})
+    for e in (1, 2, 3):  # epoch 4's checkpoint was never written (a NaN, say)
+        _fake_checkpoint(ckpt.checkpoints_dir(tmp_path, 1) / f"checkpoint_{e}", e)
+
+    best = ckpt.best_checkpoint(tmp_path, history, "free_iou")
+
+    assert (best.folder.name, best.epoch, best.value) == ("checkpoint_2", 2, 0.6)  # the earliest of equal values
+    assert best.describe() == "phase_1/checkpoints/checkpoint_2, free-running IoU 0.6000 at epoch 2"
+    assert ckpt.best_checkpoint(tmp_path, history, "loss").epoch == 3  # the lower, the better
+    assert ckpt.best_checkpoint(tmp_path, history, "val_auc") is None  # never validated
+
+
+def test_the_best_checkpoint_of_a_later_phase_may_be_an_earlier_phases(tmp_path):
+    history = History(phase=[1, 1, 2], epoch=[1, 2, 3], loss=[3.0, 1.0, 2.0])
+    for phase, e in ((1, 1), (1, 2), (2, 3)):
+        _fake_checkpoint(ckpt.checkpoints_dir(tmp_path, phase) / f"checkpoint_{e}", e)
+    assert ckpt.best_checkpoint(tmp_path, history, "loss").folder == ckpt.checkpoints_dir(tmp_path, 1) / "checkpoint_2"
 
 
 def test_interrupted_writes_are_cleaned_up(tmp_path):
     root = ckpt.checkpoints_dir(tmp_path, 1)
     _fake_checkpoint(root / ".tmp-checkpoint_3", 3)
-    ckpt.clean_temporaries(root)
+    saver.clean_temporaries(root)
     assert not (root / ".tmp-checkpoint_3").exists()
 
 
@@ -108,7 +138,7 @@ def _publish_killed_at_call(folder, kill_at: int) -> bool:
 
             os.fsync, os.replace = killed_at_call(os.fsync), killed_at_call(os.replace)
             shutil.rmtree = killed_at_call(shutil.rmtree)
-            ckpt.publish(folder / ".tmp-checkpoint_2", folder / "checkpoint_2", 1)
+            saver.publish(folder / ".tmp-checkpoint_2", folder / "checkpoint_2", 1)
         finally:
             os._exit(0)
     _, status = os.waitpid(pid, 0)
@@ -126,7 +156,7 @@ def test_a_kill_at_any_step_of_re_publishing_a_name_keeps_every_complete_checkpo
         folder = run / "phase_1" / "checkpoints"
         shutil.move(new, folder / ".tmp-checkpoint_2")
         finished = _publish_killed_at_call(folder, kill_at)
-        ckpt.clean_temporaries(folder)  # what the next run does first
+        saver.clean_temporaries(folder)  # what the next run does first
         complete = [c.name for c in ckpt.list_checkpoints(run, 1) if ckpt.verify_checkpoint(c)]
         assert complete == ["checkpoint_1", "checkpoint_2"], f"killed at file-system call {kill_at}"
         if finished:

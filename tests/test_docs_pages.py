@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = ["docs/pretrained_folder.md", "docs/export_folder.md", "docs/hub_end_of_run.md"]
+PAGES = ["docs/pretrained_folder.md", "docs/export_folder.md", "docs/hub_end_of_run.md", "docs/checkpoints.md"]
 SNIPPETS = [(page, snippet) for page in PAGES
             for snippet in re.findall(r"```python\n(.*?)```", (REPO / page).read_text(), re.S)]
 

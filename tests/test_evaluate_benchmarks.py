@@ -348,6 +348,7 @@ def test_an_hf_checkpoint_evaluated_without_a_dataset_says_to_add_dataset_and_ke
 
 @pytest.mark.parametrize("argv, token, target", [
     (["--checkpoint", "hf://org/model@v1"], "hf_x", "org/model"),
+    (["--checkpoint", "hf://org/run@v1/best"], "hf_x", "org/run"),
     (["--checkpoint", "hf://org/model"], None, None),
     (["--checkpoint", "hf://org/model", "--no_push"], "hf_x", None),
     (["--checkpoint", "runs/a", "--push_to_hub", "org/other"], None, "org/other"),

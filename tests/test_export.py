@@ -249,7 +249,7 @@ def test_overwrite_refuses_an_export_folder_that_holds_the_users_files_too(expor
 def test_a_folder_whose_run_lock_is_held_is_never_touched(exported, checkpoint, tmp_path, capsys):
     import shutil
 
-    from seqtrack_accel.training.checkpoint import RunLock
+    from seqtrack_accel.run_folder import RunLock
 
     folder = shutil.copytree(exported[0], tmp_path / "export")  # an export, even: the running run wins
     lock = RunLock(folder)

@@ -16,7 +16,7 @@ from fake_hub import FakeHub, Fault
 from hub_helpers import make_fake_checkpoint, make_fake_run
 
 from seqtrack_accel.config import HubConfig
-from seqtrack_accel.hub import HubMirror, remote
+from seqtrack_accel.hub import HubMirror, check_repo, remote
 from seqtrack_accel.hub import mirror as mirror_module
 from seqtrack_accel.hub.mirror import lower_thread_priority
 
@@ -107,6 +107,37 @@ def test_latest_json_is_committed_after_the_checkpoint_files(hub, tmp_path):
     weights_commit = next(i for i, added in enumerate(commits) if "phase_1/checkpoint_1/model.safetensors" in added)
     latest_commit = next(i for i, added in enumerate(commits) if "latest.json" in added)
     assert latest_commit > weights_commit
+
+
+def test_best_json_is_mirrored_after_its_checkpoint_files_and_the_card_names_it(hub, tmp_path):
+    checkpoints = make_fake_run(tmp_path / "run", epochs=2)
+    best = {"path": "phase_1/checkpoints/checkpoint_1", "phase": 1, "epoch": 1, "metric": "loss", "value": 4.5}
+    (tmp_path / "run/best.json").write_text(json.dumps(best))  # as the trainer's checkpoint saver writes it
+    mirror = mirror_for(hub, tmp_path / "run")
+
+    for ckpt in checkpoints:
+        mirror.submit_checkpoint(ckpt, phase=1)
+    assert mirror.close() == []
+
+    files, commits = hub.files(REPO), committed_paths(hub)
+    assert json.loads(files["best.json"]) == {**best, "path": "phase_1/checkpoint_1"}
+    assert [i for i, added in enumerate(commits) if "best.json" in added] == [  # once: it did not change
+        next(i for i, added in enumerate(commits) if "latest.json" in added)  # ... after checkpoint_1's latest.json
+        + 1]
+    assert "The best checkpoint by epoch loss (`train.best_metric`) is `phase_1/checkpoint_1`: 4.5000 at epoch 1" \
+        in files["README.md"].decode()
+    assert check_repo(REPO, token=TOKEN, endpoint=hub.endpoint) == []
+
+
+def test_check_repo_names_a_best_json_that_points_at_no_checkpoint(hub, tmp_path):
+    checkpoints = make_fake_run(tmp_path / "run", epochs=1)
+    mirror = mirror_for(hub, tmp_path / "run")
+    mirror.submit_checkpoint(checkpoints[0], phase=1)
+    mirror.close()
+    hub.commit_files(REPO, {"best.json": json.dumps({"path": "phase_1/checkpoint_7"}).encode()})
+
+    assert check_repo(REPO, token=TOKEN, endpoint=hub.endpoint) == [
+        f"{REPO}/best.json points at phase_1/checkpoint_7, which is not in the repo"]
 
 
 def test_without_full_state_only_weights_state_and_config_are_uploaded(hub, tmp_path):

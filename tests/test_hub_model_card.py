@@ -30,8 +30,17 @@ def test_card_shows_the_config_table_plots_load_and_resume():
     assert "```yaml\nname: demo\ntrain:\n  epochs: 6\n```" in text
     assert "| phase | epoch | loss | iou |" in text and "| 2 | 3 | 3.9000 | 0.3100 |" in text
     assert "![loss](plots/loss.png)" in text and "![iou](plots/iou.png)" in text
-    assert 'download_checkpoint("hf://org/run"' in text and "load_tracker_model" in text
+    assert 'load_tracker_model("hf://org/run")' in text
     assert "accelerate launch train.py --config configs/demo.yaml --resume_from_checkpoint hf://org/run\n" in text
+
+
+def test_card_names_the_best_checkpoint_and_its_metric_and_loads_it():
+    best = {"path": "phase_1/checkpoint_2", "phase": 1, "epoch": 2, "metric": "free_iou", "value": 0.8123}
+    text = card_text(best=best)
+
+    assert "The best checkpoint by free-running IoU (`train.best_metric`) is `phase_1/checkpoint_2`: 0.8123 at epoch 2" \
+        in text
+    assert 'load_tracker_model("hf://org/run/best")' in text
 
 
 def test_card_says_when_checkpoints_cannot_resume():

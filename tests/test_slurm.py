@@ -18,7 +18,7 @@ import pytest
 from slurm_cluster import SlurmCluster, install_slurm
 from train_helpers import REPO, SUBPROCESS_ENV, TINY, sha
 
-from seqtrack_accel.training.checkpoint import list_checkpoints, verify_checkpoint
+from seqtrack_accel.run_folder import list_checkpoints, verify_checkpoint
 
 pytestmark = pytest.mark.timeout(900)  # the module's one scenario runs in the first test's set-up
 

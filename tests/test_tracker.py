@@ -14,6 +14,7 @@ from huggingface_hub import ModelCard, constants
 from safetensors.torch import save_file
 
 from fake_hub import FakeHub
+from seqtrack_accel.hub import HubError
 from seqtrack_accel.cli.evaluate import main as evaluate_main
 from seqtrack_accel.cli.track import main as track_main
 from seqtrack_accel.config import Config, dump_config, load_config
@@ -319,22 +320,23 @@ def test_a_relative_path_that_does_not_exist_fails_at_once_without_asking_the_hu
     def no_hub(*args, **kwargs):
         raise AssertionError("the Hub was asked")
 
-    monkeypatch.setattr("seqtrack_accel.model.weights.snapshot_download", no_hub)
+    monkeypatch.setattr("seqtrack_accel.tracking.tracker.download", no_hub)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"checkpoint runs/nothere does not exist.* hf://runs/nothere"):
         load_tracker_model("runs/nothere")
 
 
-def test_an_unreachable_hub_repo_is_an_error_naming_it(tmp_path, monkeypatch):
+def test_offline_a_hub_model_missing_from_the_cache_is_an_error_naming_it(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # no network in tests
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(FileNotFoundError, match="hf://org/missing: .* cannot be reached"):
+    with pytest.raises(HubError, match="hf://org/missing: HF_HUB_OFFLINE is set and the download cache holds no copy "
+                                       "of an export or checkpoint of org/missing at its root"):
         load_tracker_model("hf://org/missing")
 
 
-@pytest.mark.parametrize("source", ["hf://org", "hf://org/name/extra", "hf://org/name@"])
+@pytest.mark.parametrize("source", ["hf://org", "hf://org//name", "hf://org/name@"])
 def test_a_malformed_hub_source_says_how_to_write_it(source):
-    with pytest.raises(ValueError, match="write hf://ORG/NAME"):
+    with pytest.raises(HubError, match=r"write hf://ORG/NAME\[@REVISION\]\[/PATH\]"):
         load_tracker_model(source)
 
 
@@ -379,11 +381,50 @@ def test_a_hub_revision_loads_the_weights_of_that_commit(tmp_path, hub, tiny):
     assert _same_weights(loaded.model, model) and loaded.identity["hub_commit"] == first
 
 
-def test_a_hub_repo_that_is_not_an_export_says_how_to_load_a_mirrored_run(hub):
+def test_offline_a_cached_hub_export_loads_without_asking_the_hub(tmp_path, hub, tiny, monkeypatch):
+    cfg, model = tiny
+    _publish_export(hub, tmp_path / "export", cfg, model)
+    load_tracker_model("hf://org/export")  # into the cache
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing answers there
+    loaded, loaded_cfg = load_tracker_model("hf://org/export")
+    assert loaded_cfg == cfg and _same_weights(loaded, model)
+
+
+def _publish_run(hub: FakeHub, folder, cfg: Config, models: dict[int, SeqTrack], best: int) -> str:
+    """A mirrored run's repo: ``phase_1/checkpoint_E`` of each model (weights, training state, config), latest.json
+    at the last, best.json at epoch ``best``; returns the commit."""
+    files = {}
+    for epoch, model in models.items():
+        checkpoint = _training_checkpoint(folder / f"checkpoint_{epoch}", cfg, model)
+        (checkpoint / "training_state.json").write_text("{}")
+        files.update({f"phase_1/checkpoint_{epoch}/{f.name}": f.read_bytes() for f in checkpoint.iterdir()})
+    files["latest.json"] = json.dumps({"path": f"phase_1/checkpoint_{max(models)}"}).encode()
+    files["best.json"] = json.dumps({"path": f"phase_1/checkpoint_{best}", "metric": "free_iou"}).encode()
     hub.create_repo("org/run")
-    hub.commit_files("org/run", {"latest.json": b'{"path": "phase_1/checkpoint_1"}'})
-    with pytest.raises(FileNotFoundError, match=r"hf://org/run has no config.json.*download_checkpoint"):
-        load_tracker_model("hf://org/run")
+    return hub.commit_files("org/run", files)
+
+
+def test_a_mirrored_run_on_the_hub_loads_its_newest_its_best_or_a_named_checkpoint(tmp_path, hub, tiny):
+    cfg, model = tiny
+    later = tiny_model(cfg)
+    with torch.no_grad():
+        next(later.parameters()).add_(1.0)
+    commit = _publish_run(hub, tmp_path / "run", cfg, {1: model, 2: later}, best=1)
+
+    newest, best = load_tracker_checkpoint("hf://org/run"), load_tracker_checkpoint("hf://org/run/best")
+    named, named_cfg = load_tracker_model("hf://org/run/phase_1/checkpoint_2")
+
+    assert _same_weights(newest.model, later) and _same_weights(named, later) and _same_weights(best.model, model)
+    assert best.cfg == named_cfg == cfg and best.identity["hub_commit"] == commit
+
+
+def test_a_hub_repo_with_neither_an_export_nor_a_run_says_what_it_holds(hub):
+    hub.create_repo("org/empty")
+    hub.commit_files("org/empty", {"README.md": b"# nothing here\n"})
+    with pytest.raises(HubError, match=r"hf://org/empty is neither a save_pretrained export \(no config.json\) nor a "
+                                       r"mirrored run with a latest.json.*the repo holds: no checkpoints"):
+        load_tracker_model("hf://org/empty")
 
 
 def test_cli_with_a_checkpoint_that_does_not_exist_fails_at_once_with_one_error_line(tmp_path, monkeypatch,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from train_helpers import REPO, SUBPROCESS_ENV, cli_args, free_port
 
-from seqtrack_accel.training.checkpoint import list_checkpoints
+from seqtrack_accel.run_folder import list_checkpoints
 
 # train.py with a fault injected into the first training step (what a bug, a CUDA error or running out of memory
 # look like to the trainer), or with a slow start-up (the datasets take a while to read).

@@ -13,7 +13,7 @@ import time
 import pytest
 from train_helpers import REPO, SUBPROCESS_ENV, TINY, cli_args, free_port, run_cli, sha
 
-from seqtrack_accel.training.checkpoint import latest_checkpoint, list_checkpoints
+from seqtrack_accel.run_folder import latest_checkpoint, list_checkpoints
 
 EPOCHS = 3
 
@@ -146,9 +146,9 @@ def test_two_process_free_running_iou_is_that_of_the_saved_weights_on_one_proces
 
 
 def test_a_killed_run_leaves_its_folder_free(tmp_path):
-    from seqtrack_accel.training.checkpoint import RunLock
+    from seqtrack_accel.run_folder import RunLock
 
-    code = ("import sys, time; from seqtrack_accel.training.checkpoint import RunLock; "
+    code = ("import sys, time; from seqtrack_accel.run_folder import RunLock; "
             f"lock = RunLock({str(tmp_path)!r}); lock.acquire(); print('held', flush=True); time.sleep(600)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from train_helpers import sha, tiny_config, train
 
 from seqtrack_accel.config import load_config
-from seqtrack_accel.training import CheckpointError
+from seqtrack_accel.run_folder import CheckpointError, list_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,61 @@ def test_collapsed_predictions_are_named_in_the_log_and_tensorboard(synthetic_la
     assert re.search(r"WARNING .*epoch 1: the predictions have collapsed in (cx|cy|w|h)", log)
     events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"tensors": 0}).Reload()
     assert "val/collapse/text_summary" in events.Tags()["tensors"]
+
+
+def _scripted_free_iou(monkeypatch, values: list[float]) -> None:
+    """Free-running validation scores ``values`` in turn (and predicts its crops' targets, for the image grid)."""
+    from seqtrack_accel.training.validation import FreeRunScores, FreeRunValidation
+
+    answers = iter(values)
+
+    def run(self, model, device, autocast=None):
+        return FreeRunScores(iou=next(answers), prior_iou=0.1, spread=(1.0, 1.0, 1.0, 1.0),
+                             samples=len(self.target_tokens), predicted=self.target_tokens)
+
+    monkeypatch.setattr(FreeRunValidation, "run", run)
+
+
+def test_the_best_checkpoint_is_kept_by_its_metric_through_rotation_and_resumes(synthetic_lasot, tmp_path,
+                                                                                monkeypatch):
+    cfg = tiny_config(synthetic_lasot, "train.keep_last=1")
+    log = tmp_path / "logs" / f"seqtrack-{cfg.name}.log"
+    _scripted_free_iou(monkeypatch, [0.3, 0.6, 0.4])  # epoch 3 is worse than epoch 2
+    train(cfg, tmp_path, epochs=3)
+    assert [p.name for p in list_checkpoints(tmp_path, 1)] == ["checkpoint_2", "checkpoint_3"]  # best and newest
+    assert json.loads((tmp_path / "best.json").read_text()) == {
+        "path": "phase_1/checkpoints/checkpoint_2", "phase": 1, "epoch": 2, "metric": "free_iou", "value": 0.6}
+    assert "new best checkpoint: phase_1/checkpoints/checkpoint_2, free-running IoU 0.6000 at epoch 2" in log.read_text()
+
+    _scripted_free_iou(monkeypatch, [0.5])  # worse again: after the resume the best is still epoch 2's
+    train(cfg, tmp_path, epochs=4, resume_from="latest")
+    assert "best checkpoint so far: phase_1/checkpoints/checkpoint_2, free-running IoU 0.6000" in log.read_text()
+    assert [p.name for p in list_checkpoints(tmp_path, 1)] == ["checkpoint_2", "checkpoint_4"]
+
+    _scripted_free_iou(monkeypatch, [0.7])  # better: it replaces epoch 2's, which rotation then deletes
+    train(cfg, tmp_path, epochs=5, resume_from="latest")
+    assert [p.name for p in list_checkpoints(tmp_path, 1)] == ["checkpoint_5"]
+    assert json.loads((tmp_path / "best.json").read_text())["path"] == "phase_1/checkpoints/checkpoint_5"
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"scalars": 0, "tensors": 0}).Reload()
+    assert [(e.step, round(e.value, 4)) for e in events.Scalars("best/free_iou")] == [(4, 0.3), (8, 0.6), (20, 0.7)]
+    assert "best/checkpoint/text_summary" in events.Tags()["tensors"]
+
+
+def test_without_the_validation_that_computes_the_metric_no_best_checkpoint_is_kept(synthetic_lasot, tmp_path):
+    cfg = tiny_config(synthetic_lasot, "eval.free_run_every_epochs=0")
+    train(cfg, tmp_path, epochs=1)
+    log = (tmp_path / "logs" / f"seqtrack-{cfg.name}.log").read_text()
+    assert "train.best_metric=free_iou is computed only when eval.free_run_every_epochs > 0: no epoch of this run " \
+           "can become the best checkpoint" in log
+    assert not (tmp_path / "best.json").exists()
+
+
+def test_the_best_checkpoint_by_the_epoch_loss(synthetic_lasot, tmp_path):
+    cfg = tiny_config(synthetic_lasot, "train.best_metric=loss", "train.keep_last=1")
+    result = train(cfg, tmp_path, epochs=2)
+    best = min(zip(result.history.loss, result.history.epoch))[1]
+    assert json.loads((tmp_path / "best.json").read_text())["path"] == f"phase_1/checkpoints/checkpoint_{best}"
+    assert (tmp_path / f"phase_1/checkpoints/checkpoint_{best}").is_dir()
 
 
 def test_resume_from_an_epoch_checkpoint_is_bit_identical(straight_run, tmp_path):
@@ -256,7 +311,7 @@ def test_non_finite_weights_after_a_finite_loss_are_never_published(synthetic_la
 def test_the_advice_after_a_nan_skips_checkpoints_with_non_finite_weights(synthetic_lasot, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from seqtrack_accel.training.checkpoint import last_finite_checkpoint
+    from seqtrack_accel.run_folder import last_finite_checkpoint
 
     train(tiny_config(synthetic_lasot), tmp_path, epochs=2)
     weights = ckpt(tmp_path, "checkpoint_2") / "model.safetensors"  # as an older version could have saved it
@@ -395,7 +450,7 @@ def test_undecodable_frames_met_in_training_are_counted_in_the_log_and_tensorboa
 
 
 def test_a_second_trainer_on_a_held_run_folder_is_refused_naming_the_holder(synthetic_lasot, tmp_path):
-    from seqtrack_accel.training.checkpoint import RunLock
+    from seqtrack_accel.run_folder import RunLock
 
     holder = RunLock(tmp_path)
     holder.acquire()

@@ -275,3 +275,9 @@ def test_pretrained_init_of_another_network_names_the_key_and_shapes(tmp_path):
     with pytest.raises(ValueError, match=r"model.safetensors: .* has shape \(66, 256\) but the model needs \(130, 256\)"):
         build_model(load_config("demo", [*SMALL, "model.bins=128", "model.init=pretrained",
                                          f"model.init_weights={tmp_path}"]))
+
+
+def test_pretrained_init_from_a_hub_address_is_downloaded_first_by_its_caller():
+    with pytest.raises(ValueError, match=r"model.init_weights=hf://org/run is a Hub address; build_model reads local "
+                                         r"folders: download it first with seqtrack_accel.hub.with_hub_weights"):
+        build_model(load_config("demo", [*SMALL, "model.init=pretrained", "model.init_weights=hf://org/run"]))

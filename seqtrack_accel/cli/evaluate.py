@@ -42,9 +42,8 @@ from ..data.benchmarks import some_names
 from ..tracking.benchmarks import BENCHMARKS, Benchmark, get_benchmark
 from ..tracking.evaluate import (eval_sequences, evaluate_results, format_table, read_predictions, results_record,
                                  run_tracker_on_sequences, seqtrack_settings, write_summary)
-from ..hub.remote import HubError
+from ..hub import HubError, is_address, parse_address
 from ..hub.results import DATASETS
-from ..model.weights import HUB_SCHEME
 from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_checkpoint
 from . import ArgumentParser, INPUT_ERRORS, add_device_arguments, error_line, torch_dtype
 
@@ -54,8 +53,9 @@ BASELINES = ("first-box",)
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="seqtrack-evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", help="training checkpoint folder, save_pretrained folder, hf://ORG/NAME"
-                                             "[@REVISION] (a save_pretrained export on the Hub), or an original "
+    parser.add_argument("--checkpoint", help="training checkpoint folder, save_pretrained folder, either on the Hub "
+                                             "as hf://ORG/NAME[@REVISION][/PATH] (an export, or a mirrored run's "
+                                             "newest, best or named checkpoint), or an original "
                                              "SEQTRACK_ep0500.pth.tar (with --config)")
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                         help="onnx: --checkpoint is an ONNX export folder (seqtrack-export), run with onnxruntime "
@@ -247,13 +247,13 @@ def _push_target(args: argparse.Namespace) -> str | None:
         if not args.checkpoint:
             raise ValueError("--push_to_hub publishes the scores of --checkpoint; give --checkpoint")
         return args.push_to_hub
-    if args.no_push or not (args.checkpoint or "").startswith(HUB_SCHEME):
+    if args.no_push or not is_address(args.checkpoint):
         return None
     from huggingface_hub import get_token
 
     if get_token() is None:
         return None
-    return args.checkpoint.removeprefix(HUB_SCHEME).split("@", 1)[0]
+    return parse_address(args.checkpoint).repo_id
 
 
 def _push(repo_id: str, summary: dict, trackers: list[str], dataset: str) -> None:

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="seqtrack-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True,
-                        help="training checkpoint folder, save_pretrained folder, hf://ORG/NAME[@REVISION], or an "
+                        help="training checkpoint folder, save_pretrained folder, either on the Hub as "
+                             "hf://ORG/NAME[@REVISION][/PATH], or an "
                              "original SEQTRACK_ep0500.pth.tar (with --config)")
     parser.add_argument("--config", help="config YAML, a path or a shipped config name (default: the checkpoint's "
                                          "own config); needed for an original .pth.tar")

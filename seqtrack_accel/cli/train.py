@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume_from_checkpoint", nargs="?", const="latest",
                    help="'latest' (also with no value), 'auto' ('latest' when this phase has a checkpoint, else "
                    "start as without the flag: one command for the first start and every restart), a checkpoint "
-                   "folder, or hf://ORG/NAME[/phase_N/checkpoint_E]")
+                   "folder, or a mirrored run's checkpoint on the Hub: hf://ORG/NAME[@REVISION][/PATH] (newest; "
+                   "PATH best or phase_N/checkpoint_E)")
     p.add_argument("--repo_id", help="mirror the run to this Hugging Face Hub model repo (ORG/NAME)")
     p.add_argument("--seed", type=int, help="random seed (train.seed)")
     p.add_argument("overrides", nargs="*", help="key.path=value config overrides")
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per saved file is noise in the log
     # here, not at the top: --help answers without loading torch
     from ..hub import HubError
-    from ..training import CheckpointError, Trainer
+    from ..run_folder import CheckpointError
+    from ..training import Trainer
 
     trainer = None
     try:

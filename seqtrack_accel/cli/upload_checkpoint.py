@@ -20,7 +20,7 @@ from pathlib import Path
 from seqtrack_accel.config import ConfigError, HubConfig
 from seqtrack_accel.hub import HubMirror
 from seqtrack_accel.hub.remote import HUB_ERRORS, describe_error, resolve_endpoint
-from seqtrack_accel.training import checkpoint as ckpt
+from seqtrack_accel import run_folder as ckpt
 
 
 def main(argv: list[str] | None = None) -> int:

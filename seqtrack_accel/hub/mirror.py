@@ -16,7 +16,9 @@ one at a time, in order. Per checkpoint the job makes:
    config.yaml; plus optimizer, scheduler, scaler and RNG files when ``hub.upload_full_state``);
 2. one commit with the plots (``plots/``, ``phase_N/plots/``) and TensorBoard files (``tensorboard/``) changed since
    their last commit, and the model card ``README.md``;
-3. only when commit 1 succeeded, one commit with ``latest.json``, if the checkpoint is newer than the one it names.
+3. only when commit 1 succeeded, one commit with ``latest.json``, if the checkpoint is newer than the one it names;
+4. one commit with ``best.json`` when the run folder's ``best.json`` names another checkpoint than the repo's and
+   that checkpoint's files are on the Hub.
 
 Transient failures (HTTP 408 / 429 / 5xx, timeouts, connection errors) are retried with exponential backoff from
 ``hub.backoff_base`` to ``hub.backoff_max`` seconds, waiting ``Retry-After`` when the Hub sends it, at most
@@ -61,9 +63,9 @@ import huggingface_hub
 from huggingface_hub import CommitOperationAdd, ModelCard
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from seqtrack_accel.config import HubConfig
-from seqtrack_accel.training import checkpoint as ckpt
-from seqtrack_accel.training.checkpoint import CheckpointError, TrainingState
+from .. import run_folder as ckpt
+from ..config import HubConfig
+from ..run_folder import BEST_FILE, CheckpointError, TrainingState
 
 from .model_card import render_model_card
 from .results import results_in_card, update_card
@@ -148,6 +150,7 @@ class HubMirror:
         # atomically, so each redraw has a new inode even within one coarse timestamp tick.
         self._committed_stat: dict[str, tuple[int, int, int]] = {}
         self._latest_key: tuple[int, int] | None = None  # (phase, global_step) latest.json points at
+        self._best: dict | None = None  # the repo's best.json
         configure_request_timeout(cfg.request_timeout)
         self._worker = threading.Thread(target=self._work, name=f"hub-mirror {self.repo_id}", daemon=True)
         self._worker.start()
@@ -386,6 +389,8 @@ class HubMirror:
             self._not_mirrored.append(f"plots, TensorBoard logs and model card ({where})")
         if newest is not None and not self._publish_latest(newest):
             self._not_mirrored.append(f"{LATEST_FILE} pointing at {newest.repo_dir} ({where})")
+        if not self._publish_best():
+            self._not_mirrored.append(f"{BEST_FILE} ({where})")
 
     def _sync(self, leftovers: list[Path]) -> None:
         try:
@@ -458,6 +463,7 @@ class HubMirror:
             logger.warning("%s; it will be overwritten by the next checkpoint's", layout.latest_error)
         if "phase" in (latest := layout.latest or {}) and "global_step" in latest:
             self._latest_key = (int(latest["phase"]), int(latest["global_step"]))
+        self._best = layout.best
 
     def _commit(self, files: Files, message: str) -> bool:
         """One commit of ``files``, with retries. True when they are on the Hub."""
@@ -512,7 +518,7 @@ class HubMirror:
                 rendered = self._keep_results(render_model_card(
                     repo_id=self.repo_id, config_yaml=config.read_text(), history=card.state.history.to_dict(),
                     latest_path=card.repo_dir, config_name=card.state.config_name,
-                    full_state=self.cfg.upload_full_state), Path(tmp))
+                    full_state=self.cfg.upload_full_state, best=self._best_on_hub()), Path(tmp))
                 if rendered is not None:
                     files.append((CARD_FILE, str(rendered).encode()))
             ok = self._commit(files, f"Update plots, TensorBoard logs and model card ({where})")
@@ -554,3 +560,23 @@ class HubMirror:
             self._latest_key = key
         return ok
 
+    def _best_on_hub(self) -> dict | None:
+        """The run folder's best.json in the repo's layout (``phase_N/checkpoint_E``) when that checkpoint's files are
+        on the Hub; else None."""
+        try:
+            best = json.loads((self.run_dir / BEST_FILE).read_text())
+        except FileNotFoundError:  # no epoch was best yet, or the metric is not computed
+            return None
+        phase, _, name = best["path"].split("/")  # phase_N/checkpoints/checkpoint_E
+        best = {**best, "path": f"{phase}/{name}"}
+        return best if f"{best['path']}/{ckpt.STATE_FILE}" in self._remote else None
+
+    def _publish_best(self) -> bool:
+        best = self._best_on_hub()
+        if best is None or best == self._best:
+            return True
+        ok = self._commit([(BEST_FILE, (json.dumps(best, indent=1) + "\n").encode())],
+                          f"Point {BEST_FILE} at {best['path']}")
+        if ok:
+            self._best = best
+        return ok

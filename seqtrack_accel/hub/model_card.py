@@ -5,6 +5,7 @@ from __future__ import annotations
 from huggingface_hub import ModelCard
 
 from ..model.card import PAPER, card_metadata
+from ..config import BEST_METRICS
 
 
 def _table(history: dict) -> str:
@@ -26,7 +27,8 @@ def _table(history: dict) -> str:
 
 
 def render_model_card(*, repo_id: str, config_yaml: str, history: dict, latest_path: str | None = None,
-                      config_name: str | None = None, full_state: bool | None = None) -> ModelCard:
+                      config_name: str | None = None, full_state: bool | None = None,
+                      best: dict | None = None) -> ModelCard:
     """The card for ``repo_id``.
 
     Args:
@@ -35,9 +37,15 @@ def render_model_card(*, repo_id: str, config_yaml: str, history: dict, latest_p
         latest_path: ``phase_N/checkpoint_E`` of the newest mirrored checkpoint, named in the text.
         config_name: the experiment name (``cfg.name``), used for the config file in the resume command.
         full_state: whether the checkpoints hold the optimizer / scheduler / RNG states (None: not said).
+        best: the repo's ``best.json`` (``path``, ``epoch``, ``metric``, ``value``): the checkpoint the card loads.
     """
     data = card_metadata()
     newest = f"The newest checkpoint is `{latest_path}` (see `latest.json`).\n\n" if latest_path else ""
+    if best is not None:
+        newest += (f"The best checkpoint by {BEST_METRICS[best['metric']].label} (`train.best_metric`) is "
+                   f"`{best['path']}`: {best['value']:.4f} at epoch {best['epoch']} (see `best.json`).\n\n")
+    load = f"hf://{repo_id}/best" if best is not None else f"hf://{repo_id}"
+    which = "the best checkpoint, per best.json" if best is not None else "the newest checkpoint, per latest.json"
     example = latest_path or "phase_1/checkpoint_1"
     resume = f"train.py --config configs/{config_name or '<experiment>'}.yaml"
     if full_state is False:
@@ -81,20 +89,15 @@ sequences, where that validation ran (`eval.validate_every_epochs`).
 ## Load the tracker
 
 ```python
-from pathlib import Path
-
 import torch
-from seqtrack_accel.hub import download_checkpoint
 from seqtrack_accel.tracking import SeqTrackTracker, load_tracker_model
 
-folder = download_checkpoint("hf://{repo_id}", Path("checkpoints"), weights_only=True)  # newest, per latest.json
-model, cfg = load_tracker_model(str(folder))  # model.safetensors + config.yaml of that checkpoint
+model, cfg = load_tracker_model("{load}")  # {which}
 tracker = SeqTrackTracker(model, cfg, device="cuda", dtype=torch.bfloat16)
 ```
 
-`seqtrack-evaluate --checkpoint checkpoints/{example}` tracks and scores the LaSOT test split with it.
-A model exported with `SeqTrack.save_pretrained(folder, config=cfg)` tracks from `--checkpoint hf://ORG/NAME`
-instead.
+`seqtrack-evaluate --checkpoint {load}` tracks and scores the LaSOT test split with it; any checkpoint loads as
+`hf://{repo_id}/{example}`, the newest as `hf://{repo_id}`.
 
 ## Resume training
 

@@ -1,10 +1,12 @@
-"""Talking to the Hub: request timeouts, failure classes, the repo layout, checkpoint download and repo checks.
+"""Talking to the Hub: request timeouts, failure classes, the repo layout and repo checks.
 
 Repo layout written by :class:`seqtrack_accel.hub.HubMirror` (and checked by :func:`check_repo`)::
 
     README.md                                model card
     latest.json                              {"path": "phase_N/checkpoint_E", "phase", "epoch", "global_step",
                                               "full_state"}; written only after that checkpoint's files are committed
+    best.json                                {"path", "phase", "epoch", "metric", "value"}: the run's best checkpoint
+                                              (the run folder's best.json), written after its files are committed
     phase_N/checkpoint_E[_stepS]/            model*.safetensors, training_state.json, config.yaml
                                              (+ optimizer*, scheduler*, scaler.pt, random_states_*.pkl when
                                               hub.upload_full_state=true)
@@ -12,7 +14,8 @@ Repo layout written by :class:`seqtrack_accel.hub.HubMirror` (and checked by :fu
     plots/loss.png, iou.png                  all phases
     tensorboard/...                          TensorBoard event files
 
-Checkpoint folder names, their order and file names are those of ``seqtrack_accel.training.checkpoint``.
+Checkpoint folder names, their order and file names are those of ``seqtrack_accel.run_folder``; ``hub.address``
+reads ``hf://`` addresses and downloads what they name.
 Every function here takes ``endpoint`` (default: ``$HF_ENDPOINT`` read at call time, else huggingface_hub's
 endpoint) and ``token`` (default: ``$HF_TOKEN`` or the ``hf auth login`` token, resolved by huggingface_hub).
 
@@ -20,8 +23,7 @@ huggingface_hub does the HTTP (its shared client, installed with ``set_client_fa
 downloads (``snapshot_download`` pinned to one commit). Kept by hand: the request timeout hook (no setting of the
 library reaches every request, see :func:`configure_request_timeout`); the failure classes (``http_backoff``
 retries single requests, not a commit, and its status codes and exceptions are private and differ between 1.x
-releases); ``parse_spec`` (``parse_hf_uri`` is not in huggingface_hub before 1.31, and ``HfFileSystem.resolve_path``
-asks the Hub, while a spec is checked offline with a message that says what to write).
+releases).
 """
 
 from __future__ import annotations
@@ -47,13 +49,12 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, Reposit
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils._http import default_client_factory  # not exported: see configure_request_timeout
 
-from seqtrack_accel import __version__
-from seqtrack_accel.training import checkpoint as ckpt
-from seqtrack_accel.training.checkpoint import CheckpointError
+from .. import __version__
+from .. import run_folder as ckpt
+from ..run_folder import BEST_FILE, CheckpointError
 
 logger = logging.getLogger(__name__)
 
-HF_SCHEME = "hf://"
 LATEST_FILE = "latest.json"
 CARD_FILE = "README.md"
 TENSORBOARD_DIR = "tensorboard"
@@ -63,8 +64,9 @@ TENSORBOARD_DIR = "tensorboard"
 _httpx = importlib.import_module("httpx" if huggingface_hub.__version__.startswith("1.") else "httpx2")
 
 
-class HubError(RuntimeError):
-    """A Hub operation that cannot succeed as asked; the message names the repo / file and says what to do."""
+class HubError(OSError):
+    """A Hub operation that cannot succeed as asked; the message names the repo / file and says what to do. An OSError,
+    as huggingface_hub's own errors are: what a command reports as bad input."""
 
 
 def resolve_endpoint(endpoint: str | None = None) -> str:
@@ -227,18 +229,6 @@ def describe_error(err: BaseException) -> str:
 # layout
 
 
-def parse_spec(spec: str) -> tuple[str, str | None]:
-    """(repo id, checkpoint path) of ``hf://ORG/NAME`` (path None: the newest, per latest.json) or
-    ``hf://ORG/NAME/phase_N/checkpoint_E[_stepS]``."""
-    parts = [p for p in spec[len(HF_SCHEME):].split("/") if p] if spec.startswith(HF_SCHEME) else []
-    if len(parts) == 2:
-        return f"{parts[0]}/{parts[1]}", None
-    if len(parts) == 4 and ckpt.PHASE_NAME.match(parts[2]) and ckpt.CHECKPOINT_NAME.match(parts[3]):
-        return f"{parts[0]}/{parts[1]}", f"{parts[2]}/{parts[3]}"
-    raise HubError(f"{spec!r} is not a Hub checkpoint: write hf://ORG/NAME (the newest, per latest.json) or "
-                   "hf://ORG/NAME/phase_N/checkpoint_E[_stepS]")
-
-
 @dataclass
 class RemoteCheckpoint:
     """A checkpoint folder of a repo listing."""
@@ -277,6 +267,8 @@ class RepoLayout:
     latest: dict | None = None
     latest_error: str | None = None  # latest.json (or its checkpoint's training_state.json) could not be read
     latest_state: dict | None = None  # training_state.json of the checkpoint latest.json points at
+    best: dict | None = None  # best.json
+    best_error: str | None = None  # best.json could not be read
 
     def __post_init__(self):  # group the files under phase_N/ by checkpoint folder
         folders: dict[str, RemoteCheckpoint] = {}
@@ -316,12 +308,15 @@ def _read_json(api: HfApi, repo_id: str, path: str, *, revision: str, timeout: f
     return value
 
 
-def read_layout(api: HfApi, repo_id: str, *, timeout: float) -> RepoLayout:
-    """What the repo holds at its current commit, with latest.json and the training_state.json it points at.
+def read_layout(api: HfApi, repo_id: str, *, timeout: float, revision: str | None = None) -> RepoLayout:
+    """What the repo holds at the commit of ``revision`` (default: its current one), with latest.json, the
+    training_state.json it points at, and best.json.
 
-    Raises RepositoryNotFoundError when the repo is missing (HTTP 404) or hidden from the token (401).
+    Raises RepositoryNotFoundError when the repo is missing (HTTP 404) or hidden from the token (401),
+    RevisionNotFoundError when it has no such revision.
     """
-    info = api.repo_info(repo_id, timeout=_httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)))
+    info = api.repo_info(repo_id, revision=revision,
+                         timeout=_httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)))
     # Everything below reads that one commit, so a mirror writing meanwhile cannot mix two checkpoints.
     tree = api.list_repo_tree(repo_id, recursive=True, revision=info.sha)
     layout = RepoLayout(repo_id, info.sha, info.private, {e.path: e.size for e in tree if isinstance(e, RepoFile)})
@@ -334,69 +329,28 @@ def read_layout(api: HfApi, repo_id: str, *, timeout: float) -> RepoLayout:
                                              timeout=timeout)
     except HubError as err:
         layout.latest_error = str(err)
+    try:
+        if BEST_FILE in layout.files:
+            layout.best = _read_json(api, repo_id, BEST_FILE, revision=info.sha, timeout=timeout)
+    except HubError as err:
+        layout.best_error = str(err)
     return layout
 
 
-def describe_repo(repo_id: str, *, token: str | None = None, endpoint: str | None = None,
-                  timeout: float = 60.0) -> RepoLayout:
-    """:func:`read_layout` of ``repo_id``, raising HubError (saying what to check) when the repo is not found."""
+def describe_repo(repo_id: str, *, revision: str | None = None, token: str | None = None,
+                  endpoint: str | None = None, timeout: float = 60.0) -> RepoLayout:
+    """:func:`read_layout` of ``repo_id``, raising HubError (saying what to check) when the repo is not found or the
+    Hub cannot be reached; RevisionNotFoundError when it has no ``revision``."""
     configure_request_timeout(timeout)
     endpoint = resolve_endpoint(endpoint)
     try:
-        return read_layout(make_api(token=token, endpoint=endpoint), repo_id, timeout=timeout)
+        return read_layout(make_api(token=token, endpoint=endpoint), repo_id, timeout=timeout, revision=revision)
     except RepositoryNotFoundError as err:
         raise HubError(f"repository {repo_id} was not found on {endpoint} (HTTP {err.response.status_code}): check "
                        "the name, and that the token (HF_TOKEN or `hf auth login`) may read it") from err
     except UNREACHABLE as err:  # the cause is in the message: the transport's traceback would say no more
         raise HubError(f"the Hub at {endpoint} could not be reached ({describe_error(err)}): check the network and "
-                       "HF_ENDPOINT, or resume from a local checkpoint folder instead") from None
-
-
-def download_checkpoint(spec: str, dest: Path, *, token: str | None = None, timeout: float = 60.0,
-                        endpoint: str | None = None, weights_only: bool = False) -> Path:
-    """Download a mirrored checkpoint folder and return its local path, ready to resume from.
-
-    Args:
-        spec: ``hf://ORG/NAME`` (the checkpoint latest.json points at) or ``hf://ORG/NAME/phase_N/checkpoint_E``.
-        dest: local folder; the checkpoint lands in ``dest/phase_N/checkpoint_E/``.
-        timeout: seconds per request.
-        weights_only: fetch only the weights, training_state.json and config.yaml (for inference); without it the
-            checkpoint must hold the full training state.
-
-    Raises:
-        HubError: the repo, latest.json or the checkpoint is missing, or the checkpoint lacks the full state
-            (it was mirrored without ``hub.upload_full_state=true``).
-    """
-    repo, path = parse_spec(spec)
-    layout = describe_repo(repo, token=token, endpoint=endpoint, timeout=timeout)
-    if path is None:
-        if layout.latest is None:
-            raise HubError(layout.latest_error or f"{repo} has no {LATEST_FILE}, so there is no newest checkpoint "
-                           f"to resume from; name one instead: {HF_SCHEME}{repo}/phase_N/checkpoint_E "
-                           f"(the repo holds: {layout.listing()})")
-        path = layout.latest.get("path")
-        if not isinstance(path, str):
-            raise HubError(f"{repo}/{LATEST_FILE} has no 'path' string; fix it or name a checkpoint")
-    found = next((c for c in layout.checkpoints if c.path == path), None)
-    if found is None:
-        raise HubError(f"{path} is not in {repo}; the repo holds: {layout.listing()}")
-    if not (found.has_weights and found.has_state):
-        raise HubError(f"{repo}/{path} is incomplete (no weights or no {ckpt.STATE_FILE}); "
-                       "pick another checkpoint (scripts/check_repo.py lists them)")
-    if weights_only:
-        patterns = [f"{path}/{ckpt.WEIGHTS_PATTERN}", f"{path}/{ckpt.STATE_FILE}", f"{path}/{ckpt.CONFIG_FILE}"]
-    elif not found.full_state:
-        raise HubError(f"{repo}/{path} holds the weights only: it was mirrored without "
-                       "hub.upload_full_state=true, so it has no optimizer / scheduler / RNG state to resume from. "
-                       "Start a new run from its weights instead, or mirror with hub.upload_full_state=true")
-    else:
-        patterns = [f"{path}/*"]
-    dest = Path(dest)
-    huggingface_hub.snapshot_download(repo, revision=layout.revision, allow_patterns=patterns, local_dir=dest,
-                                      token=token, endpoint=resolve_endpoint(endpoint), etag_timeout=timeout)
-    # huggingface_hub checks each file's size against the Hub's and raises on a short download.
-    logger.info("downloaded %s%s/%s into %s", HF_SCHEME, repo, path, dest / path)
-    return dest / path
+                       "HF_ENDPOINT, or give a local checkpoint folder instead") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -432,7 +386,7 @@ def layout_problems(layout: RepoLayout) -> list[str]:
                             "scripts/upload_checkpoint.py or delete the folder")
     problems += [f"{repo}/{path} is outside any phase_N/checkpoint_E/ or phase_N/plots/ folder"
                  for path in layout.stray]
-    problems += _latest_problems(layout)
+    problems += _latest_problems(layout) + _best_problems(layout)
     if not layout.tensorboard_files:
         problems.append(f"{repo} has no TensorBoard event files under {TENSORBOARD_DIR}/")
     if CARD_FILE not in layout.files:
@@ -447,15 +401,10 @@ def _latest_problems(layout: RepoLayout) -> list[str]:
     if latest is None:
         return [f"{repo} has no {LATEST_FILE}, so `--resume_from_checkpoint hf://{repo}` cannot find the newest "
                 "checkpoint; upload one with scripts/upload_checkpoint.py"]
-    missing = [k for k in ("path", "phase", "epoch", "global_step", "full_state") if k not in latest]
-    if missing:
-        return [f"{repo}/{LATEST_FILE} lacks {', '.join(missing)}"]
-    target = next((c for c in layout.checkpoints if c.path == latest["path"]), None)
+    problems, target = _pointer_problems(layout, LATEST_FILE, latest, ("path", "phase", "epoch", "global_step",
+                                                                       "full_state"))
     if target is None:
-        return [f"{repo}/{LATEST_FILE} points at {latest['path']}, which is not in the repo"]
-    problems = []
-    if not (target.has_weights and target.has_state):
-        problems.append(f"{repo}/{LATEST_FILE} points at {target.path}, which is incomplete")
+        return problems
     if latest["full_state"] and not target.full_state:
         problems.append(f"{repo}/{LATEST_FILE} says {target.path} holds the full state, but its optimizer or RNG "
                         "state files are missing")
@@ -463,3 +412,27 @@ def _latest_problems(layout: RepoLayout) -> list[str]:
     problems += [f"{repo}/{LATEST_FILE} says {key}={latest[key]} but {target.path}/{ckpt.STATE_FILE} says {state[key]}"
                  for key in ("phase", "epoch", "global_step") if key in state and state[key] != latest[key]]
     return problems
+
+
+def _best_problems(layout: RepoLayout) -> list[str]:
+    if layout.best_error is not None:
+        return [layout.best_error]
+    if layout.best is None:
+        return []  # a run whose metric was never computed has no best checkpoint
+    return _pointer_problems(layout, BEST_FILE, layout.best, ("path",))[0]
+
+
+def _pointer_problems(layout: RepoLayout, name: str, pointer: dict,
+                      keys: tuple[str, ...]) -> tuple[list[str], RemoteCheckpoint | None]:
+    """The problems of the pointer file ``name`` (latest.json, best.json) holding ``pointer``, and the checkpoint it
+    points at (None when it points at none)."""
+    repo = layout.repo_id
+    missing = [k for k in keys if k not in pointer]
+    if missing:
+        return [f"{repo}/{name} lacks {', '.join(missing)}"], None
+    target = next((c for c in layout.checkpoints if c.path == pointer["path"]), None)
+    if target is None:
+        return [f"{repo}/{name} points at {pointer['path']}, which is not in the repo"], None
+    if not (target.has_weights and target.has_state):
+        return [f"{repo}/{name} points at {target.path}, which is incomplete"], target
+    return [], target

@@ -38,7 +38,6 @@ import huggingface_hub
 from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
-from ..tracking.benchmarks import BENCHMARKS
 from ..model.card import card_metadata
 from .remote import (CARD_FILE, UNREACHABLE, Failure, HubError, classify_error, configure_request_timeout,
                      describe_error, make_api, resolve_endpoint)
@@ -61,11 +60,21 @@ METRIC_FAMILIES: dict[str, dict[str, tuple[str, str]]] = {
                "sr75": ("SR0.75", "Success Rate 0.75")},
 }
 METRICS = {key: names for family in METRIC_FAMILIES.values() for key, names in family.items()}
-# Benchmark id (model-index dataset type) -> the name papers use; an id not listed is shown as it is.
-BENCHMARK_TITLES = {b.card[0]: b.card[1] for b in BENCHMARKS.values()}
-# seqtrack-evaluate --dataset NAME (summary.json's "dataset") -> (benchmark id, split). GOT-10k test and TrackingNet
-# are scored by their servers: seqtrack-evaluate writes no summary for them.
-DATASETS = {b.name: (b.card[0], b.card[2]) for b in BENCHMARKS.values() if b.protocol != "server"}
+# seqtrack-evaluate --dataset NAME (summary.json's "dataset") -> (the benchmark's id, the model-index dataset type;
+# its name as papers write it; split). GOT-10k's splits share the id. GOT-10k test and TrackingNet are scored by their
+# servers: seqtrack-evaluate writes no summary for them.
+CARD_NAMES = {
+    "lasot": ("lasot", "LaSOT", "test"),
+    "lasot_ext": ("lasot_ext", "LaSOT_ext", "test"),
+    "got10k_val": ("got10k", "GOT-10k", "val"),
+    "tnl2k": ("tnl2k", "TNL2K", "test"),
+    "uav123": ("uav123", "UAV123", "test"),
+    "otb100": ("otb100", "OTB100", "test"),
+    "nfs": ("nfs", "NFS", "test"),
+}
+# Benchmark id -> the name papers use (TrackingNet's scores come from its server); an id not listed is shown as it is.
+BENCHMARK_TITLES = {**{benchmark: title for benchmark, title, _ in CARD_NAMES.values()}, "trackingnet": "TrackingNet"}
+DATASETS = {name: (benchmark, split) for name, (benchmark, _, split) in CARD_NAMES.items()}
 SHA_DIGITS = 12  # of the weights' sha256 shown in the table (the JSON keeps all of it)
 MAX_ATTEMPTS = 4  # per push: transient Hub failures and cards changed meanwhile
 BACKOFF = 1.0  # seconds before the second attempt, doubled for each next one, unless the Hub sent Retry-After

@@ -21,7 +21,7 @@ from huggingface_hub import CommitOperationAdd, ModelCard, SpaceCard, SpaceCardD
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from .. import __version__
-from ..model.weights import parse_export_spec
+from .address import parse_address
 from .remote import UNREACHABLE, HubError, configure_request_timeout, describe_error, make_api, resolve_endpoint
 from .results import edit_card, place_section
 
@@ -40,7 +40,7 @@ def requirement() -> str:
 def space_files(space_id: str, checkpoint: str, *, max_frames: int, gradio_version: str, endpoint: str
                 ) -> dict[str, str]:
     """Path -> text of the Space's files (see the module docstring) for the model ``checkpoint`` (hf://ORG/NAME)."""
-    model_id, _ = parse_export_spec(checkpoint)
+    model_id = parse_address(checkpoint).repo_id
     app = (f'"""seqtrack-app with the model {checkpoint}, written by `seqtrack-app --push_to_space` (seqtrack-accel '
            f'{__version__}); push again to change it."""\n\n'
            "from seqtrack_accel.app import build_app\n\n"
@@ -80,10 +80,10 @@ def push_space(space_id: str, checkpoint: str, *, max_frames: int, gradio_versio
         private: create the Space private (an existing Space keeps its visibility).
         token, endpoint, timeout: as ``push_results_to_card``.
 
-    Returns the Space's URL. Raises ValueError for a checkpoint that is not ``hf://ORG/NAME[@REVISION]``, HubError
-    naming the repo and saying what to do when the Hub refuses.
+    Returns the Space's URL. Raises HubError for a checkpoint that is not an ``hf://`` address, and naming the repo and
+    saying what to do when the Hub refuses.
     """
-    model_id, _ = parse_export_spec(checkpoint)
+    model_id = parse_address(checkpoint).repo_id
     endpoint = resolve_endpoint(endpoint)
     configure_request_timeout(timeout)
     api = make_api(token=token, endpoint=endpoint)

@@ -26,8 +26,8 @@ def build_model(cfg: Config) -> SeqTrack:
     - ``scratch``: random init (timm's ViT init for the encoder, Xavier for the decoder).
     - ``mae``: encoder from ``cfg.model.init_weights`` (a timm model name or a local MAE / timm file).
     - ``seqtrack``: every parameter from the released checkpoint file ``cfg.model.init_weights``.
-    - ``pretrained``: every parameter from a model of this package (training checkpoint folder, save_pretrained
-      folder, or ``hf://ORG/NAME``): the start of fine-tuning.
+    - ``pretrained``: every parameter from a model of this package (training checkpoint folder or save_pretrained
+      folder): the start of fine-tuning. A Hub address is downloaded first (``seqtrack_accel.hub.with_hub_weights``).
     """
     if cfg.model.init == "seqtrack":
         return load_original_checkpoint(cfg.model.init_weights, cfg)

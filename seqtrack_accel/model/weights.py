@@ -17,12 +17,11 @@ import safetensors.torch
 import timm
 import torch
 import torch.nn.functional as F
-from huggingface_hub import constants, snapshot_download
-from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub import constants
+from huggingface_hub.errors import LocalEntryNotFoundError
 from torch import Tensor, nn
 
 from seqtrack_accel.config import Config
-from seqtrack_accel.model.card import TRACKING_FILE
 from seqtrack_accel.model.seqtrack import SeqTrack, SeqTrackConfig
 
 logger = logging.getLogger(__name__)
@@ -241,59 +240,22 @@ def _torch_load(path: Path) -> object:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# SeqTrack weights of this package: a training checkpoint, a save_pretrained folder, or an export on the Hub
-
-HUB_SCHEME = "hf://"
+# SeqTrack weights of this package: a training checkpoint or a save_pretrained folder
 
 
 def load_pretrained(model: SeqTrack, source: str) -> None:
-    """Every parameter of ``model`` from ``source``, which this package wrote (``model.init=pretrained``): a training
-    checkpoint folder or a ``save_pretrained`` folder (both hold ``model.safetensors``), or ``hf://ORG/NAME[@REV]``,
-    a ``save_pretrained`` export on the Hub. The network must have the same shape (encoder, bins, decoder, crop
-    sizes): strict, with errors naming the keys."""
-    folder = download_export(source) if source.startswith(HUB_SCHEME) else Path(source).expanduser()
-    weights = folder / constants.SAFETENSORS_SINGLE_FILE
+    """Every parameter of ``model`` from ``source``, a folder this package wrote (``model.init=pretrained``): a
+    training checkpoint folder or a ``save_pretrained`` folder (both hold ``model.safetensors``). The network must
+    have the same shape (encoder, bins, decoder, crop sizes): strict, with errors naming the keys. An ``hf://``
+    address is downloaded first, by the caller (the trainer does it: ``seqtrack_accel.hub.with_hub_weights``)."""
+    if source.startswith("hf://"):
+        raise ValueError(f"model.init_weights={source} is a Hub address; build_model reads local folders: download "
+                         "it first with seqtrack_accel.hub.with_hub_weights(cfg) (the trainer does)")
+    weights = Path(source).expanduser() / constants.SAFETENSORS_SINGLE_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"model.init_weights={source}: {weights} does not exist; give a training checkpoint "
-                                "folder, a save_pretrained folder or hf://ORG/NAME")
+                                "folder, a save_pretrained folder or hf://ORG/NAME[@REVISION][/PATH]")
     _load_strict(model, safetensors.torch.load_file(str(weights)), str(weights))
-
-
-def parse_export_spec(source: str) -> tuple[str, str | None]:
-    """(repo id, revision or None) of ``hf://ORG/NAME[@REVISION]``; ValueError saying how to write it otherwise."""
-    repo_id, at, revision = source.removeprefix(HUB_SCHEME).partition("@")
-    if (not source.startswith(HUB_SCHEME) or len(repo_id.split("/")) != 2 or not all(repo_id.split("/"))
-            or (at and not revision)):
-        raise ValueError(f"{source!r} is not a Hub model: write hf://ORG/NAME, or hf://ORG/NAME@REVISION for a "
-                         "branch, tag or commit")
-    return repo_id, revision or None
-
-
-def download_export(source: str) -> Path:
-    """The local snapshot folder, named by its commit, of the save_pretrained export ``hf://ORG/NAME[@REVISION]``."""
-    from seqtrack_accel.hub.remote import resolve_endpoint  # here: the hub package imports the training code
-
-    repo_id, revision = parse_export_spec(source)
-    endpoint = resolve_endpoint()
-    try:
-        folder = Path(snapshot_download(repo_id, revision=revision or None, endpoint=endpoint, allow_patterns=[
-            constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE, TRACKING_FILE]))
-    except RepositoryNotFoundError as e:
-        raise FileNotFoundError(f"{source}: repository {repo_id} was not found on {endpoint}; check the name, and "
-                                "that the token (HF_TOKEN or `hf auth login`) may read it") from e
-    except RevisionNotFoundError as e:
-        raise FileNotFoundError(f"{source}: {repo_id} has no revision {revision!r}; give a branch, tag or "
-                                "commit of the repo") from e
-    except LocalEntryNotFoundError as e:
-        raise FileNotFoundError(f"{source}: {endpoint} cannot be reached and the repo is not in the local cache; "
-                                "check the network, HF_ENDPOINT and HF_HUB_OFFLINE") from e
-    if not (folder / constants.CONFIG_NAME).is_file():
-        raise FileNotFoundError(
-            f"{source} has no {constants.CONFIG_NAME} at its root, so it is not a SeqTrack.save_pretrained export. "
-            f"A training run mirrored to the Hub loads from a downloaded checkpoint: seqtrack_accel.hub."
-            f"download_checkpoint({source!r}, Path('checkpoints'), weights_only=True), then pass that folder")
-    return folder
-
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """SeqTrack inference and LaSOT evaluation (original: ``lib/test/tracker/seqtrack.py``).
 
 - ``tracker``: ``SeqTrackTracker`` (one video, frame by frame), ``FirstBoxTracker`` (baseline),
-  ``load_tracker_model`` / ``load_tracker_checkpoint`` (training checkpoint folder, save_pretrained folder,
-  ``hf://ORG/NAME`` export, original ``.pth.tar``; the latter also returns the weights' identity).
+  ``load_tracker_model`` / ``load_tracker_checkpoint`` (training checkpoint folder, save_pretrained folder, either
+  on the Hub as ``hf://ORG/NAME[@REVISION][/PATH]``, original ``.pth.tar``; the latter also returns the weights'
+  identity).
 - ``metrics``: per-sequence overlaps and center errors, success / precision / normalised precision curves.
 - ``evaluate``: result files, tracking runs resumable per sequence and keyed to what produced them
   (``produced_by.json``), result-folder scoring, ``validate`` for training.

@@ -50,8 +50,6 @@ class Benchmark:
         update_interval, update_threshold: the original's template update on this benchmark.
         layout: the folder layout the reader expects, for error messages and the README.
         load: the reader: root -> sequences.
-        card: (id, title, split) of its scores on a model card (``seqtrack_accel.hub.results``); GOT-10k's two
-            splits share the id ``got10k``.
         server: where a ``server`` benchmark's archive is submitted.
         labels: root -> {sequence: attribute names}, for a benchmark that labels its sequences.
         test_set: class -> the names of its test sequences, for a benchmark whose set is fixed (a table, LaSOT's
@@ -66,7 +64,6 @@ class Benchmark:
     update_interval: int
     layout: str
     load: Callable[[Path], list[Sequence]]
-    card: tuple[str, str, str]
     update_threshold: float = UPDATE_THRESHOLD
     server: str = ""
     labels: Callable[[Path], dict[str, tuple[str, ...]]] | None = None
@@ -114,28 +111,24 @@ class Benchmark:
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     Benchmark("lasot", "LaSOT", "LASOT_ROOT", "ope", 450, "<class>/<class>-<n>/img, groundtruth.txt",
-              partial(load_lasot, split="test"), card=("lasot", "LaSOT", "test"), test_set=protocol_test_sequences),
+              partial(load_lasot, split="test"), test_set=protocol_test_sequences),
     Benchmark("lasot_ext", "LaSOT_ext", "LASOT_EXT_ROOT", "ope", NEVER,
-              "<class>/<class>-<n>/img, groundtruth.txt (the 15 extension classes)", load_lasot_ext,
-              card=("lasot_ext", "LaSOT_ext", "test"), test_set=lasot_ext_test_set),
+              "<class>/<class>-<n>/img, groundtruth.txt (the 15 extension classes)", load_lasot_ext, test_set=lasot_ext_test_set),
     Benchmark("got10k_val", "GOT-10k val", "GOT10K_ROOT", "got10k", 1, "val/list.txt and val/<sequence>/",
-              partial(load_got10k, split="val"), card=("got10k", "GOT-10k", "val")),
+              partial(load_got10k, split="val")),
     Benchmark("got10k_test", "GOT-10k test", "GOT10K_ROOT", "server", 1, "test/list.txt and test/<sequence>/",
-              partial(load_got10k, split="test"), card=("got10k", "GOT-10k", "test"),
+              partial(load_got10k, split="test"),
               server="http://got-10k.aitestunion.com (Submit)"),
     Benchmark("trackingnet", "TrackingNet test", "TRACKINGNET_ROOT", "server", 25,
               "TEST/anno/<sequence>.txt and TEST/frames/<sequence>/", partial(load_trackingnet, split="test"),
-              card=("trackingnet", "TrackingNet", "test"),
               server="https://tracking-net.org (its evaluation server on EvalAI)"),
-    Benchmark("tnl2k", "TNL2K", "TNL2K_ROOT", "ope", 25, "<sequence>/imgs, groundtruth.txt", load_tnl2k,
-              card=("tnl2k", "TNL2K", "test")),
+    Benchmark("tnl2k", "TNL2K", "TNL2K_ROOT", "ope", 25, "<sequence>/imgs, groundtruth.txt", load_tnl2k),
     Benchmark("uav123", "UAV123", "UAV123_ROOT", "ope", NEVER, "data_seq/UAV123/<folder>/ and anno/UAV123/",
-              load_uav123, card=("uav123", "UAV123", "test"), labels=uav123_attributes, test_set=uav123_test_set),
-    Benchmark("otb100", "OTB100", "OTB_ROOT", "ope", NEVER, "<Sequence>/img, groundtruth_rect.txt", load_otb100,
-              card=("otb100", "OTB100", "test"), test_set=otb100_test_set),
+              load_uav123, labels=uav123_attributes, test_set=uav123_test_set),
+    Benchmark("otb100", "OTB100", "OTB_ROOT", "ope", NEVER, "<Sequence>/img, groundtruth_rect.txt", load_otb100, test_set=otb100_test_set),
     Benchmark("nfs", "NFS (30 fps)", "NFS_ROOT", "ope", NEVER,
               "<name>/30/<name>/ and <name>/30/<name>.txt (the download; or pytracking's sequences/ and anno/)",
-              load_nfs, card=("nfs", "NFS", "test"), test_set=nfs_test_set),
+              load_nfs, test_set=nfs_test_set),
 )}
 
 

@@ -25,7 +25,7 @@ from ..config import Config, check_same_network, load_config, model_signature, w
 from ..data.processing import crop_around, normalize_crops
 from ..model import SeqTrack, SeqTrackConfig, build_model, load_original_checkpoint
 from ..model.card import TRACKING_FILE
-from ..model.weights import HUB_SCHEME, download_export
+from ..hub import download, is_address
 
 logger = logging.getLogger(__name__)
 
@@ -235,10 +235,13 @@ def _load_local(path: Path, cfg: Config | None, source: str) -> tuple[torch.nn.M
 
 
 def _load(source: str, cfg: Config | None) -> tuple[torch.nn.Module, Config, Path, dict[str, str]]:
-    if source.startswith(HUB_SCHEME):
-        folder = download_export(source)
-        model, cfg = _load_pretrained(folder, cfg, source)
-        return model.eval(), cfg, folder / constants.SAFETENSORS_SINGLE_FILE, {"hub_commit": folder.name}
+    if is_address(source):  # what is at the address decides: an export, or a mirrored run's checkpoint
+        fetched = download(source)
+        if fetched.kind == "export":
+            model, cfg = _load_pretrained(fetched.folder, cfg, source)
+        else:
+            model, cfg = _load_training_checkpoint(fetched.folder, cfg)
+        return model.eval(), cfg, fetched.folder / constants.SAFETENSORS_SINGLE_FILE, {"hub_commit": fetched.commit}
     model, cfg, weights = _load_local(Path(source).expanduser(), cfg, source)
     return model.eval(), cfg, weights, {}
 
@@ -248,9 +251,10 @@ def load_tracker_model(source: str, cfg: Config | None = None) -> tuple[torch.nn
 
     - a training checkpoint folder (``config.yaml`` + ``model.safetensors``): ``cfg`` defaults to its config, and
       a given ``cfg`` must build the same network;
-    - a ``save_pretrained`` folder, or one on the Hub written ``hf://ORG/NAME`` (``hf://ORG/NAME@REVISION`` for a
-      branch, tag or commit), loaded with ``SeqTrack.from_pretrained``; ``cfg`` defaults to the ``config.yaml``
-      stored next to the weights;
+    - a ``save_pretrained`` folder, loaded with ``SeqTrack.from_pretrained``; ``cfg`` defaults to the
+      ``config.yaml`` stored next to the weights;
+    - a Hub address ``hf://ORG/NAME[@REVISION][/PATH]`` of either (a ``save_pretrained`` export, or a checkpoint of
+      a mirrored run: its newest, ``/best``, or ``/phase_N/checkpoint_E``), as ``seqtrack_accel.hub.download`` says;
     - a released original checkpoint file (``SEQTRACK_ep0500.pth.tar``), which needs ``cfg``.
 
     Anything else is a FileNotFoundError at once: only ``hf://`` reaches the Hub. The model is returned in eval mode

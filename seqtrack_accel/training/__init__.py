@@ -1,14 +1,13 @@
-"""Training: the Accelerate loop, crash-consistent checkpoints, plots."""
+"""Training: the Accelerate loop (``trainer``), where a phase starts (``resume``), writing checkpoints (``saver``),
+stopping on request (``stop``), free-running validation, plots. The run folder itself is ``seqtrack_accel.run_folder``."""
 
-from .checkpoint import CheckpointError, History, TrainingState, latest_checkpoint, list_checkpoints
-
-__all__ = ["CheckpointError", "History", "StepOutput", "Trainer", "TrainResult", "TrainingState", "compute_loss",
-           "latest_checkpoint", "list_checkpoints"]
+__all__ = ["StepOutput", "Trainer", "TrainResult", "compute_loss"]
 
 
 def __getattr__(name):
-    # The trainer pulls in the model and data stacks; checkpoint tools and scripts do not need them.
-    if name in ("Trainer", "TrainResult", "StepOutput", "compute_loss"):
+    # Not imported here: ``seqtrack_accel.training.stop`` must import without torch (the command-line program installs
+    # the signal handlers before its long imports), and importing a submodule runs this file first.
+    if name in __all__:
         from . import trainer
 
         return getattr(trainer, name)

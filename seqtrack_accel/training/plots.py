@@ -15,7 +15,7 @@ matplotlib.use("Agg")  # no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..files import atomic_write  # noqa: E402
-from .checkpoint import History  # noqa: E402
+from ..run_folder import History  # noqa: E402
 
 Series = tuple[str, list[int], list[float]]  # label, epochs, values
 

@@ -1,4 +1,4 @@
-"""The Accelerate training program: phases, full-state checkpoints, exact resume, TensorBoard, plots, Hub mirror.
+"""The Accelerate training program: one phase of a run, from its set-up to its last epoch.
 
     trainer = Trainer(cfg, run_dir="runs/demo", phase=1)
     result = trainer.fit()                      # set-up, then the epoch loop
@@ -7,8 +7,11 @@
     for batch in trainer.loader:
         loss, iou, logits = trainer.train_step(batch)
 
-The loop keeps CPU-GPU synchronisation out of the step: loss and IoU are summed on the device (``EpochStats``)
-and reduced across processes only every ``train.print_interval`` steps and at the end of each epoch.
+The rest of a run lives beside it: where a phase starts and what a resume changes (``resume``), writing, rotating and
+keeping the best checkpoint (``saver``), stopping on a signal (``stop``), free-running validation (``validation``),
+the run folder and the training state (``seqtrack_accel.run_folder``), the Hub mirror (``seqtrack_accel.hub``).
+The loop keeps CPU-GPU synchronisation out of the step: loss and IoU are summed on the device (``EpochStats``) and
+reduced across processes only every ``train.print_interval`` steps and at the end of each epoch.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import datetime
 import logging
 import multiprocessing
-import shutil
 import signal
 import time
 import traceback
@@ -26,27 +28,24 @@ from typing import NamedTuple
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import (DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list, gather_object,
-                               set_seed)
-from safetensors.torch import load_file
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list, set_seed
 from torch.utils.data import DataLoader
 from torch.utils.tensorboard.summary import hparams
 from tqdm.auto import tqdm
 
-from .. import versions
-from ..config import (Config, ConfigError, check_same_network, dump_config, load_config, model_signature, to_dict,
-                      with_scratch_init)
+from ..config import Config, ConfigError, dump_config, flat_config, with_scratch_init
 from ..data import EpochSampler, build_train_dataset, normalize_batch, worker_init_fn
-from ..files import write_json_atomic, write_text_atomic
-from ..hub import HubMirror, download_checkpoint
+from ..files import write_text_atomic
+from ..hub import HubMirror, with_hub_weights
 from ..model import build_model
 from ..model.tokens import make_sequences, sequence_loss, teacher_forced_iou, tokens_to_boxes
+from ..run_folder import CONFIG_FILE, CheckpointError, History, RunLock, checkpoints_dir, phase_dir
 from ..tracking.evaluate import validate
-from . import checkpoint as ckpt
-from .checkpoint import CheckpointError, History, TrainingState
 from .plots import write_plots
+from .resume import find_start, lr_lambda, restore
+from .saver import CheckpointSaver, clean_temporaries
 from .stop import StopRequest
-from .validation import COORDINATES, FreeRunValidation, collapsed_coordinates
+from .validation import FreeRunValidation, record
 from .visualize import box_grid
 
 logger = logging.getLogger("seqtrack_accel.train")
@@ -141,44 +140,6 @@ def param_groups(model: torch.nn.Module, cfg: Config) -> list[dict]:
     ]
 
 
-def lr_lambda(drop_epoch: int, factor: float):
-    """Step decay: the scheduler is stepped once per epoch, so its counter is the number of finished epochs."""
-    return lambda finished: factor if finished >= drop_epoch else 1.0
-
-
-# Keys that decide how an epoch is cut into steps: a checkpoint written inside an epoch resumes only with them
-# unchanged.
-_EPOCH_SHAPE = ("data.samples_per_epoch", "train.batch_size", "train.grad_accum_steps")
-# What a changed key does on resume; the rest (epochs, logging, checkpointing, workers, validation, Hub) is read
-# as the run goes and simply applies. The network's shape cannot change (checked before).
-_CHANGE_EFFECTS = {
-    "train.lr": "applied to the optimizer and the schedule",
-    "train.encoder_lr_mult": "applied to the optimizer and the schedule",
-    "train.lr_drop_epoch": "applied to the schedule",
-    "train.lr_drop_factor": "applied to the schedule",
-    "train.weight_decay": "applied to the optimizer",
-    "train.seed": "applied: the data stream differs from an uninterrupted run's",
-    "train.batch_size": "applied: the data stream differs from an uninterrupted run's",
-    "data.root": "applied",
-    "data.num_workers": "applied",
-    "data.decoder": "applied: both decoders give the same pixels",
-    "data.*": "applied: the samples differ from an uninterrupted run's",
-    "model.init": "not used when resuming: the weights come from the checkpoint",
-    "model.init_weights": "not used when resuming: the weights come from the checkpoint",
-}
-
-
-def _flat(values: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in values.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
-    return out
-
-
 class Trainer:
     """Train SeqTrack for one phase.
 
@@ -190,7 +151,7 @@ class Trainer:
         epochs: the epoch number to stop after (absolute, over all phases); default ``cfg.train.epochs``.
         resume_from: ``None`` (no resume requested), ``"latest"``, ``"auto"`` (``"latest"`` when this phase has a
             checkpoint, else ``None``: one command line for the first start and every restart, as under SLURM), a
-            checkpoint folder or ``hf://ORG/NAME[/...]``.
+            checkpoint folder or an ``hf://`` address of a mirrored run's checkpoint (its full state).
         stop: the stop request to honour (the command-line program installs one before its long imports); default
             a new one, installed by ``setup``.
     """
@@ -210,8 +171,9 @@ class Trainer:
         self.log_file = self.run_dir / "logs" / f"seqtrack-{cfg.name}.log"  # the original's name; appended to
         self.traceback_logged = False  # whether fit() wrote the traceback of its error into log_file
         self.mirror = None
+        self.start = None  # where this phase starts (set by setup)
         self._log_handler = None
-        self._lock = ckpt.RunLock(self.run_dir)
+        self._lock = RunLock(self.run_dir)
         self._owns_folder = False  # the run folder's lock is this run's (set on every process)
         self._children_before: set = set()
 
@@ -229,7 +191,7 @@ class Trainer:
         except _StoppedBeforeFirstStep as stopped:
             logger.info("stopped on request %s, before the first step: nothing was trained and no checkpoint was "
                         "written; run the same command again to start", stopped)
-            state = getattr(self, "_start_state", None)
+            state = self.start.state if self.start is not None else None
             return TrainResult(self.run_dir, self.phase, state.epoch if state else 0,
                                state.global_step if state else 0, state.history if state else History(), None,
                                interrupted=True)
@@ -309,8 +271,9 @@ class Trainer:
 
     def setup(self) -> None:
         """Everything before the first step: devices, run folder, starting point, data, model, optimizer, schedule,
-        restored state, TensorBoard and the Hub mirror. A stop requested meanwhile ends it (``fit`` then returns
-        before the first step); it is checked after each long part, at the same points on every process."""
+        restored state, TensorBoard, the Hub mirror and the checkpoint saver. A stop requested meanwhile ends it
+        (``fit`` then returns before the first step); it is checked after each long part, at the same points on every
+        process."""
         cfg = self.cfg
         self.stop.install()  # before the long parts: a stop while the datasets are read is a stop, not a kill
         self._children_before = set(multiprocessing.active_children())
@@ -324,27 +287,14 @@ class Trainer:
             dataloader_config=DataLoaderConfiguration(non_blocking=True),
         )
         self.stop.attach_group()
-        held_by_another = None
-        if acc.is_main_process:
-            try:
-                self._lock.acquire()  # before anything is cleaned up or written: the folder may be another run's
-            except CheckpointError as e:
-                held_by_another = str(e)
-            else:
-                ckpt.clean_temporaries(ckpt.checkpoints_dir(self.run_dir, self.phase))
-        held_by_another = broadcast_object_list([held_by_another])[0]  # every process stops with the same error
-        if held_by_another:
-            raise CheckpointError(held_by_another)
-        self._owns_folder = True
-        self._setup_logging()
+        self._take_folder()
 
         # where this phase starts
-        start, full_state = self._resolve_start()
-        state = self._start_state = self._check_start(start, full_state) if start is not None else None
+        self.start = start = find_start(acc, cfg, self.run_dir, self.phase, self.resume_from, self.last_epoch)
         if acc.is_main_process:
             text = dump_config(cfg)
-            write_text_atomic(self.run_dir / "config.yaml", text)
-            write_text_atomic(ckpt.phase_dir(self.run_dir, self.phase) / "config.yaml", text)
+            write_text_atomic(self.run_dir / CONFIG_FILE, text)
+            write_text_atomic(phase_dir(self.run_dir, self.phase) / CONFIG_FILE, text)
         logger.info("run folder %s, phase %d, %d process(es), mixed precision %s",
                     self.run_dir, self.phase, acc.num_processes, acc.mixed_precision)
 
@@ -357,10 +307,10 @@ class Trainer:
 
         # model, optimizer, schedule
         set_seed(cfg.train.seed)  # identical initial weights on every process
-        model = build_model(cfg if start is None else with_scratch_init(cfg))
-        if start is not None and not full_state:
-            model.load_state_dict(load_file(str(start / ckpt.WEIGHTS_FILE)), strict=True)
-            logger.info("phase %d starts from the weights of %s with a fresh optimizer and schedule", self.phase, start)
+        with acc.local_main_process_first():  # a model on the Hub is downloaded once per machine
+            model = build_model(with_hub_weights(cfg, timeout=cfg.hub.request_timeout) if start.folder is None
+                                else with_scratch_init(cfg))
+        start.load_weights(model)
         if cfg.train.compile:
             # In place: the module keeps its class and parameter names, so checkpoints, unwrap_model and
             # state_dict are those of the eager model. generate() (validation) stays eager.
@@ -377,27 +327,18 @@ class Trainer:
                               "raise data.samples_per_epoch or lower train.batch_size")
         self._stop_point("while the model was built")
 
-        # the restored state: history, step counter, where the data continues
-        self.history, self.global_step = History(), 0
-        self.first_epoch, self._resume_step, self._resume_sums = 1, 0, None
-        if state is not None:
-            self.history, self.global_step = state.history, state.global_step
-            if full_state:
-                self._load_full_state(start, state)
-                self._apply_changes(start, state)
-                self.first_epoch = state.epoch + 1 if state.complete_epoch else state.epoch
-                self._resume_step = state.step_in_epoch
-                if state.partial_sums:
-                    self._resume_sums = state.partial_sums[acc.process_index]
-            else:
-                self.first_epoch = (state.epoch if state.complete_epoch else state.epoch - 1) + 1
-            logger.info("resuming from %s (%s): epoch %d, global step %d", start,
-                        "full state" if full_state else "weights only", self.first_epoch, self.global_step)
-        if state is None or not full_state:
+        # the restored state: history, step counter, optimizer, schedule, RNGs, where the data continues
+        self.history, self.global_step = start.history, start.global_step
+        if start.folder is not None and start.full_state:
+            restore(start, acc, cfg, self.optimizer, self.scheduler)
+        else:
             set_seed(cfg.train.seed, device_specific=True)  # each process its own dropout stream
+        if start.folder is not None:
+            logger.info("resuming from %s (%s): epoch %d, global step %d", start.folder,
+                        "full state" if start.full_state else "weights only", start.first_epoch, self.global_step)
         self._stop_point("while the starting state was restored")
 
-        # TensorBoard and the Hub mirror
+        # TensorBoard, the Hub mirror, the checkpoint saver
         acc.init_trackers("tensorboard", init_kwargs={
             "tensorboard": {"purge_step": self.global_step + 1}} if self.global_step else {})
         if acc.is_main_process:
@@ -406,92 +347,32 @@ class Trainer:
             self.mirror = HubMirror(cfg.hub, self.run_dir)
             self.mirror.start()
             self.mirror.sync_missing()
+        self.saver = CheckpointSaver(acc, cfg, self.run_dir, self.phase, self.mirror)
+        self.saver.start(self.history)
+
+    def _take_folder(self) -> None:
+        """Lock the run folder (one run at a time), finish the checkpoint writes a kill interrupted, open the log
+        file. Every process stops with the same error when another run holds the folder."""
+        held_by_another = None
+        if self.accelerator.is_main_process:
+            try:
+                self._lock.acquire()  # before anything is cleaned up or written: the folder may be another run's
+            except CheckpointError as e:
+                held_by_another = str(e)
+            else:
+                clean_temporaries(checkpoints_dir(self.run_dir, self.phase))
+        held_by_another = broadcast_object_list([held_by_another])[0]
+        if held_by_another:
+            raise CheckpointError(held_by_another)
+        self._owns_folder = True
+        self._setup_logging()
 
     def _log_hparams(self) -> None:
         """The config in TensorBoard's HParams tab, in the run's own event stream. (Accelerate's ``init_trackers(
         config=...)`` would write it into a sub-run named by a timestamp, which TensorBoard lists as a second run.)"""
         writer = self.accelerator.get_tracker("tensorboard", unwrap=True)
-        for summary in hparams(_flat(to_dict(self.cfg)), metric_dict={}):
+        for summary in hparams(flat_config(self.cfg), metric_dict={}):
             writer.file_writer.add_summary(summary)
-
-    def _resolve_start(self) -> tuple[Path | None, bool]:
-        """Which checkpoint to start from, and whether to restore its full state (else weights only)."""
-        spec = self.resume_from
-        if spec == "auto":
-            spec = "latest" if ckpt.list_checkpoints(self.run_dir, self.phase) else None
-        if spec is None:
-            own = ckpt.list_checkpoints(self.run_dir, self.phase)
-            if own:
-                raise CheckpointError(
-                    f"{self.run_dir / f'phase_{self.phase}'} already holds checkpoints (newest {own[-1].name}); pass "
-                    "--resume_from_checkpoint latest to continue it, or choose another --output_dir or --phase")
-            if self.phase == 1:
-                return None, True
-            previous = ckpt.latest_checkpoint(self.run_dir, self.phase - 1)
-            if previous is None:
-                raise CheckpointError(
-                    f"phase {self.phase} continues an earlier phase, but {self.run_dir} holds no checkpoint of "
-                    f"phases 1..{self.phase - 1}; run --phase 1 first or pass --resume_from_checkpoint PATH")
-            self._refuse_phase_gap(previous)
-            return previous, self.cfg.train.phase_init == "resume"
-        if spec == "latest":
-            found = ckpt.latest_checkpoint(self.run_dir, self.phase)
-            if found is None:
-                raise CheckpointError(
-                    f"--resume_from_checkpoint latest: no complete checkpoint under {self.run_dir} for phases "
-                    f"1..{self.phase}; start with --phase 1 (without --resume_from_checkpoint)")
-            self._refuse_phase_gap(found)
-            return found, True
-        if spec.startswith("hf://"):
-            dest = self.run_dir / ".hub_downloads"
-            with self.accelerator.local_main_process_first():
-                return download_checkpoint(spec, dest, timeout=self.cfg.hub.request_timeout), True
-        return Path(spec).resolve(), True
-
-    def _refuse_phase_gap(self, found: Path) -> None:
-        """Phase N continues phase N - 1: a checkpoint of an older phase found in its place is an error that says
-        how to start from it on purpose."""
-        phase = int(ckpt.PHASE_NAME.match(found.parents[1].name).group(1))
-        if phase < self.phase - 1:
-            raise CheckpointError(
-                f"phase {self.phase} continues phase {self.phase - 1}, but {self.run_dir} holds no checkpoint of phase "
-                f"{self.phase - 1}; its newest earlier checkpoint is {found}, of phase {phase}. Run --phase "
-                f"{self.phase - 1} first, or start phase {self.phase} from that checkpoint on purpose with "
-                f"--resume_from_checkpoint {found}")
-
-    def _check_start(self, start: Path, full_state: bool) -> TrainingState:
-        """The starting checkpoint's state, after checking that it is intact and fits this run."""
-        damaged = None
-        if self.accelerator.is_main_process:  # one process reads the files; every process gets its verdict
-            try:
-                state = ckpt.verify_checkpoint(start)
-                if full_state:
-                    ckpt.check_loadable(start, state)
-            except CheckpointError as e:
-                intact = ckpt.intact_checkpoint_before(start)
-                damaged = f"{e}. " + (f"The newest older checkpoint that is intact is {intact}: resume with "
-                                      f"--resume_from_checkpoint {intact}" if intact else
-                                      "No older checkpoint of this run is intact.")
-        damaged = broadcast_object_list([damaged])[0]
-        if damaged:
-            raise CheckpointError(damaged)
-        state = ckpt.TrainingState.read(start)
-        try:
-            check_same_network(model_signature(self.cfg), state.model_signature,
-                               f"checkpoint {start} was trained with a different model than the config builds "
-                               "(expected: the config, found: the checkpoint)")
-        except ConfigError as e:
-            raise CheckpointError(f"{e.message}. Use the run's config.yaml or a matching config.") from None
-        done = state.epoch if state.complete_epoch else state.epoch - 1
-        if done >= self.last_epoch:
-            raise CheckpointError(f"checkpoint {start} has already finished epoch {done}, and --epochs is "
-                                  f"{self.last_epoch}: nothing to train. Pass a larger --epochs.")
-        processes = self.accelerator.num_processes
-        if full_state and not state.complete_epoch and state.world_size != processes:
-            raise CheckpointError(
-                f"checkpoint {start} was written inside an epoch by {state.world_size} processes; resume it "
-                f"with the same number of processes (now {processes}) or from an end-of-epoch checkpoint")
-        return state
 
     def _build_loader(self, dataset) -> DataLoader:
         t = self.cfg.train
@@ -533,39 +414,6 @@ class Trainer:
         root.addHandler(handler)
         self._log_handler = handler
 
-    def _load_full_state(self, folder: Path, state: TrainingState) -> None:
-        acc = self.accelerator
-        if not (folder / f"random_states_{acc.process_index}.pkl").is_file():
-            logger.warning("%s has no RNG state for process %d (written by %d processes); this process's RNG is "
-                           "re-seeded", folder, acc.process_index, state.world_size)
-            set_seed(self.cfg.train.seed + 1000 * state.global_step, device_specific=True)
-        acc.load_state(str(folder))
-
-    def _apply_changes(self, start: Path, state: TrainingState) -> None:
-        """What a resume may change, applied and logged key by key (the network's shape cannot change: that was
-        checked before). The optimizer and schedule were just restored with the checkpoint's values, so the
-        learning rates and weight decay of the config are set on them here."""
-        before = _flat(to_dict(load_config(start / ckpt.CONFIG_FILE)))
-        after = _flat(to_dict(self.cfg))
-        changed = {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
-        mid_epoch = [k for k in changed if k in _EPOCH_SHAPE] if not state.complete_epoch else []
-        if mid_epoch:
-            raise CheckpointError(
-                f"checkpoint {start} was written inside an epoch, and {', '.join(mid_epoch)} would change how that "
-                "epoch is cut into steps; resume from an end-of-epoch checkpoint to change them, or keep the "
-                "checkpoint's values")
-        t = self.cfg.train
-        scheduler = self.scheduler.scheduler
-        scheduler.lr_lambdas = [lr_lambda(t.lr_drop_epoch, t.lr_drop_factor)] * len(scheduler.lr_lambdas)
-        for i, group in enumerate(self.optimizer.param_groups):
-            base = t.lr * (t.encoder_lr_mult if group.get("name") == "encoder" else 1.0)
-            group["initial_lr"] = scheduler.base_lrs[i] = base
-            group["lr"] = base * scheduler.lr_lambdas[i](scheduler.last_epoch)
-            group["weight_decay"] = t.weight_decay
-        for key, (old, new) in sorted(changed.items()):
-            effect = _CHANGE_EFFECTS.get(key) or _CHANGE_EFFECTS.get(key.split(".")[0] + ".*", "applied")
-            logger.info("resume changes %s: %r -> %r (%s)", key, old, new, effect)
-
     # ------------------------------------------------------------------------------------------------------------
     # the loop
 
@@ -582,55 +430,49 @@ class Trainer:
         return out
 
     def _run_epochs(self) -> TrainResult:
-        acc = self.accelerator
-        epoch, last_checkpoint, interrupted = self.first_epoch, None, False
-        for epoch in range(self.first_epoch, self.last_epoch + 1):
-            last_checkpoint, interrupted = self._train_epoch(epoch)
-            if interrupted:
+        """Each epoch's steps (the rest of the epoch a checkpoint was written in), then its statistics, validations
+        and checkpoint, until ``epochs`` or a stop."""
+        acc, cfg, start = self.accelerator, self.cfg, self.start
+        epoch, checkpoint, stopped, interrupted = start.first_epoch, None, False, False
+        for epoch in range(start.first_epoch, self.last_epoch + 1):
+            resumed = epoch == start.first_epoch
+            stats = EpochStats(epoch, len(self.loader), acc.device, step=start.step_in_epoch if resumed else 0,
+                               partial=start.partial_sums(acc.process_index) if resumed else None)
+            self.loader.set_epoch(epoch - 1)
+            self.model.train()
+            with tqdm(total=stats.steps, initial=stats.step, desc=f"epoch {epoch}", dynamic_ncols=True, leave=False,
+                      disable=not acc.is_local_main_process) as bar:  # closed however the epoch ends
+                for batch in acc.skip_first_batches(self.loader, stats.step) if stats.step else self.loader:
+                    self.global_step += 1
+                    out = self.train_step(batch)
+                    stats.add(out, self.global_step, batch["search_anno"].shape[0] * acc.num_processes)
+                    if stats.step == 1 and cfg.train.log_images and acc.is_main_process:
+                        self._log_boxes("train/search_boxes", batch, out.logits[:, :4, :cfg.model.bins].argmax(-1))
+                    if self.global_step % cfg.train.print_interval == 0 or stats.step == stats.steps:
+                        self._log_window(stats, bar)  # the only synchronisation point inside an epoch
+                    bar.update(1)
+                    if stopped := self.stop.agreed():
+                        break
+                    every = cfg.train.checkpoint_every_steps
+                    if every and self.global_step % every == 0 and stats.step < stats.steps and acc.sync_gradients:
+                        self._save(stats)
+            if stats.step < stats.steps:  # stopped inside the epoch
+                checkpoint, interrupted = self._save(stats), True
+                break
+            self._end_epoch(stats)
+            checkpoint = self._save(stats)
+            if stopped:  # at the epoch's last step: after the last epoch the run has finished, not stopped
+                interrupted = epoch < self.last_epoch
                 break
         if interrupted:
             logger.info("stopped on request at epoch %d, step %d; resume with --resume_from_checkpoint latest",
                         epoch, self.global_step)
         self.model = acc.unwrap_model(self.model)
-        return TrainResult(self.run_dir, self.phase, epoch, self.global_step, self.history, last_checkpoint,
-                           interrupted)
-
-    def _train_epoch(self, epoch: int) -> tuple[Path, bool]:
-        """One epoch (the rest of it, when resuming inside it). Returns its checkpoint and whether a stop came."""
-        acc, cfg = self.accelerator, self.cfg
-        resumed = epoch == self.first_epoch
-        stats = EpochStats(epoch, len(self.loader), acc.device, step=self._resume_step if resumed else 0,
-                           partial=self._resume_sums if resumed else None)
-        self.loader.set_epoch(epoch - 1)
-        batches = acc.skip_first_batches(self.loader, stats.step) if stats.step else self.loader
-        self.model.train()
-        stopped = False
-        with tqdm(total=stats.steps, initial=stats.step, desc=f"epoch {epoch}", dynamic_ncols=True, leave=False,
-                  disable=not acc.is_local_main_process) as bar:  # closed however the epoch ends
-            for batch in batches:
-                self.global_step += 1
-                out = self.train_step(batch)
-                stats.add(out, self.global_step, batch["search_anno"].shape[0] * acc.num_processes)
-                if stats.step == 1 and cfg.train.log_images and acc.is_main_process:
-                    self._log_boxes("train/search_boxes", batch, out.logits[:, :4, :cfg.model.bins].argmax(-1))
-                if self.global_step % cfg.train.print_interval == 0 or stats.step == stats.steps:
-                    self._log_window(stats, bar)  # the only synchronisation point inside an epoch
-                bar.update(1)
-
-                if self.stop.agreed():
-                    stopped = True
-                    break
-                every = cfg.train.checkpoint_every_steps
-                if every and self.global_step % every == 0 and stats.step < stats.steps and acc.sync_gradients:
-                    self._save(stats, end_of_epoch=False)
-        if stats.step < stats.steps:  # stopped inside the epoch
-            return self._save(stats, end_of_epoch=False), True
-        # a stop at the last step of the last epoch: the run has finished
-        return self._end_epoch(stats), stopped and epoch < self.last_epoch
+        return TrainResult(self.run_dir, self.phase, epoch, self.global_step, self.history, checkpoint, interrupted)
 
     def _log_window(self, stats: EpochStats, bar) -> None:
         acc = self.accelerator
-        self._check_finite(stats)
+        self.saver.check_finite(self.model, stats.bad_step, stats.epoch, self.global_step)
         window, rate = stats.take_window()
         window = acc.reduce(window, reduction="mean")
         loss, iou = (window[0] / window[2]).item(), (window[1] / window[2]).item()
@@ -640,31 +482,16 @@ class Trainer:
         acc.log({"train/loss": loss, "train/iou": iou, "train/samples_per_s": rate, **lrs}, step=self.global_step)
         bar.set_postfix(loss=f"{loss:.4f}", iou=f"{iou:.3f}", samples_s=f"{rate:.1f}")
 
-    def _check_finite(self, stats: EpochStats) -> None:
-        """Stop before anything is published when the loss or the weights stopped being finite."""
-        step = int(self.accelerator.gather(stats.bad_step.reshape(1)).max().item())
-        if step >= 0:
-            what = f"the loss became NaN or inf in epoch {stats.epoch} (first at global step {step})"
-        elif not bool(torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all()):
-            # The loss of every step was finite, but the last optimizer step made weights NaN or inf.
-            what = f"the weights became NaN or inf in epoch {stats.epoch} (by global step {self.global_step})"
-        else:
-            return
-        last = ckpt.last_finite_checkpoint(self.run_dir, self.phase)
-        raise FloatingPointError(
-            f"{what}; training stopped without writing a checkpoint. The last checkpoint with finite weights is "
-            f"{last or 'none'}. Lower train.lr, check the data, or use bf16 instead of fp16, then resume with "
-            f"--resume_from_checkpoint {last or 'latest'}")
-
     def _log_boxes(self, tag: str, batch: dict[str, torch.Tensor], tokens: torch.Tensor) -> None:
         """Up to ``train.log_images`` search crops with the target (green) and predicted (red) boxes."""
         grid = box_grid(batch["search_images"], batch["search_anno"], tokens_to_boxes(tokens, self.cfg.model.bins),
                         self.cfg.train.log_images)
         self.accelerator.get_tracker("tensorboard").log_images({tag: grid}, step=self.global_step, dataformats="HWC")
 
-    def _end_epoch(self, stats: EpochStats) -> Path:
+    def _end_epoch(self, stats: EpochStats) -> None:
+        """The finished epoch's statistics into the history, the log and TensorBoard; the validations due; plots."""
         acc, epoch = self.accelerator, stats.epoch
-        self._check_finite(stats)
+        self.saver.check_finite(self.model, stats.bad_step, epoch, self.global_step)
         total = acc.reduce(stats.sums, reduction="mean")
         loss, iou = (total[0] / total[2]).item(), (total[1] / total[2]).item()
         rate = stats.samples_per_s
@@ -691,7 +518,13 @@ class Trainer:
         self._maybe_validate(epoch)
         if acc.is_main_process:
             write_plots(self.run_dir, self.history, self.phase)
-        return self._save(stats, end_of_epoch=True)
+
+    def _save(self, stats: EpochStats) -> Path:
+        """The checkpoint of the epoch (inside it: of the steps done so far), after the NaN check."""
+        self.saver.check_finite(self.model, stats.bad_step, stats.epoch, self.global_step)
+        inside = stats.step < stats.steps
+        return self.saver.save(self.history, stats.epoch, self.global_step, step=stats.step if inside else 0,
+                               sums=stats.sums if inside else None)
 
     # ------------------------------------------------------------------------------------------------------------
     # validation
@@ -705,30 +538,7 @@ class Trainer:
         acc = self.accelerator
         if acc.is_main_process:
             scores = self.free_run.run(acc.unwrap_model(self.model), acc.device, acc.autocast)
-            key = str(epoch)
-            self.history.free_iou[key] = scores.iou
-            self.history.prior_iou[key] = scores.prior_iou
-            self.history.free_spread[key] = list(scores.spread)
-            spread = ", ".join(f"{c} {s:.2f}" for c, s in zip(COORDINATES, scores.spread))
-            logger.info("free-running validation after epoch %d: IoU %.4f against %.4f for the mean-box prior "
-                        "(%+.4f) on %d held-out crops; prediction spread / target spread: %s", epoch, scores.iou,
-                        scores.prior_iou, scores.iou - scores.prior_iou, scores.samples, spread)
-            values = {"val/free_iou": scores.iou, "val/prior_iou": scores.prior_iou,
-                      "val/free_minus_prior_iou": scores.iou - scores.prior_iou,
-                      **{f"val/spread_{c}": s for c, s in zip(COORDINATES, scores.spread)}}
-            ev = self.cfg.eval
-            spreads = [self.history.free_spread[e] for e in sorted(self.history.free_spread, key=int)]
-            collapsed = collapsed_coordinates(spreads, ev.collapse_spread, ev.collapse_patience)
-            if collapsed:
-                message = (f"epoch {epoch}: the predictions have collapsed in {', '.join(collapsed)}: over "
-                           f"{scores.samples} held-out crops they vary "
-                           + ", ".join(f"{scores.spread[COORDINATES.index(c)]:.0%}" for c in collapsed)
-                           + f" as much as the targets, below eval.collapse_spread={ev.collapse_spread} in the last "
-                           f"{ev.collapse_patience} validations: the model answers nearly the same value whatever "
-                           "the image shows")
-                logger.warning("%s", message)
-                values["val/collapse"] = message
-            acc.log(values, step=self.global_step)
+            acc.log(record(scores, self.history, epoch, self.cfg.eval), step=self.global_step)
             if self.cfg.train.log_images:
                 self._log_boxes("val/free_run_boxes", self.free_run.samples, scores.predicted)
         acc.wait_for_everyone()
@@ -745,61 +555,3 @@ class Trainer:
                         result["precision"])
             self.model.train()
         acc.wait_for_everyone()
-
-    # ------------------------------------------------------------------------------------------------------------
-    # checkpoints
-
-    def _save(self, stats: EpochStats, *, end_of_epoch: bool) -> Path:
-        acc = self.accelerator
-        self._check_finite(stats)
-        folder = ckpt.checkpoints_dir(self.run_dir, self.phase)
-        final = folder / ckpt.checkpoint_name(stats.epoch, self.global_step, end_of_epoch)
-        tmp = ckpt.temporary_dir(final)
-        partial = acc.gather(stats.sums[None]).tolist() if not end_of_epoch else []
-
-        def make_folder() -> None:
-            if acc.is_main_process:
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir(parents=True)
-
-        def write() -> None:
-            acc.save_state(str(tmp))
-            if acc.is_main_process:
-                state = TrainingState(
-                    phase=self.phase, epoch=stats.epoch, global_step=self.global_step,
-                    step_in_epoch=0 if end_of_epoch else stats.step, history=self.history,
-                    model_signature=model_signature(self.cfg), config_name=self.cfg.name,
-                    world_size=acc.num_processes, versions=versions(), partial_sums=partial,
-                    saved_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                )
-                write_json_atomic(tmp / ckpt.STATE_FILE, state.to_dict())
-                write_text_atomic(tmp / ckpt.CONFIG_FILE, dump_config(self.cfg))
-
-        failure = self._on_every_process(make_folder) or self._on_every_process(write)
-        if failure:
-            if acc.is_main_process:
-                shutil.rmtree(tmp, ignore_errors=True)
-            last = ckpt.latest_checkpoint(self.run_dir, self.phase)
-            raise CheckpointError(
-                f"could not write checkpoint {final}: {failure}. The partial write was removed; the last checkpoint "
-                f"{last or '(none yet)'} is intact. Remove the cause (free space, raise the file-size limit, make "
-                f"{folder} writable), then resume with --resume_from_checkpoint latest")
-        if acc.is_main_process:
-            ckpt.publish(tmp, final, acc.num_processes)
-            for removed in ckpt.rotate(self.run_dir, self.phase, self.cfg.train.keep_last, protect={final}):
-                logger.info("rotated out %s", removed)
-            logger.info("checkpoint written: %s", final)
-            if self.mirror is not None:
-                self.mirror.submit_checkpoint(final, self.phase)
-        acc.wait_for_everyone()
-        return final
-
-    def _on_every_process(self, write) -> str | None:
-        """Run ``write`` on every process; the first storage failure of any process, described, or None. A
-        collective: every process learns of a failure on any other, so none waits for a failed one."""
-        failure = None
-        try:
-            write()
-        except ckpt.WRITE_ERRORS as e:  # each library reports a full disk in its own way
-            failure = ckpt.describe_write_error(e, ckpt.checkpoints_dir(self.run_dir, self.phase))
-        return next((f for f in gather_object([failure]) if f), None)

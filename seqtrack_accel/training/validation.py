@@ -10,7 +10,7 @@ as a fraction of the targets' spread. A spread near 0 means the model answers th
 
     validation = FreeRunValidation.build(cfg, train_dataset)      # crops made once, kept as uint8
     scores = validation.run(model, device)                         # FreeRunScores
-    scores.iou, scores.prior_iou, scores.collapsed(cfg.eval.collapse_spread)
+    values = record(scores, history, epoch, cfg.eval)              # into the history and the log; for TensorBoard
 
 The samples are the first ``eval.free_run_samples`` items of a ``TrackingDataset`` over the validation sequences
 with a fixed seed and no photometric augmentation or flips: the same crops every epoch, in every phase and for any
@@ -20,6 +20,7 @@ number of processes (the main process computes; batches are fixed, so the value 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -28,10 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..config import Config
+from ..config import Config, EvalConfig
 from ..data import TrackingDataset, normalize_batch
 from ..model.tokens import boxes_to_tokens, paired_iou, tokens_to_boxes
+from ..run_folder import History
 from ..tracking.evaluate import eval_sequences
+
+logger = logging.getLogger("seqtrack_accel.train")
 
 COORDINATES = ("cx", "cy", "w", "h")
 VALIDATION_SEED = 0  # the held-out crops do not change with train.seed, so runs of different seeds compare
@@ -134,6 +138,33 @@ def score(predicted: torch.Tensor, target: torch.Tensor, prior: torch.Tensor, bi
                          samples=int(target.shape[0]), predicted=predicted)
 
 
+def record(scores: FreeRunScores, history: History, epoch: int, cfg: EvalConfig) -> dict[str, float | str]:
+    """Enter the validation after ``epoch`` into ``history`` and the log, warning when the predictions have collapsed
+    (``cfg.collapse_spread``, ``cfg.collapse_patience``); returns its TensorBoard values (``val/...``)."""
+    key = str(epoch)
+    history.free_iou[key], history.prior_iou[key] = scores.iou, scores.prior_iou
+    history.free_spread[key] = list(scores.spread)
+    spread = ", ".join(f"{c} {s:.2f}" for c, s in zip(COORDINATES, scores.spread))
+    logger.info("free-running validation after epoch %d: IoU %.4f against %.4f for the mean-box prior (%+.4f) on %d "
+                "held-out crops; prediction spread / target spread: %s", epoch, scores.iou, scores.prior_iou,
+                scores.iou - scores.prior_iou, scores.samples, spread)
+    values = {"val/free_iou": scores.iou, "val/prior_iou": scores.prior_iou,
+              "val/free_minus_prior_iou": scores.iou - scores.prior_iou,
+              **{f"val/spread_{c}": s for c, s in zip(COORDINATES, scores.spread)}}
+    spreads = [history.free_spread[e] for e in sorted(history.free_spread, key=int)]
+    collapsed = collapsed_coordinates(spreads, cfg.collapse_spread, cfg.collapse_patience)
+    if collapsed:
+        message = (f"epoch {epoch}: the predictions have collapsed in {', '.join(collapsed)}: over {scores.samples} "
+                   "held-out crops they vary "
+                   + ", ".join(f"{scores.spread[COORDINATES.index(c)]:.0%}" for c in collapsed)
+                   + f" as much as the targets, below eval.collapse_spread={cfg.collapse_spread} in the last "
+                   f"{cfg.collapse_patience} validations: the model answers nearly the same value whatever the image "
+                   "shows")
+        logger.warning("%s", message)
+        values["val/collapse"] = message
+    return values
+
+
 def collapsed_coordinates(spreads: list[list[float]], threshold: float, patience: int) -> list[str]:
     """The coordinates whose spread stayed below ``threshold`` in each of the last ``patience`` validations.
 
@@ -161,4 +192,5 @@ def prior_box(dataset: TrackingDataset, bins: int, samples: int = PRIOR_SAMPLES)
     return tokens_to_boxes(tokens, bins).mean(dim=0)
 
 
-__all__ = ["COORDINATES", "FreeRunScores", "FreeRunValidation", "collapsed_coordinates", "prior_box", "score"]
+__all__ = ["COORDINATES", "FreeRunScores", "FreeRunValidation", "collapsed_coordinates", "prior_box", "record",
+           "score"]

@@ -1,21 +1,26 @@
-"""Crash-consistent checkpoint folders.
+"""The run folder and the training state: what a run leaves on disk and how to read it.
 
-A checkpoint is Accelerate's ``save_state`` output plus ``training_state.json`` and ``config.yaml``. It is written
-under a temporary name, verified, and only then renamed to ``checkpoint_<epoch>`` (end of an epoch) or
-``checkpoint_<epoch>_step<global step>`` (inside an epoch). A kill at any instant therefore leaves either the
-previous complete checkpoint or the new complete one; temporary folders are ignored and cleaned up.
+    DIR/config.yaml                                   the run's resolved config
+    DIR/best.json                                     the best checkpoint by ``train.best_metric`` (``BEST_FILE``)
+    DIR/.lock                                         held while a run trains (``RunLock``)
+    DIR/phase_N/checkpoints/checkpoint_E/             after epoch E; ``checkpoint_E_stepS`` inside epoch E
+                            .../training_state.json   ``TrainingState``: counters, ``History``, model signature
+                            .../model.safetensors     + Accelerate's optimizer, scheduler, RNG files, config.yaml
+
+Checkpoint names, their order, listing, verifying and the best checkpoint are here; writing them is the trainer's
+(``seqtrack_accel.training.saver``), mirroring them the Hub code's. This module sits at the bottom of the package's
+imports: the Hub code, the trainer and the export read run folders through it, and it imports none of them, nor
+the model, nor torch at import time (the config, for the metrics a best checkpoint is chosen by).
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
-import logging
+import math
+import operator
 import os
 import re
-import resource
-import shutil
 import socket
 import time
 from dataclasses import dataclass, field
@@ -23,16 +28,16 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Iterable
 
-from safetensors import SafetensorError, safe_open
+from safetensors import safe_open
 
-logger = logging.getLogger(__name__)
+from .config import BEST_METRICS
 
 FORMAT_VERSION = 1
 STATE_FILE = "training_state.json"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_PATTERN = "model*.safetensors"  # Accelerate names the first model's weights model.safetensors, then model_1...
 CONFIG_FILE = "config.yaml"
-TMP_PREFIX = ".tmp-"
+BEST_FILE = "best.json"
 CHECKPOINT_NAME = re.compile(r"^checkpoint_(\d+)(?:_step(\d+))?$")  # checkpoint_E or checkpoint_E_stepS
 PHASE_NAME = re.compile(r"^phase_(\d+)$")
 
@@ -71,6 +76,17 @@ class History:
     @classmethod
     def from_dict(cls, values: dict) -> History:
         return cls(**{k: values.get(k, getattr(cls(), k)) for k in cls.__dataclass_fields__})
+
+    def values(self, metric: str) -> list[tuple[int, int, float]]:
+        """(phase, epoch, value) of every epoch that has a finite value of ``metric`` (a key of ``BEST_METRICS``),
+        oldest first."""
+        column = getattr(self, BEST_METRICS[metric].key)
+        found = []
+        for i, (phase, epoch) in enumerate(zip(self.phase, self.epoch)):
+            value = column[i] if isinstance(column, list) else column.get(str(epoch))
+            if value is not None and math.isfinite(value):
+                found.append((phase, epoch, float(value)))
+        return found
 
 
 @dataclass
@@ -187,6 +203,39 @@ def all_checkpoints(run_dir: Path, up_to_phase: int) -> list[Path]:
             for c in reversed(list_checkpoints(run_dir, phase))]
 
 
+@dataclass(frozen=True)
+class BestCheckpoint:
+    """The end-of-epoch checkpoint of the epoch with the best value of a metric (``best_checkpoint``)."""
+
+    folder: Path
+    phase: int
+    epoch: int
+    metric: str  # a key of BEST_METRICS
+    value: float
+
+    def describe(self) -> str:
+        """E.g. ``phase_1/checkpoints/checkpoint_12, free-running IoU 0.8123 at epoch 12``."""
+        where = "/".join(self.folder.parts[-3:])
+        return f"{where}, {BEST_METRICS[self.metric].label} {self.value:.4f} at epoch {self.epoch}"
+
+    def pointer(self, path: str) -> dict:
+        """The content of ``best.json``; ``path``: the checkpoint relative to the folder that holds the file."""
+        return {"path": path, "phase": self.phase, "epoch": self.epoch, "metric": self.metric, "value": self.value}
+
+
+def best_checkpoint(run_dir: Path, history: History, metric: str) -> BestCheckpoint | None:
+    """The run's best checkpoint by ``metric``, derived from ``history`` (which every checkpoint carries, so a resume
+    finds the same one): the epoch with the best value among those whose end-of-epoch checkpoint is in ``run_dir``;
+    the earliest of equal values. None when no such epoch has a value."""
+    better = operator.gt if BEST_METRICS[metric].larger_is_better else operator.lt
+    best = None
+    for phase, epoch, value in history.values(metric):
+        folder = checkpoints_dir(run_dir, phase) / checkpoint_name(epoch, 0, end_of_epoch=True)
+        if (folder / STATE_FILE).is_file() and (best is None or better(value, best.value)):
+            best = BestCheckpoint(folder, phase, epoch, metric, value)
+    return best
+
+
 def has_finite_weights(folder: Path) -> bool:
     """Whether every tensor of the checkpoint's weights file is finite (reads the file)."""
     with safe_open(str(Path(folder) / WEIGHTS_FILE), framework="pt") as f:
@@ -274,109 +323,6 @@ def intact_checkpoint_before(folder: Path) -> Path | None:
             continue
         return candidate
     return None
-
-
-# What a checkpoint write can fail with for want of storage: the OS (OSError), torch.save (a RuntimeError such as
-# "[enforce fail at inline_container.cc] unexpected pos ..."), safetensors (SafetensorError, "... (os error 28)").
-WRITE_ERRORS = (OSError, RuntimeError, SafetensorError)
-
-
-def describe_write_error(error: BaseException, folder: Path) -> str:
-    """What stopped a checkpoint write, in words: a full disk (with its free space), a file-size limit (``ulimit
-    -f``), a read-only or unwritable folder are named as such, anything else is given as it is. The libraries do not
-    always say: torch.save reports a short write as "unexpected pos", safetensors puts the OS error in its text."""
-    code = getattr(error, "errno", None)
-    if code is None and (found := re.search(r"os error (\d+)", str(error))):
-        code = int(found.group(1))
-    existing = next(p for p in [Path(folder), *Path(folder).parents] if p.exists())
-    free = shutil.disk_usage(existing).free
-    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    if code in (errno.ENOSPC, errno.EDQUOT) or free < 64 * 2**20:
-        return f"the disk holding {folder} is full: {free / 2**20:.1f} MiB free ({error})"
-    if code == errno.EFBIG or (code is None and limit != resource.RLIM_INFINITY):
-        size = f" of {limit} bytes" if limit != resource.RLIM_INFINITY else ""
-        return (f"a file in {folder} would exceed this process's file-size limit{size} (ulimit -f); "
-                f"{free / 2**20:.0f} MiB are free on the disk ({error})")
-    if code == errno.EROFS:
-        return f"{folder} is on a read-only file system ({error})"
-    if code in (errno.EACCES, errno.EPERM) or not os.access(existing, os.W_OK):
-        return f"{folder} is not writable ({error})"
-    return f"{type(error).__name__}: {error}"
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def temporary_dir(final: Path) -> Path:
-    return final.parent / f"{TMP_PREFIX}{final.name}"
-
-
-def _set_aside_name(final: Path) -> Path:
-    """Where ``publish`` keeps the previous checkpoint of the same name while it puts the new one in place."""
-    return final.parent / f"{TMP_PREFIX}old-{final.name}"
-
-
-def clean_temporaries(folder: Path) -> None:
-    """Finish what an interrupted ``publish`` left: a previous checkpoint that was set aside while its name was
-    re-written goes back under its name when the new one never got there; other temporary folders are removed."""
-    if not folder.is_dir():
-        return
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(f"{TMP_PREFIX}old-") and p.is_dir():
-            final = folder / p.name[len(f"{TMP_PREFIX}old-"):]
-            if not final.exists():
-                logger.info("restoring %s, set aside by an interrupted checkpoint write", final)
-                os.replace(p, final)
-    for p in folder.iterdir():
-        if p.name.startswith(TMP_PREFIX) and p.is_dir():
-            logger.info("removing the unfinished checkpoint write %s", p)
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def publish(tmp: Path, final: Path, world_size: int) -> None:
-    """Verify the files in ``tmp``, flush them to disk and rename the folder to ``final`` (main process only).
-
-    A kill at any instant leaves at least the complete checkpoints there were before, once ``clean_temporaries``
-    has run (the trainer runs it at start): when ``final`` already exists (an epoch trained again after a resume
-    from an earlier checkpoint), it is set aside under a temporary name that ``clean_temporaries`` restores if the
-    new folder never took its place.
-    """
-    verify_checkpoint(tmp, world_size)
-    _fsync_tree(tmp)
-    if final.exists():
-        old = _set_aside_name(final)
-        shutil.rmtree(old, ignore_errors=True)  # a leftover whose name was already restored or replaced
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    _fsync_dir(final.parent)
-
-
-def rotate(run_dir: Path, phase: int, keep_last: int, protect: set[Path] = frozenset()) -> list[Path]:
-    """Delete the oldest checkpoints of ``phase`` beyond ``keep_last``; never the newest or a protected one."""
-    found = list_checkpoints(run_dir, phase)
-    removed = []
-    for folder in found[: max(0, len(found) - keep_last)]:
-        if folder in protect:
-            continue
-        shutil.rmtree(folder)
-        removed.append(folder)
-    return removed
 
 
 class RunLock:
