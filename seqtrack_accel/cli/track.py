@@ -34,9 +34,10 @@ from tqdm import tqdm
 
 from ..config import Config, load_config
 from ..tracking.tracker import SeqTrackTracker, load_tracker_model
+from ..data.annotations import parse_box
 from ..tracking.video import (EvenlySpacedFrames, VideoWriter, annotate, check_box_in_frame, contact_sheet,
-                              encode_png, open_frames, parse_box, search_region, select_box, select_problem,
-                              staged_files, track_lines)
+                              encode_png, open_frames, search_region, select_box, select_problem, staged_files,
+                              track_lines)
 from . import ArgumentParser, add_device_arguments, torch_dtype
 
 BACKENDS = ("torch", "onnx")

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..config import SPLITS
 from ..files import read_text
-from .sequence import Sequence, read_box_lines
+from .annotations import read_boxes, split_values
+from .sequence import Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def _sequence_names(class_dir: Path, class_name: str) -> list[str]:
 
 
 def _read_sequence(seq_dir: Path, name: str, class_name: str) -> Sequence:
-    boxes = read_box_lines(seq_dir / "groundtruth.txt", "LaSOT sequence")
+    boxes, _ = read_boxes(seq_dir / "groundtruth.txt", "LaSOT sequence")
     n = boxes.shape[0]
     frames_dir = seq_dir / "img"
     _check_frames(frames_dir, n)  # before the flags, so a short groundtruth is reported as such
@@ -165,16 +166,14 @@ def _read_flags(path: Path, n: int) -> np.ndarray:
     """bool (n,) from a one-line comma-separated 0/1 file."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; it needs one comma-separated line of 0/1, one per frame")
-    text = read_text(path).strip()
-    fields = text.split(",") if text else []
+    fields = split_values(read_text(path))
     if len(fields) != n:
         raise ValueError(f"{path} holds {len(fields)} values but groundtruth.txt has {n} lines; "
                          "they must match one to one")
-    stripped = [f.strip() for f in fields]
-    if not all(f in ("0", "1") for f in stripped):
-        index = next(i for i, f in enumerate(stripped) if f not in ("0", "1"))
+    if not all(f in ("0", "1") for f in fields):
+        index = next(i for i, f in enumerate(fields) if f not in ("0", "1"))
         raise ValueError(f"{path} line 1, value {index + 1}: expected 0 or 1, got {fields[index]!r}")
-    return np.array(stripped) == "1"
+    return np.array(fields) == "1"
 
 
 def _check_frames(frames_dir: Path, n: int) -> None:

@@ -19,8 +19,6 @@ import csv
 import io
 import json
 import logging
-import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ import torch
 
 from .. import __version__
 from ..config import Config, model_signature
+from ..data.annotations import SKIP, Rows, parse_rows
 from ..data.image import read_image
 from ..files import read_text, write_json_atomic, write_text_atomic
 from ..data.lasot import load_lasot
@@ -93,34 +92,17 @@ def write_times(path: Path, seconds: np.ndarray) -> None:
     write_text_atomic(Path(path), "".join(f"{float(s)!r}\n" for s in np.asarray(seconds).reshape(-1)))
 
 
-_SEPARATORS = re.compile(r"[,;\s]+")
-
-
 _FIX = "fix the tool that wrote it, or delete the file and track the sequence again"
 
 
-def _read_rows(path: Path, columns: int, frames: int | None) -> tuple[np.ndarray, list[int]]:
-    """(N, columns) finite float64 values of the non-blank lines, and their 1-based line numbers."""
-    rows, numbers = [], []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        if frames is not None and len(rows) == frames:
-            raise ValueError(f"{path}, line {number}: more lines than the {frames} frames of the sequence; the "
-                             f"file belongs to another sequence or has lines to spare: {_FIX}")
-        fields = _SEPARATORS.split(line.strip())
-        if len(fields) != columns:
-            raise ValueError(f"{path}, line {number}: expected {columns} values separated by commas, tabs or "
-                             f"spaces, got {line!r}")
-        try:
-            values = [float(v) for v in fields]
-        except ValueError:
-            raise ValueError(f"{path}, line {number}: not a number in {line!r}") from None
-        if not all(math.isfinite(v) for v in values):
-            raise ValueError(f"{path}, line {number}: {line.strip()!r} is not finite (inf or nan); {_FIX}")
-        rows.append(values)
-        numbers.append(number)
-    return np.array(rows, dtype=np.float64).reshape(-1, columns), numbers
+def _read_rows(path: Path, columns: int, frames: int | None) -> Rows:
+    """The rows of a result file (blank lines skipped), at most ``frames`` of them, each ``columns`` finite numbers."""
+    rows = parse_rows(path, read_text(path).splitlines(), columns=columns, blank=SKIP, fix=_FIX,
+                      names="x,y,w,h" if columns == 4 else "seconds")
+    if frames is not None and len(rows.values) > frames:
+        raise ValueError(f"{path} line {rows.lines[frames]}: more lines than the {frames} frames of the sequence; the "
+                         f"file belongs to another sequence or has lines to spare: {_FIX}")
+    return rows
 
 
 def read_boxes(path: Path, frames: int | None = None) -> np.ndarray:
@@ -128,17 +110,17 @@ def read_boxes(path: Path, frames: int | None = None) -> np.ndarray:
 
     ``frames``: the sequence's length; a file with more lines is an error. Values must be finite numbers.
     """
-    return _read_rows(path, 4, frames)[0]
+    return _read_rows(path, 4, frames).values
 
 
 def read_times(path: Path, frames: int | None = None) -> np.ndarray:
     """Seconds per frame -> (N,) float64: finite, >= 0, at most ``frames`` lines."""
-    seconds, numbers = _read_rows(path, 1, frames)
-    seconds = seconds[:, 0]
+    rows = _read_rows(path, 1, frames)
+    seconds = rows.values[:, 0]
     negative = np.flatnonzero(seconds < 0)
     if len(negative):
         row = negative[0]
-        raise ValueError(f"{path}, line {numbers[row]}: {float(seconds[row])!r} seconds is negative; {_FIX}")
+        raise ValueError(f"{path} line {rows.lines[row]}: {float(seconds[row])!r} seconds is negative; {_FIX}")
     return seconds
 
 
