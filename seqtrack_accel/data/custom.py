@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import SPLITS
 from ..files import read_text
 from .annotations import ABSENT, parse_rows
+from .lasot import SPLITS
 from .sequence import Sequence
 
 logger = logging.getLogger(__name__)

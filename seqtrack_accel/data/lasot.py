@@ -22,12 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import SPLITS
 from ..files import read_text
 from .annotations import read_boxes, split_values
 from .sequence import Sequence
 
 logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "test", "all")  # the protocol split's two parts, or every sequence (custom folders: the same)
+
 
 def protocol_test_sequences() -> dict[str, frozenset[str]]:
     """LaSOT's protocol split (Protocol II of the LaSOT paper): the 4 test sequences of each of the 70 classes, as

@@ -65,7 +65,7 @@ METRICS = {key: names for family in METRIC_FAMILIES.values() for key, names in f
 BENCHMARK_TITLES = {b.card[0]: b.card[1] for b in BENCHMARKS.values()}
 # seqtrack-evaluate --dataset NAME (summary.json's "dataset") -> (benchmark id, split). GOT-10k test and TrackingNet
 # are scored by their servers: seqtrack-evaluate writes no summary for them.
-DATASETS = {b.name: (b.card[0], b.card[2]) for b in BENCHMARKS.values() if b.protocol != "server"}
+DATASETS = {b.name: (b.card[0], b.card[2]) for b in BENCHMARKS.values() if b.protocol.writes_summary}
 SHA_DIGITS = 12  # of the weights' sha256 shown in the table (the JSON keeps all of it)
 MAX_ATTEMPTS = 4  # per push: transient Hub failures and cards changed meanwhile
 BACKOFF = 1.0  # seconds before the second attempt, doubled for each next one, unless the Hub sent Retry-After

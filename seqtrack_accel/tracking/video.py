@@ -24,6 +24,7 @@ import itertools
 import logging
 import math
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager

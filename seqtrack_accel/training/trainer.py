@@ -159,7 +159,6 @@ _CHANGE_EFFECTS = {
     "train.weight_decay": "applied to the optimizer",
     "train.seed": "applied: the data stream differs from an uninterrupted run's",
     "train.batch_size": "applied: the data stream differs from an uninterrupted run's",
-    "data.root": "applied",
     "data.num_workers": "applied",
     "data.decoder": "applied: both decoders give the same pixels",
     "data.*": "applied: the samples differ from an uninterrupted run's",
@@ -518,7 +517,7 @@ class Trainer:
             return FreeRunValidation.build(self.cfg, dataset)
         except (ValueError, KeyError, FileNotFoundError) as e:
             raise ConfigError("eval.free_run_every_epochs", f"free-running validation has no held-out samples: {e}. "
-                              "Give validation sequences (eval.split, eval.classes, eval.validate_sequences) or "
+                              "Give validation sequences (eval.dataset, eval.validate_sequences) or "
                               "turn it off with eval.free_run_every_epochs=0") from e
 
     def _setup_logging(self) -> None:
