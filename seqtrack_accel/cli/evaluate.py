@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "sequence again; needed when other weights or settings produced them")
     add_device_arguments(parser)
     parser.add_argument("--classes", nargs="+", help="evaluate only these classes")
+    parser.add_argument("--sequences", nargs="+", default=[], metavar="NAME",
+                        help="evaluate only these sequences (a video tracked by seqtrack-track: the name of its "
+                             "result file)")
     parser.add_argument("--max_frames", type=int, default=0, help="frames tracked and scored per sequence (0: all)")
     parser.add_argument("--no_plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
@@ -154,7 +157,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         cfg = _resolve_config(args, None)
     benchmark = get_benchmark(args.dataset) if args.dataset else None
-    evaluation = evaluation_set(cfg, benchmark, args.root, args.classes)
+    evaluation = evaluation_set(cfg, benchmark, args.root, args.classes, args.sequences)
     push_to, warnings = card_target(evaluation, card_repo(args.checkpoint, args.push_to_hub, args.no_push),
                                     explicit=bool(args.push_to_hub))
     for warning in warnings:

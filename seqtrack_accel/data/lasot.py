@@ -110,8 +110,8 @@ def load_lasot(
             else:
                 raise ValueError(
                     f"class {class_name!r} is not one of LaSOT's 70 classes, so its {split} split is not known; "
-                    "pass data.split_file=/path/to/testing_set.txt (one test sequence name per line), or use "
-                    "data.split=all"
+                    "give the source a split_file (data.datasets[i].split_file=/path/to/testing_set.txt: one test "
+                    "sequence name per line), or use split all"
                 )
             names = [n for n in names if (n in tests) == (split == "test")]
         if not names:
@@ -128,13 +128,13 @@ def _no_sequences(root: Path, class_name: str, split: str, all_names: list[str],
     if all_names:
         other = "test" if split == "train" else "train"
         why = f"its {len(all_names)} sequences are all in the {other} split"
-        fix = f"choose a split that holds some (split all, or a data.split_file that puts some in {split})"
+        fix = f"choose a split that holds some (split all, or a split_file that puts some in {split})"
     else:
         why = f"{root / class_name} holds no sequence folder named {class_name}-<number>"
         fix = "extract the class's sequences there"
     message = f"class {class_name!r} has no sequence in split {split!r} under {root}: {why}"
     if requested:
-        raise ValueError(f"{message}; {fix}, or leave the class out (data.classes, or eval.classes when "
+        raise ValueError(f"{message}; {fix}, or leave the class out (the source's classes; --classes when "
                          "evaluating)")
     logger.warning("%s; it is left out", message)
 

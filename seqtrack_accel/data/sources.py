@@ -231,13 +231,18 @@ def evaluation_source(cfg: Config) -> tuple[SourceConfig, str]:
 def evaluation_sequences(cfg: Config, names: tuple[str, ...] | list[str] = ()) -> list[Sequence]:
     """The sequences of ``evaluation_source(cfg)``, only those of ``names`` where given (in that order)."""
     source, key = evaluation_source(cfg)
-    sequences = load_source(source, key)
-    if names:
-        by_name = {s.name: s for s in sequences}
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            raise KeyError(f"sequences {unknown} are not in split {source.split!r} of the evaluation source {key} "
-                           f"({source.name}, classes {list(source.classes) if source.classes else 'all'}); check "
-                           "eval.validate_sequences")
-        sequences = [by_name[n] for n in names]
-    return sequences
+    where = (f"split {source.split!r} of the evaluation source {key} ({source.name}, classes "
+             f"{list(source.classes) if source.classes else 'all'}); check eval.validate_sequences")
+    return named(load_source(source, key), names, where)
+
+
+def named(sequences: list[Sequence], names: tuple[str, ...] | list[str], where: str) -> list[Sequence]:
+    """The sequences of ``names`` (in that order), all of ``sequences`` when ``names`` is empty; a name that is not
+    there is a KeyError naming it and ``where`` the sequences came from (and what to check)."""
+    if not names:
+        return sequences
+    by_name = {s.name: s for s in sequences}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise KeyError(f"sequences {unknown} are not in {where}")
+    return [by_name[n] for n in names]

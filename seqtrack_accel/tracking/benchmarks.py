@@ -44,7 +44,7 @@ from ..data.benchmarks import (lasot_ext_test_set, nfs_test_set, otb100_test_set
 from ..data.custom import natural_key
 from ..data.lasot import protocol_test_sequences
 from ..data.sequence import Sequence
-from ..data.sources import KINDS, evaluation_source, load_source, resolve_root
+from ..data.sources import KINDS, evaluation_source, load_source, named, resolve_root
 from ..model.weights import HUB_SCHEME
 from .evaluate import Tracker, evaluate_results, format_table, read_predictions, run_tracker_on_sequences, write_summary
 from .got10k_metrics import got10k_scores
@@ -295,11 +295,12 @@ class EvaluationSet:
 
 
 def evaluation_set(cfg: Config, benchmark: Benchmark | None = None, root: str | os.PathLike | None = None,
-                   classes: Iterable[str] | None = None) -> EvaluationSet:
+                   classes: Iterable[str] | None = None, sequences: Iterable[str] = ()) -> EvaluationSet:
     """The sequences to evaluate: ``benchmark``'s at ``root`` (else its kind's environment variable), or without a
     benchmark the config's evaluation source, whose root ``root`` replaces (the folder is read as it is: no synthetic
-    generator applies to a root given here); of ``classes`` where given."""
-    classes = tuple(classes) if classes else None
+    generator applies to a root given here); of ``classes`` where given, and only those named in ``sequences``
+    where given (one tracked video scored against its ground truth, say)."""
+    classes, names = tuple(classes) if classes else None, list(sequences)
     if benchmark is None:
         source, key = evaluation_source(cfg)
         if root:
@@ -307,11 +308,12 @@ def evaluation_set(cfg: Config, benchmark: Benchmark | None = None, root: str | 
         if classes:
             source = dataclasses.replace(source, classes=classes)
         root_key = "--root" if root else None
-        sequences = load_source(source, key, root_key)
+        found = resolve_root(source, key, root_key)
         title = f"{KINDS[source.name].title} {source.split} (the config's evaluation source, {key})"
-        return EvaluationSet("config", title, sequences, resolve_root(source, key, root_key))
-    sequences = benchmark.load(root, classes)
+        chosen = named(load_source(source, key, root_key), names, f"{title} at {found}; check --sequences")
+        return EvaluationSet("config", title, chosen, found)
     found = benchmark.resolved_root(root)
+    sequences = named(benchmark.load(root, classes), names, f"{benchmark.title} at {found}; check --sequences")
     return EvaluationSet(benchmark.name, benchmark.title, sequences, found, benchmark.protocol, benchmark,
                          benchmark.attributes(found), benchmark.part_scored((s.name for s in sequences), classes))
 
