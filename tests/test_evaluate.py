@@ -331,3 +331,18 @@ def test_the_demos_checkpoint_evaluates_another_lasot_folder_with_root_alone(tmp
     assert sorted(summary["trackers"]["demo"]["per_sequence"]) == ["cup-1", "cup-4"]  # LaSOT's test split of cup
     assert not (tmp_path / "data").exists()
     assert "2 sequences of LaSOT test (the config's evaluation source" in capsys.readouterr().out
+
+
+def test_sequences_keeps_the_named_sequences_of_the_set(tmp_path, tiny_lasot):
+    out = tmp_path / "out"
+    assert evaluate_main(["--baseline", "first-box", "--root", str(tiny_lasot), "--sequences", "coin-3",
+                          "--output", str(out), "--no_plots"]) == 0
+    assert list(json.loads((out / "summary.json").read_text())["trackers"]["first-box"]["per_sequence"]) == ["coin-3"]
+
+
+def test_a_sequence_not_in_the_set_is_an_error_naming_it_and_the_set(tmp_path, tiny_lasot, capsys):
+    assert evaluate_main(["--baseline", "first-box", "--root", str(tiny_lasot), "--sequences", "coin-1",
+                          "--output", str(tmp_path / "out"), "--no_plots"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: sequences ['coin-1'] are not in LaSOT test (the config's evaluation source") \
+        and "check --sequences" in err
