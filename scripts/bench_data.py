@@ -40,6 +40,7 @@ quality 90). GOT-10k is read as ``train_full`` (the recipe's ``vottrain`` is a s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -63,7 +64,6 @@ from seqtrack_accel.config import Config, SourceConfig, load_config
 from seqtrack_accel.data import (
     Source,
     TrackingDataset,
-    load_lasot,
     load_source,
     make_synthetic_coco,
     make_synthetic_custom,
@@ -269,15 +269,16 @@ def synthetic_source(name: str, folder: Path, size: tuple[int, int], cfg: Config
     """The source ``name`` read from its synthetic tree ``folder/<name>-<W>x<H>`` (written first if missing), and
     what the JSON line says about the tree."""
     root = folder / f"{name}-{size[0]}x{size[1]}"
+    # LaSOT takes the config's LaSOT source (classes, split), as the default run does; the others their training
+    # split. The tree here is this script's, read as it is.
+    lasot = next((s for s in cfg.data.datasets if s.name == "lasot"), SourceConfig("lasot"))
     generated, start = not root.exists(), time.perf_counter()
     if generated:
-        SYNTHETIC_TREES[name].write(root, size, frames, cfg.data.classes or ("book", "coin"), sequences_per_class)
+        SYNTHETIC_TREES[name].write(root, size, frames, lasot.classes or ("book", "coin"), sequences_per_class)
     seconds = time.perf_counter() - start
-    # LaSOT takes the config's classes and split, as the default run does; the others their training split.
-    source_cfg = (SourceConfig("lasot", root=str(root), classes=cfg.data.classes, split=cfg.data.split,
-                               split_file=cfg.data.split_file) if name == "lasot" else
+    source_cfg = (dataclasses.replace(lasot, root=str(root), synthetic=None, ratio=1.0) if name == "lasot" else
                   SourceConfig(name, root=str(root)))
-    sequences = load_source(source_cfg, cfg.data, key=f"--sources {name}")
+    sequences = load_source(source_cfg, f"--sources {name}")
     manifest = root / "synthetic.json"
     tree = {"root": str(root), "generated": generated, "generate_s": round(seconds, 1) if generated else 0.0,
             "frame_size": list(size), "sequences": len(sequences), "frames": sum(len(q) for q in sequences),
@@ -399,14 +400,15 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_config(args.config, [f"data.samples_per_epoch={args.samples}", *args.overrides])
         source_benchmarks(args, cfg, root, argv)
         return
-    cfg = load_config(args.config, [f"data.root={root}", f"data.samples_per_epoch={args.samples}",
+    cfg = load_config(args.config, [f"data.datasets[0].root={root}", f"data.samples_per_epoch={args.samples}",
                                     *args.overrides])
     generated = False
+    source = dataclasses.replace(cfg.data.datasets[0], synthetic=None)  # the tree at --root, read as it is
     if args.make_synthetic and not root.exists():
-        make_synthetic_lasot(root, cfg.data.classes or ("book", "coin"), args.sequences_per_class, args.frames,
+        make_synthetic_lasot(root, source.classes or ("book", "coin"), args.sequences_per_class, args.frames,
                              args.make_synthetic, seed=0)
         generated = True
-    sequences = load_lasot(root, cfg.data.classes, cfg.data.split, cfg.data.split_file)
+    sequences = load_source(source, "data.datasets[0]")
     dataset = TrackingDataset(cfg.data, sequences, seed=cfg.train.seed)
     n = args.samples
 

@@ -2,7 +2,7 @@
 
     python scripts/bench_mirror.py --threads 1
     python scripts/bench_mirror.py --config configs/demo.yaml --steps 96 --checkpoint_every 8 --latency 2 \\
-        data.root=/data/LaSOT
+        data.datasets[0].root=/data/LaSOT
 
 Each repeat runs the Trainer twice in this process, in alternating order (plain then mirrored, then mirrored then
 plain, ...): once without a repo, once mirroring to a local Hub-compatible server (FakeHub on 127.0.0.1) with

@@ -29,10 +29,9 @@ import torch
 from bench_env import device_name, versions
 from seqtrack_accel.cli import add_device_arguments, torch_dtype
 from seqtrack_accel.config import load_config, with_scratch_init
-from seqtrack_accel.data import read_image
+from seqtrack_accel.data import evaluation_sequences, read_image
 from seqtrack_accel.model import build_model
 from seqtrack_accel.tracking import SeqTrackTracker, load_tracker_model
-from seqtrack_accel.tracking.evaluate import eval_sequences
 from seqtrack_accel.cli import ArgumentParser
 
 
@@ -100,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.manual_seed(cfg.train.seed)
         model = build_model(with_scratch_init(cfg))
     model = model.to(device).eval()
-    sequence = eval_sequences(cfg, [args.sequence] if args.sequence else ())[0]
+    sequence = evaluation_sequences(cfg, [args.sequence] if args.sequence else ())[0]
     count = min(args.frames, len(sequence))
     frames = [read_image(sequence.frame_path(i)) for i in range(count)]
     init_box = np.asarray(sequence.boxes[0], dtype=np.float64)

@@ -3,7 +3,7 @@ own step (``Trainer.train_step``: Accelerate's mixed precision, accumulation, cl
 
     python scripts/bench_train.py --config demo --steps 20 --baseline
     python scripts/bench_train.py --config seqtrack_b192 --mixed_precision bf16 --batch_size auto --steps 50 \\
-        --baseline data.root=/data/LaSOT
+        --baseline data.datasets[0].root=/data/LaSOT
 
 Prints one JSON line per measured setting, and with ``--baseline`` a ``train_speedup`` line. ``--baseline`` is the
 original's setting (fp32, eager, PyTorch's unfused "math" attention, unfused AdamW), measured in the same run.

@@ -11,7 +11,7 @@ set -euo pipefail
 out=${1:-bench_gpu.jsonl}
 root=${BENCH_ROOT:-/tmp/bench_lasot_1280x720}
 workers=${BENCH_WORKERS:-$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))}
-common=(data.root="$root" model.init=scratch)
+common=("data.datasets[0].root=$root" model.init=scratch)
 
 python scripts/bench_data.py --root "$root" --config configs/seqtrack_b192.yaml --samples 600 \
     --workers "$workers" --make_synthetic 1280x720 | tee -a "$out"

@@ -33,7 +33,8 @@ from .tracking.evaluate import per_sequence_table, read_summary
 from .tracking.plots import confidence_figure, precision_figure, success_figure
 from .tracking.track_video import BACKENDS, DEFAULT_FPS, load_model, track_video
 from .tracking.tracker import SeqTrackTracker
-from .tracking.video import annotate, check_box_in_frame, open_frames, parse_box
+from .data.annotations import parse_box
+from .tracking.video import annotate, check_box_in_frame, open_frames
 
 KEPT_RUNS = 4  # output folders of the latest runs kept on disk; gradio serves the files from its own cache
 PROGRESS_INTERVAL = 0.1  # seconds between progress bar updates

@@ -13,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import json
+import logging
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,8 +25,9 @@ from typing import Any
 
 import yaml
 
+logger = logging.getLogger(__name__)
+
 INIT_MODES = ("scratch", "mae", "seqtrack", "pretrained")
-SPLITS = ("train", "test", "all")
 DECODERS = ("simplejpeg", "opencv")  # JPEG decoders of the training data (seqtrack_accel.data.image)
 PHASE_INIT_MODES = ("resume", "weights")
 
@@ -82,7 +85,7 @@ class CropConfig:
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """A synthetic LaSOT tree generated at ``data.root`` on first use (demo, tests, benchmarks)."""
+    """The generator of a source's synthetic tree (``SourceConfig.synthetic``: the demo, tests, benchmarks)."""
 
     classes: tuple[str, ...] = ("book", "coin")
     sequences_per_class: int = 6
@@ -98,47 +101,48 @@ class SyntheticConfig:
         _require(self.width >= 16 and self.height >= 16, "width", "frames must be at least 16x16 pixels")
 
 
-# The datasets a run can read (seqtrack_accel.data.sources), and the environment variable holding each one's root.
-ROOT_VARIABLES = {"lasot": "LASOT_ROOT", "got10k": "GOT10K_ROOT", "trackingnet": "TRACKINGNET_ROOT",
-                  "coco17": "COCO_ROOT", "custom": "CUSTOM_ROOT"}
-
-
 @dataclass(frozen=True)
 class SourceConfig:
-    """One dataset to draw samples from (``data.datasets``) or to validate on (``eval.dataset``).
+    """One data source, named the one way for training (``data.datasets``) and evaluation (``eval.dataset``).
 
-    ``split`` empty means the dataset's training split (``train``; GOT-10k: ``train_full``). Options that a dataset
-    does not have are ignored by its reader: ``classes`` and ``split_file`` (LaSOT, custom), ``chunks``
-    (TrackingNet: the ``TRAIN_k`` folders, empty for all), ``test_ratio`` (custom folders without a split file).
+    ``name`` is a dataset kind of the registry (``seqtrack_accel.data.sources.KINDS``: lasot, got10k, trackingnet,
+    coco17, custom, lasot_ext, tnl2k, uav123, otb100, nfs), which checks it when the source is read. ``split`` empty
+    means the kind's training split for a training source (LaSOT ``train``, GOT-10k ``train_full``) and its held-out
+    split for the evaluation source (LaSOT and custom ``test``, GOT-10k ``val``). Options that a kind does not have
+    are not used by its reader: ``split_file`` (LaSOT, custom), ``chunks`` (TrackingNet: the ``TRAIN_k`` folders,
+    empty for all), ``test_ratio`` (custom folders without a split file).
     """
 
-    name: str  # a key of ROOT_VARIABLES
-    ratio: float = 1.0  # this dataset's share of the samples, relative to the others'
-    root: str = ""  # empty: the environment variable of ROOT_VARIABLES (LaSOT: data.root first)
+    name: str
+    ratio: float = 1.0  # this source's share of the samples, relative to the others'
+    root: str = ""  # empty: the kind's environment variable (LASOT_ROOT, ...); relative: from the working directory
     split: str = ""
-    classes: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | None = None  # None: every class
     split_file: str = ""
     chunks: tuple[int, ...] = ()
     test_ratio: float = 0.2
-    synthetic: SyntheticConfig | None = None  # lasot, custom: generate a synthetic tree at root when it is missing
+    # Set: a synthetic tree is generated at root where the root is missing, and an existing tree that holds the
+    # generator's manifest must match it; a folder without the manifest is read as the real dataset it is.
+    synthetic: SyntheticConfig | None = None
 
     def __post_init__(self):
-        _require(self.name in ROOT_VARIABLES, "name", f"must be one of {tuple(ROOT_VARIABLES)}, got {self.name!r}")
-        _require(self.synthetic is None or self.name in ("lasot", "custom"), "synthetic",
-                 f"is generated for lasot and custom sources, not {self.name!r}; write other layouts with "
-                 "seqtrack-make-synthetic --layout")
+        _require(bool(self.name), "name", "names the dataset kind: lasot, got10k, trackingnet, coco17, custom, ...")
         _require(0 < self.ratio < math.inf, "ratio", f"must be positive, got {self.ratio}")
         _require(self.classes is None or len(self.classes) > 0, "classes", "is an empty list; leave it out")
         _require(0.0 <= self.test_ratio < 1.0, "test_ratio", "must be in [0, 1)")
 
 
+def _recipe_datasets() -> tuple[SourceConfig, ...]:
+    """The original B256 recipe's training data: four datasets, equal shares, roots from their variables."""
+    return (SourceConfig("lasot"), SourceConfig("got10k", split="vottrain"), SourceConfig("coco17"),
+            SourceConfig("trackingnet"))
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    root: str = ""  # LaSOT root; empty means $LASOT_ROOT. Relative paths are taken from the working directory.
-    synthetic: SyntheticConfig | None = None  # set: generate a synthetic tree at root when it is missing
-    classes: tuple[str, ...] | None = None  # None: every class found under root
-    split: str = "train"
-    split_file: str = ""  # LaSOT's testing_set.txt, needed for test/train splits of classes not built in
+    # The training sources and their shares (seqtrack_accel.data.sources); the first one's held-out split is the
+    # evaluation set unless eval.dataset names one.
+    datasets: tuple[SourceConfig, ...] = field(default_factory=_recipe_datasets)
     samples_per_epoch: int = 60000
     max_sample_interval: int = 400
     search: CropConfig = field(default_factory=lambda: CropConfig(256, 4.0, 3.5, 0.5, 1))
@@ -152,13 +156,10 @@ class DataConfig:
     max_redraws: int = 100  # bounded re-draws of an invalid sample before the error names the sequences
     reduced_decode: bool = True  # decode JPEGs at 1/2, 1/4, 1/8 scale where the crop is shrunk that much
     decoder: str = "simplejpeg"  # simplejpeg (libjpeg-turbo into reused buffers) | opencv: the same pixels
-    # The training datasets and their shares; empty: LaSOT at root with classes, split and split_file above.
-    datasets: tuple[SourceConfig, ...] = ()
 
     def __post_init__(self):
-        _require(self.classes is None or len(self.classes) > 0, "classes",
-                 "is an empty list; leave it out (null) to use every class, or name at least one")
-        _require(self.split in SPLITS, "split", f"must be one of {SPLITS}, got {self.split!r}")
+        _require(len(self.datasets) > 0, "datasets", "lists no source; name at least one, for example "
+                 "datasets: [{name: lasot, root: /data/LaSOT}]")
         _require(self.samples_per_epoch > 0, "samples_per_epoch", "must be positive")
         _require(self.max_sample_interval >= 1, "max_sample_interval", "must be >= 1")
         _require(all(s > 0 for s in self.std), "std", "must be positive")
@@ -168,17 +169,6 @@ class DataConfig:
         _require(self.num_workers >= 0, "num_workers", "must be >= 0")
         _require(self.max_redraws >= 1, "max_redraws", "must be >= 1")
         _require(self.decoder in DECODERS, "decoder", f"must be one of {DECODERS}, got {self.decoder!r}")
-
-    def resolved_root(self) -> Path:
-        """The LaSOT root as an absolute path: ``root``, else ``$LASOT_ROOT``, relative to the cwd."""
-        root = self.root or os.environ.get("LASOT_ROOT", "")
-        if not root:
-            raise ConfigError(
-                "data.root",
-                "no LaSOT root is set: pass data.root=/path/to/LaSOT on the command line, "
-                "set it in the config, or export LASOT_ROOT=/path/to/LaSOT",
-            )
-        return Path(root).expanduser().resolve()
 
 
 @dataclass(frozen=True)
@@ -306,17 +296,16 @@ class HubConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    split: str = "test"
-    classes: tuple[str, ...] | None = None  # None: the training classes (data.classes)
+    # The evaluation set of seqtrack-evaluate (without --dataset) and of validation during training; None: the
+    # held-out split of the first training source (data.datasets[0] with split ""). An override that reaches into
+    # it while it is None (eval.dataset.classes=[cup]) starts from that source.
+    dataset: SourceConfig | None = None
     template_update_interval: int = 450
     template_update_threshold: float = 0.6
     hanning: bool = True
     validate_every_epochs: int = 0  # 0: no validation during training
     validate_sequences: tuple[str, ...] = ()  # empty: the whole split
     max_frames: int = 0  # frames tracked per sequence during validation (0: all)
-    # The validation sequences of free-running validation and tracking validation; None: LaSOT's eval.split of
-    # eval.classes (or data.classes) at data.root.
-    dataset: SourceConfig | None = None
     # Free-running validation (seqtrack_accel.training.validation): greedy decoding on fixed held-out crops of
     # the validation sequences, against the IoU of the training set's mean box, every K epochs (0: off).
     free_run_every_epochs: int = 1
@@ -325,9 +314,6 @@ class EvalConfig:
     collapse_patience: int = 4  # ... in this many validations in a row (a fresh model starts collapsed)
 
     def __post_init__(self):
-        _require(self.split in SPLITS, "split", f"must be one of {SPLITS}, got {self.split!r}")
-        _require(self.classes is None or len(self.classes) > 0, "classes",
-                 "is an empty list; leave it out or name a class")
         _require(self.template_update_interval >= 1, "template_update_interval", "must be >= 1")
         _require(self.validate_every_epochs >= 0, "validate_every_epochs", "must be >= 0")
         _require(self.max_frames >= 0, "max_frames", "must be >= 0")
@@ -345,10 +331,6 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     hub: HubConfig = field(default_factory=HubConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-
-    @property
-    def eval_classes(self) -> tuple[str, ...] | None:
-        return self.eval.classes if self.eval.classes is not None else self.data.classes
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -492,31 +474,131 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), yaml.safe_load(raw) if raw.strip() else ""
 
 
+_INDEXED = re.compile(r"(\w+)(?:\[(\d+)\])?")
+
+
 def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    """``values`` (plain data) with each ``key.path=value`` of ``overrides`` set, in order. A list of sections is
+    reached by index: ``data.datasets[0].root=/data/LaSOT``. Errors name the key."""
     values = json.loads(json.dumps(values))  # deep copy of plain data
     for text in overrides:
         path, value = parse_override(text)
+        _refuse_flat_key(path, text.split("=", 1)[1])
         node, cls = values, Config
-        for i, part in enumerate(path[:-1]):
-            hints = typing.get_type_hints(cls)
+        for i, part in enumerate(path):
             dotted = ".".join(path[: i + 1])
-            if part not in hints:
+            match = _INDEXED.fullmatch(part)
+            hints = typing.get_type_hints(cls)
+            if match is None or match.group(1) not in hints:
                 raise ConfigError(dotted, f"unknown key; known keys here: {', '.join(sorted(hints))}")
-            tp = hints[part]
+            name, index, last = match.group(1), match.group(2), i == len(path) - 1
+            tp = hints[name]
+            if index is not None:
+                node, tp = _list_entry(node, name, int(index), tp, dotted)
+                name = int(index)
+            if last:
+                node[name] = value
+                break
             inner = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)]
             tp = inner[0] if inner else tp
             if not dataclasses.is_dataclass(tp):
                 raise ConfigError(dotted, "is not a section; it has no sub-keys")
-            if not isinstance(node.get(part), dict):
-                node[part] = to_dict(tp()) if _default_constructible(tp) else {}
-            node, cls = node[part], tp
-        node[path[-1]] = value
+            child = node[name] if isinstance(node, list) else node.get(name)
+            if dotted == "eval.dataset" and child is None:
+                child = node[name] = _held_out_of_first_source(values)
+            elif not isinstance(child, dict):
+                child = node[name] = to_dict(tp()) if _default_constructible(tp) else {}
+            node, cls = child, tp
     return values
 
 
 def _default_constructible(cls: type) -> bool:
     return all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
                for f in dataclasses.fields(cls))
+
+
+def _list_entry(node: dict, name: str, index: int, tp: Any, dotted: str) -> tuple[list, Any]:
+    """The list ``node[name]`` that ``name[index]`` reaches into, and the type of its entries."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is not tuple or len(args) != 2 or args[1] is not Ellipsis:
+        raise ConfigError(dotted, "is not a list; it takes no [index]")
+    entries = node.get(name)
+    if not isinstance(entries, list) or not 0 <= index < len(entries):
+        held = len(entries) if isinstance(entries, list) else 0
+        where = dotted.rsplit("[", 1)[0]
+        raise ConfigError(dotted, f"{where} holds {held} entries, so the index must be 0 to {held - 1}; set "
+                                  f"{where}=[...] to change how many")
+    return entries, args[0]
+
+
+def _held_out_of_first_source(values: dict) -> dict:
+    """What ``eval.dataset: null`` means, as plain data: the first training source with split "" (its held-out
+    split when read as the evaluation source)."""
+    first = values["data"]["datasets"][0]
+    return {**first, "split": "", "ratio": 1.0}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# configs of earlier versions: the flat data keys
+
+
+# The flat form of earlier versions: LaSOT at data.root with these keys, validated on eval.split / eval.classes.
+_FLAT_DATA_KEYS = ("root", "synthetic", "classes", "split", "split_file")
+_FLAT_EVAL_KEYS = ("split", "classes")
+
+
+def _refuse_flat_key(path: list[str], raw: str) -> None:
+    """An override of a flat key of earlier versions (``data.root=...``) is an error that shows the new spelling."""
+    section, rest = path[0], path[1:]
+    if section == "data" and rest and rest[0] in _FLAT_DATA_KEYS:
+        new = ".".join(["data.datasets[0]", *rest])
+    elif section == "eval" and rest and rest[0] in _FLAT_EVAL_KEYS:
+        new = ".".join(["eval.dataset", *rest])
+    else:
+        return
+    raise ConfigError(".".join(path), f"is a key of the flat form, which is gone: the sources are named in "
+                                      f"data.datasets and eval.dataset; write {new}={raw.strip()}")
+
+
+def _from_flat_form(values: dict, where: str) -> dict:
+    """``values`` (a config file's plain data) in the one form when it uses the flat keys of earlier versions, with
+    one logged note showing that form; else ``values`` itself.
+
+    The flat form read LaSOT at ``data.root`` (``data.classes``, ``data.split``, ``data.split_file``,
+    ``data.synthetic``) unless ``data.datasets`` listed sources, whose LaSOT entries then took ``data.root`` as
+    their root; it evaluated on LaSOT's ``eval.split`` of ``eval.classes`` (else ``data.classes``) at
+    ``data.root`` unless ``eval.dataset`` was set. Every run folder's and checkpoint's ``config.yaml`` written by
+    an earlier version holds these keys.
+    """
+    data, evaluation = dict(values.get("data") or {}), dict(values.get("eval") or {})
+    flat = {k: data.pop(k) for k in _FLAT_DATA_KEYS if k in data}
+    flat_eval = {k: evaluation.pop(k) for k in _FLAT_EVAL_KEYS if k in evaluation}
+    if not flat and not flat_eval:
+        return values
+    lasot = _kept({"name": "lasot", **flat, "split": "" if flat.get("split") == "train" else flat.get("split")})
+    datasets = data.get("datasets") or [lasot]
+    if data.get("datasets") and flat.get("root"):
+        datasets = [{**d, "root": d.get("root") or flat["root"]} if d.get("name") == "lasot" else d
+                    for d in datasets]
+    data["datasets"] = datasets
+    changed = {"data": {"datasets": datasets}}
+    if evaluation.get("dataset") is None:
+        old = _kept({**lasot, "split": flat_eval.get("split", "test"),
+                     "classes": flat_eval.get("classes") or flat.get("classes")})
+        now = _kept({**datasets[0], "split": "test" if datasets[0].get("name") == "lasot" else "", "ratio": None})
+        if old != now:
+            evaluation["dataset"] = old
+            changed["eval"] = {"dataset": old}
+    logger.warning("%s uses the flat data keys of earlier versions (%s); it is read as the one form below, which you "
+                   "can write there instead:\n%s", where,
+                   ", ".join([f"data.{k}" for k in flat] + [f"eval.{k}" for k in flat_eval]),
+                   yaml.safe_dump(changed, sort_keys=False, default_flow_style=None).rstrip())
+    return {**values, "data": data, "eval": evaluation}
+
+
+def _kept(source: dict) -> dict:
+    """A source's plain data without its empty values (None, "", []), as a config file would write it."""
+    return {k: v for k, v in source.items() if v not in (None, "", [], ())}
 
 
 def shipped_configs() -> list[str]:
@@ -557,7 +639,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tu
             raise ConfigError(str(source), f"is not valid YAML: {e}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(str(source), "must hold a mapping of config sections")
-        values = loaded
+        values = _from_flat_form(loaded, str(source))
         values.setdefault("name", Path(source.name).stem)
     values = _merge(to_dict(Config()), values)
     values = apply_overrides(values, list(overrides))

@@ -13,7 +13,8 @@ from seqtrack_accel.data import benchmarks, synthetic_benchmarks
 from seqtrack_accel.data.custom import load_custom
 from seqtrack_accel.data.got10k import load_got10k
 from seqtrack_accel.data.lasot import load_lasot
-from seqtrack_accel.data.sequence import Sequence, read_box_lines
+from seqtrack_accel.data.annotations import read_boxes
+from seqtrack_accel.data.sequence import Sequence
 from seqtrack_accel.data.synthetic import (make_synthetic_custom, make_synthetic_got10k, make_synthetic_lasot,
                                            make_synthetic_trackingnet)
 from seqtrack_accel.data.trackingnet import load_trackingnet
@@ -107,4 +108,4 @@ def test_an_annotation_file_that_is_not_utf8_is_an_error_naming_it(tmp_path):
     path = tmp_path / "groundtruth.txt"
     path.write_text("1,2,3,4\n", encoding="utf-16")  # Notepad's "Unicode"
     with pytest.raises(ValueError, match=rf"{path} is not UTF-8 text .*save it as UTF-8"):
-        read_box_lines(path)
+        read_boxes(path, "LaSOT sequence")

@@ -10,7 +10,7 @@ from train_helpers import REPO, TINY
 
 def test_bench_track_prints_both_settings_and_their_ratio_with_equal_boxes(synthetic_lasot, one_thread, capsys):
     main(["--config", str(REPO / "configs" / "demo.yaml"), "--frames", "4", "--rounds", "1", "--repeats", "2",
-          "--device", "cpu", f"data.root={synthetic_lasot}", *TINY])
+          "--device", "cpu", f"data.datasets[0].root={synthetic_lasot}", *TINY])
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [(line["benchmark"], line.get("use_cache")) for line in lines] == [
         ("track", True), ("track", False), ("track_cache", None)]

@@ -13,7 +13,7 @@ from seqtrack_accel.config import load_config
 
 def test_bench_train_prints_both_settings_and_the_speedup(synthetic_lasot, one_thread, capsys):
     main(["--config", str(REPO / "configs" / "demo.yaml"), "--steps", "2", "--warmup", "1", "--baseline",
-          "--device", "cpu", f"data.root={synthetic_lasot}", *TINY])
+          "--device", "cpu", f"data.datasets[0].root={synthetic_lasot}", *TINY])
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [line["benchmark"] for line in lines] == ["train_step", "train_step", "train_speedup"]
     fast, base, speedup = lines
@@ -50,7 +50,7 @@ def test_bench_times_the_trainers_own_step(synthetic_lasot, one_thread, monkeypa
     original = Trainer.train_step
     monkeypatch.setattr(Trainer, "train_step", lambda self, batch: calls.append(1) or original(self, batch))
     AcceleratorState._reset_state(True)
-    cfg = load_config(REPO / "configs" / "demo.yaml", [f"data.root={synthetic_lasot}", *TINY])
+    cfg = load_config(REPO / "configs" / "demo.yaml", [f"data.datasets[0].root={synthetic_lasot}", *TINY])
     result = bench_train.run(cfg, steps=3, warmup=1)
     assert len(calls) == 1 + 1 + 3  # the FLOP count, the warm-up, the timed steps
     assert result["steps"] == 3 and result["samples_per_s"] > 0

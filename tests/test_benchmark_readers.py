@@ -21,7 +21,6 @@ from seqtrack_accel.data.benchmarks import (
     nfs_table,
     otb100_table,
     read_benchmark_table,
-    read_boxes,
     read_nfs_annotation,
     uav123_attributes,
     uav123_table,
@@ -117,22 +116,7 @@ def test_malformed_table_line_is_rejected_naming_the_file_and_line(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# annotations
-
-
-def test_boxes_accept_commas_tabs_and_spaces_and_nan_lines_are_unknown(tmp_path):
-    path = tmp_path / "groundtruth_rect.txt"
-    path.write_text("1,2,3,4\n5\t6\t7\t8\n9 10  11 12\nNaN,NaN,NaN,NaN\n")
-    boxes, known = read_boxes(path, "test")
-    np.testing.assert_array_equal(boxes, [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [0, 0, 0, 0]])
-    np.testing.assert_array_equal(known, [True, True, True, False])
-
-
-def test_box_line_with_three_values_is_rejected_naming_the_file_and_line(tmp_path):
-    path = tmp_path / "groundtruth_rect.txt"
-    path.write_text("1,2,3,4\n5,6,7\n")
-    with pytest.raises(ValueError, match=r"groundtruth_rect.txt line 2: expected 4 values"):
-        read_boxes(path, "test")
+# roots
 
 
 @pytest.mark.parametrize("load", [load_lasot_ext, load_tnl2k, load_uav123, load_otb100, load_nfs])

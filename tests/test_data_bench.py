@@ -67,8 +67,8 @@ def test_bench_sources_reuses_the_trees_it_wrote_in_root(tmp_path, capsys):
 
 def test_straightforward_baseline_makes_the_same_crops_as_the_dataset(synthetic_lasot):
     """The benchmark compares like with like: the original's way gives our crops, up to resampling details."""
-    cfg = load_config(DEMO_CONFIG, [f"data.root={synthetic_lasot}", "data.decoder=opencv"])
-    dataset = TrackingDataset(cfg.data, load_lasot(synthetic_lasot, cfg.data.classes), seed=0)
+    cfg = load_config(DEMO_CONFIG, [f"data.datasets[0].root={synthetic_lasot}", "data.decoder=opencv"])
+    dataset = TrackingDataset(cfg.data, load_lasot(synthetic_lasot, cfg.data.datasets[0].classes), seed=0)
     mirrored = []
     for i in range(8):
         sequence, frame_ids, plans = dataset.first_draw(i)

@@ -160,11 +160,11 @@ def test_ratio_leaves_a_class_of_one_sequence_in_train(tmp_path):
 
 
 @pytest.mark.parametrize("line, message", [
-    ("1,2,3", r"line 7: expected 4 comma-separated values x,y,w,h \(or an empty line\), got 3"),
+    ("1,2,3", r"line 7: expected 4 values \(x,y,w,h, or an empty line\) separated by commas, semicolons, tabs or "
+              r"spaces, got 3"),
     ("1,2,three,4", r"line 7: values must be numbers"),
     ("1,nan,3,4", r"line 7: NaN or infinite value"),
     ("1,2,-3,4", r"line 7: negative width or height"),
-    ("1\t2\t3\t4", r"line 7: expected 4 comma-separated values"),
 ])
 def test_malformed_groundtruth_line_is_an_error_naming_the_file_and_line(one_sequence, line, message):
     root, seq = one_sequence

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from seqtrack_accel.config import Config, CropConfig, DataConfig, TrainConfig
+from seqtrack_accel.config import Config, CropConfig, DataConfig, SourceConfig, TrainConfig
 from seqtrack_accel.data.dataset import EpochSampler, TrackingDataset, build_train_dataset, worker_init_fn
 from seqtrack_accel.data.lasot import load_lasot
 
@@ -190,8 +190,8 @@ def test_sequences_too_short_for_the_sampler_are_an_error_naming_them(synthetic_
 
 
 def test_build_train_dataset_uses_the_configured_root_split_and_seed(synthetic_lasot):
-    cfg = Config(data=dataclasses.replace(TINY, root=str(synthetic_lasot), classes=("coin",)),
-                 train=TrainConfig(seed=5))
+    source = SourceConfig("lasot", root=str(synthetic_lasot), classes=("coin",))
+    cfg = Config(data=dataclasses.replace(TINY, datasets=(source,)), train=TrainConfig(seed=5))
     dataset = build_train_dataset(cfg)
     assert [s.name for s in dataset.sequences] == ["coin-1", "coin-2", "coin-4"]
     assert dataset.seed == 5 and len(dataset) == TINY.samples_per_epoch

@@ -114,7 +114,7 @@ def test_split_all_needs_no_split_information(synthetic_lasot, tmp_path):
 
 def test_split_of_a_class_that_is_not_lasots_says_to_pass_a_split_file(synthetic_lasot, tmp_path):
     shutil.copytree(synthetic_lasot / "book" / "book-1", tmp_path / "widget" / "widget-1")
-    with pytest.raises(ValueError, match=r"class 'widget' is not one of LaSOT's 70 classes.*data.split_file"):
+    with pytest.raises(ValueError, match=r"class 'widget' is not one of LaSOT's 70 classes.*split_file"):
         load_lasot(tmp_path, split="train")
 
 

@@ -1,4 +1,5 @@
-"""Training sources: datasets mixed by ratio, roots from the config or the environment, per-source counts."""
+"""Sources: datasets mixed by ratio, the one root resolver (the config or the environment), the registry's kinds and
+splits, the evaluation source, per-source counts."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from torch.utils.data import DataLoader
 from train_helpers import sha, tiny_config, train
 
 from seqtrack_accel.config import ConfigError, DataConfig, SourceConfig, load_config
-from seqtrack_accel.data import EpochSampler, TrackingDataset, load_lasot, make_synthetic_coco, worker_init_fn
-from seqtrack_accel.data.sources import Source, source_root
+from seqtrack_accel.data import (EpochSampler, TrackingDataset, load_lasot, make_synthetic_coco, make_synthetic_got10k,
+                                 worker_init_fn)
+from seqtrack_accel.data.sources import Source, evaluation_source, load_source, resolve_root
 
 def two_sources(root) -> list[Source]:
     return [Source("books", load_lasot(root, classes=["book"], split="all"), 1.0),
@@ -56,16 +58,71 @@ def test_a_run_on_lasot_and_coco_resumes_exactly_and_logs_the_samples_of_each(sy
     assert sum(drawn.values()) == 2 * cfg.data.samples_per_epoch and min(drawn.values()) > 0
 
 
-def test_a_dataset_without_a_root_names_its_variable(monkeypatch):
+def test_a_source_without_a_root_names_the_key_and_the_variable(monkeypatch):
     monkeypatch.delenv("GOT10K_ROOT", raising=False)
-    with pytest.raises(ConfigError, match=r"data.datasets\[0\].root.*'got10k'.*export GOT10K_ROOT"):
-        source_root(SourceConfig("got10k"), DataConfig(), "data.datasets[0]")
+    with pytest.raises(ConfigError, match=r"'data.datasets\[0\].root': no root is set for GOT-10k \(got10k\): set "
+                                          r"data.datasets\[0\].root=/path, or export GOT10K_ROOT=/path"):
+        resolve_root(SourceConfig("got10k"), "data.datasets[0]")
 
 
-def test_a_root_that_is_not_a_folder_names_the_dataset_the_variable_and_the_path(monkeypatch, tmp_path):
+def test_a_root_that_is_not_a_folder_names_the_kind_the_variable_and_the_path(monkeypatch, tmp_path):
     monkeypatch.setenv("TRACKINGNET_ROOT", str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match=r"'trackingnet' \(\$TRACKINGNET_ROOT\) is .*nowhere"):
-        source_root(SourceConfig("trackingnet"), DataConfig(), "data.datasets[0]")
+    with pytest.raises(FileNotFoundError, match=r"root of TrackingNet \(\$TRACKINGNET_ROOT\) is .*nowhere, which is "
+                                                r"not a folder; set data.datasets\[2\].root=/path or export "
+                                                r"TRACKINGNET_ROOT"):
+        resolve_root(SourceConfig("trackingnet"), "data.datasets[2]")
+
+
+def test_the_root_comes_from_the_kinds_variable_relative_to_the_working_directory(monkeypatch, tmp_path):
+    (tmp_path / "lasot").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LASOT_ROOT", "lasot")
+    assert resolve_root(SourceConfig("lasot"), "data.datasets[0]") == tmp_path.resolve() / "lasot"
+
+
+def test_a_root_given_on_a_command_line_is_named_as_its_option(monkeypatch):
+    monkeypatch.delenv("OTB_ROOT", raising=False)
+    with pytest.raises(FileNotFoundError, match=r"--root: no root is set for OTB100 .*pass --root /path, or export "
+                                                r"OTB_ROOT"):
+        resolve_root(SourceConfig("otb100"), "--dataset otb100", "--root")
+
+
+def test_an_unknown_kind_is_an_error_listing_the_kinds(synthetic_lasot):
+    with pytest.raises(ConfigError, match=r"'data.datasets\[1\].name': must be one of lasot, got10k, trackingnet, "
+                                          r"coco17, custom, lasot_ext, tnl2k, uav123, otb100, nfs, got 'lasott'"):
+        load_source(SourceConfig("lasott", root=str(synthetic_lasot)), "data.datasets[1]")
+
+
+def test_a_split_the_kind_does_not_have_is_an_error_listing_its_splits(synthetic_lasot):
+    with pytest.raises(ConfigError, match=r"'eval.dataset.split': LaSOT has the splits train, test, all, not 'val'"):
+        load_source(SourceConfig("lasot", root=str(synthetic_lasot), split="val"), "eval.dataset")
+
+
+@pytest.mark.parametrize("first, split", [("lasot", "test"), ("custom", "test"), ("got10k", "val")])
+def test_the_evaluation_source_is_the_first_training_sources_held_out_split(first, split):
+    cfg = load_config("demo", [f"data.datasets=[{{name: {first}, root: /data/x, classes: [a]}}, {{name: coco17}}]"])
+    source, key = evaluation_source(cfg)
+    assert source == SourceConfig(first, root="/data/x", classes=("a",), split=split) and key == "data.datasets[0]"
+
+
+def test_a_first_source_without_a_held_out_split_asks_for_an_evaluation_source():
+    cfg = load_config("demo", ["data.datasets=[{name: trackingnet}]"])
+    with pytest.raises(ConfigError, match=r"'eval.dataset': is not set, and data.datasets\[0\] \(TrackingNet\) has "
+                                          r"no annotated held-out split .*set eval.dataset"):
+        evaluation_source(cfg)
+
+
+def test_an_evaluation_source_without_a_split_reads_its_held_out_split():
+    cfg = load_config("demo", ["eval.dataset={name: got10k, root: /data/GOT-10k}"])
+    assert evaluation_source(cfg) == (SourceConfig("got10k", root="/data/GOT-10k", split="val"), "eval.dataset")
+
+
+def test_classes_of_a_kind_whose_reader_takes_none_keep_those_sequences(tmp_path):
+    root = make_synthetic_got10k(tmp_path / "got10k", sequences=6, frames=6, size=(64, 48))
+    sequences = load_source(SourceConfig("got10k", root=str(root), classes=("cup", "fish")), "data.datasets[0]")
+    assert sorted({s.class_name for s in sequences}) == ["cup", "fish"] and len(sequences) == 2
+    with pytest.raises(ValueError, match=r"class\(es\) dog not found in GOT-10k at .*; its classes: bird, book"):
+        load_source(SourceConfig("got10k", root=str(root), classes=("dog",)), "data.datasets[0]")
 
 
 def test_the_same_dataset_and_split_twice_is_refused(synthetic_lasot):

@@ -1,15 +1,18 @@
-"""The synthetic LaSOT generator and ``ensure_dataset_root``."""
+"""The synthetic LaSOT generator and synthetic sources: generated where missing, checked where made, read as they are
+where they hold no manifest."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
-from seqtrack_accel.config import DataConfig, SyntheticConfig
+from seqtrack_accel.config import ConfigError, SourceConfig, SyntheticConfig
 from seqtrack_accel.data.image import read_image
-from seqtrack_accel.data.synthetic import ensure_dataset_root, make_synthetic_lasot
+from seqtrack_accel.data.sources import load_source, resolve_root
+from seqtrack_accel.data.synthetic import MANIFEST_FILE, make_synthetic_lasot
 
 
 def _tree_bytes(root):
@@ -70,33 +73,45 @@ def test_generation_leaves_no_temporary_folder(tmp_path):
     assert os.listdir(tmp_path) == ["out"]
 
 
-def test_missing_synthetic_root_is_generated(tmp_path):
-    cfg = DataConfig(root=str(tmp_path / "gen"),
-                     synthetic=SyntheticConfig(classes=("coin",), sequences_per_class=1, frames=3, width=32,
-                                               height=32))
-    root = ensure_dataset_root(cfg)
+def _source(root, frames=3, **changes) -> SourceConfig:
+    return SourceConfig("lasot", root=str(root), split="all", synthetic=SyntheticConfig(
+        classes=("coin",), sequences_per_class=1, frames=frames, width=32, height=32), **changes)
+
+
+def test_a_synthetic_source_is_generated_where_its_root_is_missing(tmp_path):
+    root = resolve_root(_source(tmp_path / "gen"), "data.datasets[0]")
     assert root == (tmp_path / "gen").resolve()
     assert len(list((root / "coin" / "coin-1" / "img").iterdir())) == 3
 
 
-def test_a_tree_made_with_other_generator_settings_is_refused_naming_the_difference(tmp_path):
-    def cfg(frames):
-        return DataConfig(root=str(tmp_path / "gen"), synthetic=SyntheticConfig(
-            classes=("coin",), sequences_per_class=1, frames=frames, width=32, height=32))
+def test_a_tree_made_with_other_generator_settings_is_refused_naming_the_difference_and_the_way_out(tmp_path):
+    resolve_root(_source(tmp_path / "gen", frames=3), "data.datasets[0]")
+    assert resolve_root(_source(tmp_path / "gen", frames=3), "data.datasets[0]") == (tmp_path / "gen").resolve()
+    with pytest.raises(FileExistsError, match=r"frames 3 there, 4 in data.datasets\[0\].synthetic.*delete .*or set "
+                                              r"data.datasets\[0\].synthetic=null to read the tree as it is"):
+        resolve_root(_source(tmp_path / "gen", frames=4), "data.datasets[0]")
 
-    ensure_dataset_root(cfg(3))
-    assert ensure_dataset_root(cfg(3)) == (tmp_path / "gen").resolve()  # the same settings: reused
-    with pytest.raises(FileExistsError, match=r"frames 3 -> 4.*delete"):
-        ensure_dataset_root(cfg(4))
+
+def test_a_folder_without_the_generators_manifest_is_read_as_the_real_dataset_it_is(tmp_path):
+    real = make_synthetic_lasot(tmp_path / "mine", ("book",), 1, 4, (32, 32))
+    (real / MANIFEST_FILE).unlink()  # as a real LaSOT download: no synthetic.json
+    sequences = load_source(_source(real, frames=60), "data.datasets[0]")  # the settings differ: not looked at
+    assert [s.name for s in sequences] == ["book-1"] and len(sequences[0]) == 4
+
+
+def test_a_synthetic_tree_of_a_kind_without_a_generator_is_refused(tmp_path):
+    source = dataclasses.replace(_source(tmp_path / "gen"), name="got10k", split="")
+    with pytest.raises(ConfigError, match=r"data.datasets\[0\].synthetic.*lasot, custom sources, not 'got10k'"):
+        resolve_root(source, "data.datasets[0]")
 
 
 def test_missing_real_root_error_says_where_it_looked_and_how_to_set_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError) as info:
-        ensure_dataset_root(DataConfig(root="nowhere/LaSOT"))
+        resolve_root(SourceConfig("lasot", root="nowhere/LaSOT"), "data.datasets[0]")
     message = str(info.value)
     assert str(tmp_path.resolve() / "nowhere" / "LaSOT") in message
-    assert "data.root=" in message and "LASOT_ROOT" in message
+    assert "data.datasets[0].root=" in message and "LASOT_ROOT" in message
 
 
 def test_cli_writes_the_requested_tree(tmp_path, capsys):

@@ -9,10 +9,12 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from model_helpers import write_checkpoint
+
 from seqtrack_accel.cli.evaluate import main as evaluate_main
 from seqtrack_accel.config import Config
 from seqtrack_accel.data.lasot import load_lasot
-from seqtrack_accel.data.synthetic import make_synthetic_lasot
+from seqtrack_accel.data.synthetic import MANIFEST_FILE, make_synthetic_lasot
 from seqtrack_accel.tracking.evaluate import (
     RECORD_FILE,
     StaleResultsError,
@@ -75,20 +77,20 @@ def test_reads_tab_and_space_separated_results_of_other_tools(tmp_path):
 
 def test_malformed_result_line_is_an_error_naming_file_and_line(tmp_path):
     (tmp_path / "book-3.txt").write_text("1,2,3,4\n1,2,3\n")
-    with pytest.raises(ValueError, match=r"book-3.txt, line 2"):
+    with pytest.raises(ValueError, match=r"book-3.txt line 2"):
         read_boxes(tmp_path / "book-3.txt")
 
 
 @pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
 def test_a_non_finite_result_value_is_an_error_naming_file_and_line(tmp_path, value):
     (tmp_path / "book-3.txt").write_text(f"1,2,3,4\n\n1,2,{value},4\n")
-    with pytest.raises(ValueError, match=r"book-3.txt, line 3: .* is not finite"):
+    with pytest.raises(ValueError, match=r"book-3.txt line 3: NaN or infinite value"):
         read_boxes(tmp_path / "book-3.txt")
 
 
 def test_a_negative_time_is_an_error_naming_file_and_line(tmp_path):
     (tmp_path / "book-3_time.txt").write_text("0.01\n-0.002\n")
-    with pytest.raises(ValueError, match=r"book-3_time.txt, line 2: -0.002 seconds is negative"):
+    with pytest.raises(ValueError, match=r"book-3_time.txt line 2: -0.002 seconds is negative"):
         read_times(tmp_path / "book-3_time.txt")
 
 
@@ -97,7 +99,7 @@ def test_a_result_file_with_more_lines_than_frames_is_an_error_naming_file_and_l
     run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path, record=RECORD)
     boxes = read_boxes(results_file(tmp_path, sequence.name))
     write_boxes(results_file(tmp_path, sequence.name), np.concatenate([boxes, boxes[-1:]]))
-    with pytest.raises(ValueError, match=rf"{sequence.name}.txt, line {len(sequence) + 1}: more lines than the "
+    with pytest.raises(ValueError, match=rf"{sequence.name}.txt line {len(sequence) + 1}: more lines than the "
                                          rf"{len(sequence)} frames"):
         evaluate_results(tmp_path, lasot_test_split)
 
@@ -106,7 +108,7 @@ def test_a_time_file_with_more_lines_than_frames_is_an_error_naming_file_and_lin
     sequence = lasot_test_split[0]
     run_tracker_on_sequences(FirstBoxTracker, Config(), lasot_test_split, tmp_path, record=RECORD)
     times_file(tmp_path, sequence.name).write_text("0.01\n" * (len(sequence) + 1))
-    with pytest.raises(ValueError, match=rf"{sequence.name}_time.txt, line {len(sequence) + 1}: more lines"):
+    with pytest.raises(ValueError, match=rf"{sequence.name}_time.txt line {len(sequence) + 1}: more lines"):
         evaluate_results(tmp_path, lasot_test_split)
 
 
@@ -283,7 +285,7 @@ def test_cli_runs_the_baseline_and_scores_other_tools_folders(tmp_path, tiny_las
         np.savetxt(other / f"{sequence.name}.txt", sequence.boxes, delimiter="\t", fmt="%d")
     out = tmp_path / "out"
     evaluate_main(["--baseline", "first-box", "--results", str(other), "--names", "other", "--root", str(tiny_lasot),
-                   "--output", str(out), "--no_plots", "data.classes=[book, coin]"])
+                   "--output", str(out), "--no_plots", "data.datasets[0].classes=[book, coin]"])
     document = json.loads((out / "summary.json").read_text())
     assert set(document["trackers"]) == {"first-box", "other"}
     assert document["trackers"]["other"] == evaluate_results(other, lasot_test_split)
@@ -298,7 +300,7 @@ def test_the_first_box_baseline_reports_no_speed(tmp_path, tiny_lasot, caplog):
     caplog.set_level(logging.INFO, logger="seqtrack_accel")
     out = tmp_path / "out"
     assert evaluate_main(["--baseline", "first-box", "--root", str(tiny_lasot), "--output", str(out), "--no_plots",
-                          "data.classes=[book, coin]"]) == 0
+                          "data.datasets[0].classes=[book, coin]"]) == 0
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
     assert [line.split(":")[1] for line in lines] == [" 6 frames"] * 2  # per sequence, no frames/s
     assert "speed" not in json.loads((out / "summary.json").read_text())["trackers"]["first-box"]
@@ -309,3 +311,38 @@ def test_a_tracking_run_logs_each_sequences_speed(tmp_path, lasot_test_split, ca
     run_tracker_on_sequences(DriftingTracker, Config(), lasot_test_split, tmp_path, record=RECORD)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
     assert len(lines) == len(lasot_test_split) and all(line.endswith(" frames/s") for line in lines)
+
+
+@pytest.mark.parametrize("manifest", ["kept", "removed"])
+def test_the_demos_checkpoint_evaluates_another_lasot_folder_with_root_alone(tmp_path, manifest, monkeypatch, capsys):
+    """The checkpoint's config carries the demo's synthetic source (data/synthetic_lasot, book and coin, the
+    generator's settings); another LaSOT-layout folder, generated with other settings or a real download without
+    synthetic.json, is evaluated with --root and --classes and no config override."""
+    (tmp_path / "ckpt").mkdir()
+    checkpoint = write_checkpoint(tmp_path / "ckpt", "demo", ["model.encoder=nano", "model.init=scratch",
+                                                              "model.bins=64"])
+    mine = make_synthetic_lasot(tmp_path / "my_lasot", ("cup",), 4, 5, (64, 48), seed=3)
+    if manifest == "removed":
+        (mine / MANIFEST_FILE).unlink()
+    monkeypatch.chdir(tmp_path)  # where the demo's relative root would be generated: it must not be
+    assert evaluate_main(["--checkpoint", checkpoint, "--root", str(mine), "--classes", "cup", "--device", "cpu",
+                          "--output", "out", "--no_plots"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert sorted(summary["trackers"]["demo"]["per_sequence"]) == ["cup-1", "cup-4"]  # LaSOT's test split of cup
+    assert not (tmp_path / "data").exists()
+    assert "2 sequences of LaSOT test (the config's evaluation source" in capsys.readouterr().out
+
+
+def test_sequences_keeps_the_named_sequences_of_the_set(tmp_path, tiny_lasot):
+    out = tmp_path / "out"
+    assert evaluate_main(["--baseline", "first-box", "--root", str(tiny_lasot), "--sequences", "coin-3",
+                          "--output", str(out), "--no_plots"]) == 0
+    assert list(json.loads((out / "summary.json").read_text())["trackers"]["first-box"]["per_sequence"]) == ["coin-3"]
+
+
+def test_a_sequence_not_in_the_set_is_an_error_naming_it_and_the_set(tmp_path, tiny_lasot, capsys):
+    assert evaluate_main(["--baseline", "first-box", "--root", str(tiny_lasot), "--sequences", "coin-1",
+                          "--output", str(tmp_path / "out"), "--no_plots"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: sequences ['coin-1'] are not in LaSOT test (the config's evaluation source") \
+        and "check --sequences" in err

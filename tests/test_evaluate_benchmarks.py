@@ -48,7 +48,8 @@ def trees(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
     """A training checkpoint folder of a small random network (the demo's crops, the smallest encoder)."""
-    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), "demo", ["model.encoder=nano", "model.init=scratch", "model.bins=64", "data.synthetic=null"])
+    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), "demo", ["model.encoder=nano", "model.init=scratch",
+                                                                            "model.bins=64"])
 
 
 def _summary(output: Path) -> dict:
@@ -172,7 +173,7 @@ def test_an_hf_checkpoints_own_card_gets_no_partial_scores(trees, checkpoint, tm
     from seqtrack_accel.cli import evaluate
 
     pushed = []
-    monkeypatch.setattr(evaluate, "_push_target", lambda args: "org/model")  # as for hf://org/model with a token
+    monkeypatch.setattr(evaluate, "card_repo", lambda *args: "org/model")  # as for hf://org/model with a token
     monkeypatch.setattr(evaluate, "_push", lambda *args: pushed.append(args))
     root, output = _part_of(trees, "uav123", tmp_path), tmp_path / "out"
     assert evaluate_main(["--dataset", "uav123", "--root", str(root), "--checkpoint", checkpoint, "--output",
@@ -193,7 +194,7 @@ def test_the_benchmarks_template_update_is_the_originals(dataset, interval, tree
     roots = {**trees, "lasot": synthetic_lasot, "got10k_val": got10k, "got10k_test": got10k,
              "trackingnet": trackingnet}
     output = tmp_path / "out"
-    frames = [] if BENCHMARKS[dataset].protocol == "server" else ["--max_frames", "3"]
+    frames = [] if BENCHMARKS[dataset].protocol.whole_sequences else ["--max_frames", "3"]
     assert evaluate_main(["--dataset", dataset, "--root", str(roots[dataset]), "--checkpoint", checkpoint,
                           "--name", "seqtrack", "--output", str(output), "--no_plots", "--device", "cpu",
                           *frames]) == 0
@@ -207,7 +208,7 @@ def test_a_template_update_override_wins_over_the_benchmarks(trees, checkpoint, 
     assert evaluate_main(["--dataset", "tnl2k", "--root", str(trees["tnl2k"]), "--checkpoint", checkpoint,
                           "--name", "seqtrack", "--output", str(output), "--no_plots", "--max_frames", "3",
                           "--device", "cpu", "--config", "demo", "model.encoder=nano", "model.bins=64",
-                          "model.init=scratch", "data.synthetic=null", "eval.template_update_interval=7"]) == 0
+                          "model.init=scratch", "eval.template_update_interval=7"]) == 0
     assert read_record(output / "seqtrack")["settings"]["eval.template_update_interval"] == 7
 
 
@@ -357,7 +358,9 @@ def test_an_hf_checkpoint_evaluated_without_a_dataset_says_to_add_dataset_and_ke
 def test_an_hf_checkpoint_pushes_to_its_own_repo_when_a_token_is_set(argv, token, target, monkeypatch):
     import huggingface_hub
 
-    from seqtrack_accel.cli.evaluate import _push_target, build_parser
+    from seqtrack_accel.cli.evaluate import build_parser
+    from seqtrack_accel.tracking.benchmarks import card_repo
 
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: token)
-    assert _push_target(build_parser().parse_args(argv)) == target
+    args = build_parser().parse_args(argv)
+    assert card_repo(args.checkpoint, args.push_to_hub, args.no_push) == target

@@ -25,7 +25,7 @@ from seqtrack_accel.model import SeqTrack  # noqa: E402
 
 # The demo's crops (64 px search, 32 px templates) on the smallest encoder, 64 bins; evaluated on the session's
 # synthetic tree (conftest), so no tree of the demo's settings is asked for.
-NANO = ["model.encoder=nano", "model.init=scratch", "model.bins=64", "data.synthetic=null"]
+NANO = ["model.encoder=nano", "model.init=scratch", "model.bins=64", "data.datasets[0].synthetic=null"]
 
 
 @pytest.fixture(scope="module")

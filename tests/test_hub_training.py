@@ -232,8 +232,8 @@ def test_bench_mirror_prints_both_arms_and_the_slowdown(synthetic_lasot, capsys)
 
     bench_mirror.main(["--config", str(REPO / "configs" / "demo.yaml"), "--steps", "3", "--warmup", "1",
                        "--repeats", "1", "--checkpoint_every", "2", "--latency", "0.2", "--server", "thread",
-                       "--weights_only", "data.synthetic=null", f"data.root={synthetic_lasot}", "data.num_workers=0",
-                       "data.search.size=32", "data.template.size=16", "train.batch_size=4", *SMALL])
+                       "--weights_only", "data.datasets[0].synthetic=null", f"data.datasets[0].root={synthetic_lasot}",
+                       "data.num_workers=0", "data.search.size=32", "data.template.size=16", "train.batch_size=4", *SMALL])
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
 
     assert [line.get("arm") for line in lines] == ["no_mirror", "mirror", None]

@@ -49,7 +49,7 @@ def submit(cluster: SlurmCluster, run_dir: Path, root: Path, *, nodes: int, per_
     return cluster.sbatch([f"--nodes={nodes}", "--gpus-per-node=0", "--time=10", f"--chdir={REPO}",
                            f"--output={run_dir}-%j.out", str(SCRIPT),
                            str(REPO / "configs" / "demo.yaml"), str(run_dir), "--epochs", str(EPOCHS),
-                           f"data.root={root}", *TRAIN], env)
+                           f"data.datasets[0].root={root}", *TRAIN], env)
 
 
 class Log:

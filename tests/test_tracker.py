@@ -439,7 +439,7 @@ def test_cli_with_a_checkpoint_that_does_not_exist_fails_at_once_with_one_error_
 
 
 def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, tiny, capsys):
-    cfg = tiny_config("name=tiny_run", "eval.classes=[book]")
+    cfg = tiny_config("name=tiny_run", "eval.dataset.classes=[book]")
     folder = _training_checkpoint(tmp_path / "ckpt", cfg, tiny[1])
     argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(tmp_path / "out"),
             "--device", "cpu", "--max_frames", "4", "--no_plots"]
@@ -456,7 +456,8 @@ def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, ti
 
 
 def test_cli_run_again_resumes_and_reports_the_speed_from_the_result_files(tmp_path, tiny_lasot, tiny, capsys):
-    folder = _training_checkpoint(tmp_path / "ckpt", tiny_config("name=tiny_run", "eval.classes=[book]"), tiny[1])
+    folder = _training_checkpoint(tmp_path / "ckpt", tiny_config("name=tiny_run", "eval.dataset.classes=[book]"),
+                                  tiny[1])
     argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(tmp_path / "out"),
             "--device", "cpu", "--max_frames", "4", "--no_plots"]
     evaluate_main(argv)
@@ -470,7 +471,7 @@ def test_cli_run_again_resumes_and_reports_the_speed_from_the_result_files(tmp_p
 def _evaluate_two_checkpoints(tmp_path, tiny_lasot, tiny, *second_flags: str) -> int:
     """Evaluate a checkpoint, then another training's checkpoint of the same config into the default output folder
     (both are tiny_run: output/evaluation/tiny_run/tiny_run/). Returns the exit status of the second."""
-    cfg = tiny_config("name=tiny_run", "eval.classes=[book]")
+    cfg = tiny_config("name=tiny_run", "eval.dataset.classes=[book]")
     first = _training_checkpoint(tmp_path / "first" / "checkpoint_1", cfg, tiny[1])
     second = _training_checkpoint(tmp_path / "second" / "checkpoint_1", cfg, tiny[1], shift=0.01)
     common = ["--root", str(tiny_lasot), "--device", "cpu", "--max_frames", "4", "--no_plots"]

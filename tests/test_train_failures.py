@@ -127,7 +127,7 @@ def test_bad_input_under_two_launched_processes_is_one_error_line(synthetic_laso
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
            str(REPO / "accelerate_configs" / "cpu_two_process.yaml"), "--main_process_port", str(free_port()),
            str(REPO / "train.py"), "--output_dir", str(tmp_path / "run"),
-           *cli_args(synthetic_lasot, "train.batch_size=2", "data.classes=[cup]")]
+           *cli_args(synthetic_lasot, "train.batch_size=2", "data.datasets[0].classes=[cup]")]
     status, _, err, _, _ = _run_in_own_group(cmd, {**os.environ, **SUBPROCESS_ENV, "ACCELERATE_USE_CPU": "1"})
     assert status == 1, err[-3000:]
     assert [line for line in err.splitlines() if line.strip().startswith("error:")] == [

@@ -74,7 +74,7 @@ def _launch_two(script, run_dir, epochs, resume, root):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
            str(REPO / "accelerate_configs" / "cpu_two_process.yaml"), "--main_process_port", str(free_port()),
            str(script), str(run_dir), str(epochs), resume or "-", str(REPO / "configs" / "demo.yaml"),
-           f"data.root={root}", *TINY, "train.batch_size=2"]
+           f"data.datasets[0].root={root}", *TINY, "train.batch_size=2"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
 
 

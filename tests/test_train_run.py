@@ -255,7 +255,7 @@ def test_error_when_the_resume_path_is_not_a_checkpoint(synthetic_lasot, tmp_pat
 
 def test_error_when_the_checkpoint_model_differs_lists_the_keys(straight_run, tmp_path):
     cfg, ref_dir, _ = straight_run
-    other = tiny_config(cfg.data.root, "data.search.size=48", "model.decoder_layers=1")
+    other = tiny_config(cfg.data.datasets[0].root, "data.search.size=48", "model.decoder_layers=1")
     with pytest.raises(CheckpointError) as e:
         train(other, tmp_path, epochs=4, resume_from=str(ckpt(ref_dir, "checkpoint_3")))
     assert "data.search.size" in str(e.value) and "model.decoder_layers" in str(e.value)

@@ -22,8 +22,8 @@ FEW_STEPS = [
     "train.batch_size=8",
     "data.num_workers=0",
     "eval.free_run_samples=16",
-    "data.synthetic.frames=25",
-    "data.synthetic.sequences_per_class=4",
+    "data.datasets[0].synthetic.frames=25",
+    "data.datasets[0].synthetic.sequences_per_class=4",
 ]
 
 

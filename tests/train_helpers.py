@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # 4 steps of batch 4 per epoch; a 6-token ViT-tiny; no worker processes (they only cost start-up time here).
 TINY = [
-    "data.synthetic=null",
+    "data.datasets[0].synthetic=null",
     "data.samples_per_epoch=16",
     "data.max_sample_interval=20",
     "data.search.size=32",
@@ -31,7 +31,7 @@ TINY = [
 
 
 def tiny_config(root: Path, *extra: str) -> Config:
-    return load_config(REPO / "configs" / "demo.yaml", [f"data.root={root}", *TINY, *extra])
+    return load_config(REPO / "configs" / "demo.yaml", [f"data.datasets[0].root={root}", *TINY, *extra])
 
 
 def train(cfg: Config, run_dir: Path, **kwargs):
@@ -58,7 +58,7 @@ SUBPROCESS_ENV = {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
 
 def cli_args(root: Path, *extra: str) -> list[str]:
-    return ["--config", str(REPO / "configs" / "demo.yaml"), f"data.root={root}", *TINY, *extra]
+    return ["--config", str(REPO / "configs" / "demo.yaml"), f"data.datasets[0].root={root}", *TINY, *extra]
 
 
 def free_port() -> int:

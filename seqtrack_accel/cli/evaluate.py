@@ -10,9 +10,11 @@
     seqtrack-evaluate --checkpoint runs/b256/phase_2/checkpoints/checkpoint_500 --dataset uav123 \
         --push_to_hub my-org/seqtrack-b256
 
---dataset picks the benchmark (lasot, lasot_ext, got10k_val, got10k_test, trackingnet, tnl2k, uav123, otb100, nfs;
-default: the config's evaluation set, LaSOT's test split) and its root (--root, else its environment variable), and
-sets the template update the original uses on it (an eval.template_update_interval=... override wins). Output goes
+--dataset picks the benchmark (lasot, lasot_ext, got10k_val, got10k_test, trackingnet, tnl2k, uav123, otb100, nfs)
+and its root (--root, else its environment variable), and sets the template update the original uses on it (an
+eval.template_update_interval=... override wins). Without --dataset the config's evaluation source is evaluated
+(eval.dataset, else the held-out split of data.datasets[0]: the demo's LaSOT test split); --root reads it from
+another folder (as it is: no synthetic generator applies there) and --classes keeps some of its classes. Output goes
 to output/evaluation/<config name>/<dataset>/ unless --output. GOT-10k test and TrackingNet have no public ground
 truth: their results are packed into the evaluation server's archive, OUTPUT/<name>_<dataset>_submission.zip.
 --push_to_hub ORG/NAME adds the scores to that model repo's card (README.md only); a checkpoint loaded from
@@ -28,7 +30,6 @@ Every tracker's scores go to ``OUTPUT/summary.json``, ``OUTPUT/per_sequence.csv`
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import platform
@@ -38,12 +39,11 @@ from pathlib import Path
 import torch
 
 from ..config import Config, apply_overrides, config_from_dict, load_config, to_dict
-from ..data.benchmarks import some_names
-from ..tracking.benchmarks import BENCHMARKS, Benchmark, get_benchmark
-from ..tracking.evaluate import (eval_sequences, evaluate_results, format_table, read_predictions, results_record,
-                                 run_tracker_on_sequences, seqtrack_settings, write_summary)
-from ..hub import HubError, is_address, parse_address
-from ..hub.results import DATASETS
+from ..hub.remote import HubError
+from ..hub.results import DATASETS, push_results_to_card, results_from_summary
+from ..tracking.benchmarks import (BENCHMARKS, Outcome, TrackerRun, card_repo, card_target, evaluate,
+                                   evaluation_set, get_benchmark, result_folders, speed_line)
+from ..tracking.evaluate import results_record, seqtrack_settings
 from ..tracking.tracker import FirstBoxTracker, SeqTrackTracker, load_tracker_checkpoint
 from . import ArgumentParser, INPUT_ERRORS, add_device_arguments, error_line, torch_dtype
 
@@ -68,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="config YAML, a path or a shipped config name such as demo (default: the "
                                          "checkpoint's own config.yaml, else defaults)")
     parser.add_argument("--dataset", choices=list(BENCHMARKS),
-                        help="the benchmark to track and score (default: the config's evaluation set)")
-    parser.add_argument("--root", help="the benchmark's root (LaSOT: sets data.root; others: instead of the "
-                                       "environment variable)")
+                        help="the benchmark to track and score (default: the config's evaluation source)")
+    parser.add_argument("--root", help="the benchmark's root, instead of its environment variable; without "
+                                       "--dataset, the folder to read the config's evaluation source from")
     parser.add_argument("--push_to_hub", metavar="ORG/NAME",
                         help="add the scores to this Hub model repo's card (needs a token with write access)")
     parser.add_argument("--no_push", action="store_true",
@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="delete the results already in OUTPUT/<name>/ (of this run's trackers) and track every "
                              "sequence again; needed when other weights or settings produced them")
     add_device_arguments(parser)
-    parser.add_argument("--classes", nargs="+", help="evaluate only these classes (sets eval.classes)")
+    parser.add_argument("--classes", nargs="+", help="evaluate only these classes")
+    parser.add_argument("--sequences", nargs="+", default=[], metavar="NAME",
+                        help="evaluate only these sequences (a video tracked by seqtrack-track: the name of its "
+                             "result file)")
     parser.add_argument("--max_frames", type=int, default=0, help="frames tracked and scored per sequence (0: all)")
     parser.add_argument("--no_plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
@@ -89,14 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> list[str]:
     # The benchmark's tracker settings first, so that the user's own overrides win.
-    overrides = [*(get_benchmark(args.dataset).overrides() if args.dataset else []), *args.overrides]
-    if args.dataset == "lasot":
-        overrides.append("eval.dataset=null")  # LaSOT itself, not a validation set the config may name
-    if args.root and args.dataset in (None, "lasot"):
-        overrides.append(f"data.root={json.dumps(args.root)}")
-    if args.classes:
-        overrides.append(f"eval.classes={json.dumps(args.classes)}")
-    return overrides
+    return [*(get_benchmark(args.dataset).overrides() if args.dataset else []), *args.overrides]
 
 
 def _resolve_config(args: argparse.Namespace, checkpoint_cfg: Config | None) -> Config:
@@ -122,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--names gives {len(args.names)} names for {len(args.results)} --results folders")
     if args.max_frames < 0:
         parser.error("--max_frames must be >= 0")
-    if args.dataset and BENCHMARKS[args.dataset].protocol == "server" and args.max_frames:
+    if args.dataset and BENCHMARKS[args.dataset].protocol.whole_sequences and args.max_frames:
         parser.error(f"{BENCHMARKS[args.dataset].title} takes whole sequences: its server scores every frame; "
                      "drop --max_frames")
     if args.push_to_hub and args.max_frames:
@@ -130,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.push_to_hub and not args.dataset:
         parser.error(f"--push_to_hub publishes a benchmark's scores: name the benchmark with --dataset (one of "
                      f"{', '.join(DATASETS)})")
+    if args.push_to_hub and not args.checkpoint:
+        parser.error("--push_to_hub publishes the scores of --checkpoint; give --checkpoint")
     if args.push_to_hub and args.no_push:
         parser.error("--push_to_hub and --no_push contradict each other; give one")
     if args.backend == "onnx" and not args.checkpoint:
@@ -147,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    benchmark = get_benchmark(args.dataset) if args.dataset else None
     checkpoint = None
     if args.checkpoint:
         given = load_config(args.config, _overrides(args)) if args.config else None
@@ -160,182 +157,60 @@ def _evaluate(args: argparse.Namespace) -> int:
         cfg = given if given is not None else _resolve_config(args, checkpoint.cfg)
     else:
         cfg = _resolve_config(args, None)
-    push_to = _push_target(args)
+    benchmark = get_benchmark(args.dataset) if args.dataset else None
+    evaluation = evaluation_set(cfg, benchmark, args.root, args.classes, args.sequences)
+    push_to, warnings = card_target(evaluation, card_repo(args.checkpoint, args.push_to_hub, args.no_push),
+                                    explicit=bool(args.push_to_hub))
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     output = Path(args.output or Path("output") / "evaluation" / cfg.name / (args.dataset or ""))
-    device = torch.device(args.device)
-    dtype = torch_dtype(args.dtype)
-    run_here = ([args.name or cfg.name] if checkpoint is not None else []) + ([args.baseline] if args.baseline else [])
-    folders = {name: output / name for name in run_here}
-    names = args.names or [Path(d).resolve().name for d in args.results]
-    for name, folder in zip(names, args.results):
-        folders[name] = Path(folder)
-    if len(folders) < len(run_here) + len(args.results):
-        raise ValueError(f"a tracker name is used twice in {run_here + names}; give distinct --name / --names")
-    sequences, attributes, root = _sequences(args, cfg, benchmark)
-    chosen = cfg.eval_classes if args.dataset == "lasot" else args.classes  # LaSOT's --classes set eval.classes
-    partial = benchmark.part_scored((s.name for s in sequences), chosen) if benchmark is not None else None
-    if partial:
-        scored = _part_text(partial, benchmark.title, root)
-        if args.push_to_hub:
-            raise ValueError(f"--push_to_hub publishes the scores of {benchmark.title}, but only {scored}; score the "
-                             "whole benchmark to publish them, or drop --push_to_hub")
-        print(f"warning: {scored}: summary.json marks these scores partial, and they are not published to a model "
-              "card", file=sys.stderr)
-        push_to = None  # nor to the card of an hf:// checkpoint
-    title = benchmark.title if benchmark else f"{cfg.eval.split} split"
-    classes = sorted({s.class_name for s in sequences} - {""})
-    print(f"{len(sequences)} sequences of {title}" + (f", classes {classes}" if classes else "")
+    device, dtype = torch.device(args.device), torch_dtype(args.dtype)
+    runs = []
+    if checkpoint is not None:  # first: the tracker whose scores a model card gets
+        model = checkpoint.model
+        runs.append(TrackerRun(args.name or cfg.name, lambda: SeqTrackTracker(model, cfg, device=device, dtype=dtype),
+                               results_record("SeqTrack", seqtrack_settings(cfg, dtype), checkpoint.identity)))
+    if args.baseline:
+        runs.append(TrackerRun(args.baseline, FirstBoxTracker, results_record(args.baseline, {}), report_speed=False))
+    folders = result_folders(output, runs, args.results, args.names)
+    classes = sorted({s.class_name for s in evaluation.sequences} - {""})
+    print(f"{len(evaluation.sequences)} sequences of {evaluation.title}" + (f", classes {classes}" if classes else "")
           + f"; template update interval {cfg.eval.template_update_interval}, threshold "
             f"{cfg.eval.template_update_threshold:g}; output in {output}")
 
-    timed: dict[str, dict] = {}  # trackers run here: how this run went
-    if checkpoint is not None:
-        name, model = args.name or cfg.name, checkpoint.model
-        record = results_record("SeqTrack", seqtrack_settings(cfg, dtype), checkpoint.identity)
-        run = run_tracker_on_sequences(lambda: SeqTrackTracker(model, cfg, device=device, dtype=dtype), cfg,
-                                       sequences, folders[name], args.max_frames, record=record,
-                                       overwrite=args.overwrite)
-        timed[name] = {"tracked_frames": run.frames, "skipped_sequences": len(run.skipped)}
-    if args.baseline:
-        run_tracker_on_sequences(FirstBoxTracker, cfg, sequences, folders[args.baseline], args.max_frames,
-                                 record=results_record(args.baseline, {}), overwrite=args.overwrite,
-                                 report_speed=False)
-
     versions = {"torch": torch.__version__, "python": sys.version.split()[0]}
-    if benchmark is not None and benchmark.protocol == "server":
-        return _pack_submissions(benchmark, folders, sequences, output)
-    trackers = {name: _score(benchmark, folder, sequences, attributes, args.max_frames)
-                for name, folder in folders.items()}
-    if args.baseline:
-        trackers[args.baseline].pop("speed", None)  # a Python call's time per frame: no tracker's speed
-    extra = {"dataset": args.dataset or "config", "benchmark": title, "partial": partial,
-             "device": _device_description(device), "dtype": args.dtype, "versions": versions,
-             "max_frames": args.max_frames,
-             "result_folders": {n: str(f) for n, f in folders.items()}, "config": to_dict(cfg)}
-    paths = write_summary(output, trackers, extra, plots=not args.no_plots)
-    print(format_table(trackers))
-    if benchmark is not None and benchmark.protocol == "got10k":
-        print(format_got10k_table(trackers))
-    for name, counts in timed.items():
-        # Over every frame of the result folder, so a resumed run still reports its whole speed; the per-frame
-        # times of sequences done by an earlier run were measured there.
-        speed = trackers[name].get("speed", {})
-        print(json.dumps({"metric": "tracking_speed", "tracker": name, "dataset": args.dataset, "fps": speed.get("fps"),
-                          "frames": speed.get("frames"), "seconds": speed.get("seconds"), **counts,
-                          "device": _device_description(device), "dtype": args.dtype, **versions,
-                          "config": cfg.name, "encoder": cfg.model.encoder, "search_size": cfg.data.search.size},
-                         allow_nan=False))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    if push_to and timed and not args.dataset:  # the hf:// checkpoint's own push: --push_to_hub needs --dataset
-        print(f"warning: the scores were not added to the model card of {push_to}: the card lists a named "
-              f"benchmark's scores; evaluate with --dataset (one of {', '.join(DATASETS)}) to add them",
-              file=sys.stderr)
-    elif push_to and timed:
-        try:
-            _push(push_to, json.loads(paths["summary"].read_text()), list(timed), args.dataset)
-        except (ValueError, OSError, RuntimeError) as e:  # HubError is a RuntimeError
-            if args.push_to_hub:
-                raise HubError(f"the scores are in {paths['summary']}, but {e}") from e
-            # The push an hf:// checkpoint makes by itself: the evaluation succeeded, the card is a bonus.
-            print(f"warning: the scores were not added to the model card of {push_to}: {e}", file=sys.stderr)
+    context = {"device": _device_description(device), "dtype": args.dtype}
+    outcome = evaluate(evaluation, runs, folders, output, cfg, max_frames=args.max_frames, overwrite=args.overwrite,
+                       plots=not args.no_plots, extra={**context, "versions": versions, "config": to_dict(cfg)})
+    for submission in outcome.submissions:
+        print(json.dumps(submission))
+    if not evaluation.protocol.writes_summary:
+        return 0
+    print("\n".join(outcome.tables))
+    for run in runs:
+        if run.report_speed:
+            print(speed_line(outcome, run.name, dataset=args.dataset, **context, **versions, config=cfg.name,
+                             encoder=cfg.model.encoder, search_size=cfg.data.search.size))
+    print("wrote " + ", ".join(str(p) for p in outcome.paths.values()))
+    if push_to:
+        _push(push_to, outcome, [runs[0].name], args)
     return 0
 
 
-def _push_target(args: argparse.Namespace) -> str | None:
-    """The repo whose card gets the scores: --push_to_hub, else the hf:// checkpoint's repo when a token is set."""
-    if args.push_to_hub:
-        if not args.checkpoint:
-            raise ValueError("--push_to_hub publishes the scores of --checkpoint; give --checkpoint")
-        return args.push_to_hub
-    if args.no_push or not is_address(args.checkpoint):
-        return None
-    from huggingface_hub import get_token
-
-    if get_token() is None:
-        return None
-    return parse_address(args.checkpoint).repo_id
-
-
-def _push(repo_id: str, summary: dict, trackers: list[str], dataset: str) -> None:
-    from ..hub.results import push_results_to_card, results_from_summary
-
-    results = results_from_summary(summary, trackers=trackers)
-    commit = push_results_to_card(repo_id, results)
-    print(f"added the {dataset} scores of {', '.join(trackers)} to the model card of {repo_id}: "
+def _push(repo_id: str, outcome: Outcome, trackers: list[str], args: argparse.Namespace) -> None:
+    """The checkpoint's scores onto the card of ``repo_id``. A failed push that was asked for (--push_to_hub) is an
+    error saying where the scores are; the push an hf:// checkpoint makes by itself only warns: the evaluation
+    succeeded, the card is a bonus."""
+    try:
+        results = results_from_summary(json.loads(outcome.paths["summary"].read_text()), trackers=trackers)
+        commit = push_results_to_card(repo_id, results)
+    except (ValueError, OSError, RuntimeError) as e:  # HubError is a RuntimeError
+        if args.push_to_hub:
+            raise HubError(f"the scores are in {outcome.paths['summary']}, but {e}") from e
+        print(f"warning: the scores were not added to the model card of {repo_id}: {e}", file=sys.stderr)
+        return
+    print(f"added the {args.dataset} scores of {', '.join(trackers)} to the model card of {repo_id}: "
           f"{getattr(commit, 'commit_url', commit)}")
-
-
-def _first_frames(sequence, frames: int):
-    """``sequence`` cut to its first ``frames`` frames (--max_frames), for scores that take whole sequences."""
-    return dataclasses.replace(sequence, boxes=sequence.boxes[:frames], visible=sequence.visible[:frames])
-
-
-def format_got10k_table(trackers: dict[str, dict]) -> str:
-    """AO, SR0.50 and SR0.75 (x100) of each tracker, as GOT-10k reports them."""
-    header = f"{'tracker':<16} {'seqs':>4} {'AO':>8} {'SR0.50':>8} {'SR0.75':>8}"
-    lines = [header, "-" * len(header)]
-    for name, summary in trackers.items():
-        scores = summary["got10k"]["overall"]
-        lines.append(f"{name:<16} {scores['sequences']:>4} {scores['ao']:>8.2f} {scores['sr50']:>8.2f} "
-                     f"{scores['sr75']:>8.2f}")
-    return "\n".join(lines)
-
-
-def _sequences(args: argparse.Namespace, cfg: Config,
-               benchmark: Benchmark | None) -> tuple[list, dict | None, Path | None]:
-    """The benchmark's sequences (the config's evaluation set without --dataset) present under its root, filtered by
-    --classes; their attributes where the benchmark labels them; and the root."""
-    if benchmark is None:
-        return eval_sequences(cfg), None, None
-    if benchmark.name == "lasot":
-        return eval_sequences(cfg), None, cfg.data.resolved_root()  # at data.root (--root), of eval.classes (--classes)
-    root = benchmark.root(args.root)
-    sequences = benchmark.load(root)
-    if args.classes:
-        known = sorted({s.class_name for s in sequences} - {""})
-        unknown = sorted(set(args.classes) - set(known))
-        if unknown:
-            raise ValueError(f"--classes {unknown} are not classes of {benchmark.title} at {root}"
-                             + (f"; its classes are {known}" if known else "; it has no classes"))
-        sequences = [s for s in sequences if s.class_name in args.classes]
-    if not sequences:
-        raise ValueError(f"no sequences of {benchmark.title} under {root}; check --root (it holds {benchmark.layout})")
-    return sequences, benchmark.attributes(root), root
-
-
-def _part_text(partial: dict, title: str, root: Path) -> str:
-    """``37 of the 100 sequences of NFS are scored (63 missing under ROOT: a, b, c, d, e and 58 more)``."""
-    parts = [f"{len(names)} {what}" + (f": {some_names(names)}" if key == "missing" else "")
-             for key, what in (("missing", f"missing under {root}"), ("left_out", "of classes not chosen"),
-                               ("not_in_benchmark", "not in its test set"))
-             if (names := partial[key])]
-    return f"{partial['sequences']} of the {partial['of']} sequences of {title} are scored ({'; '.join(parts)})"
-
-
-def _score(benchmark: Benchmark | None, folder: Path, sequences: list, attributes: dict | None,
-           max_frames: int) -> dict:
-    summary = evaluate_results(folder, sequences, max_frames, attributes)
-    if benchmark is not None and benchmark.protocol == "got10k":
-        from ..tracking.got10k_metrics import got10k_scores
-
-        predictions = read_predictions(folder, sequences)
-        if max_frames:
-            sequences = [_first_frames(s, max_frames) for s in sequences]
-        summary["got10k"] = got10k_scores(predictions, sequences)
-    return summary
-
-
-def _pack_submissions(benchmark: Benchmark, folders: dict[str, Path], sequences: list, output: Path) -> int:
-    from ..tracking.submission import check_submission, write_submission
-
-    for name, folder in folders.items():
-        archive = output / f"{name}_{benchmark.name}_submission.zip"
-        write_submission(folder, sequences, archive, benchmark.name)
-        checked = check_submission(archive, sequences, benchmark.name)
-        print(json.dumps({"submission": str(archive), "tracker": name, "dataset": benchmark.name,
-                          "sequences": checked["sequences"], "frames": checked["frames"], "files": checked["files"],
-                          "server": benchmark.server}))
-    return 0
 
 
 if __name__ == "__main__":

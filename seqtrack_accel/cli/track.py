@@ -33,7 +33,8 @@ from tqdm import tqdm
 
 from ..tracking.track_video import BACKENDS, DEFAULT_FPS, load_model, output_paths, track_video
 from ..tracking.tracker import SeqTrackTracker
-from ..tracking.video import check_box_in_frame, open_frames, parse_box, select_box, select_problem
+from ..data.annotations import parse_box
+from ..tracking.video import check_box_in_frame, open_frames, select_box, select_problem
 from . import ArgumentParser, INPUT_ERRORS, add_device_arguments, error_line, torch_dtype
 
 

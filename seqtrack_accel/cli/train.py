@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="seqtrack-train",
         description="Train SeqTrack with Accelerate. Launch with `accelerate launch train.py ...` for GPUs.",
-        epilog="Trailing key.path=value arguments override the config, e.g. train.batch_size=8 data.root=/data/LaSOT",
+        epilog="Trailing key.path=value arguments override the config, e.g. train.batch_size=8 'data.datasets[0].root=/data/LaSOT'",
     )
     p.add_argument("--config", help="experiment YAML (differences from the defaults): a path or the name of a shipped "
                    f"config ({', '.join(shipped_configs())}). Default: the run folder's config.yaml when it exists, "

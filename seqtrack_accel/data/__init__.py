@@ -9,9 +9,8 @@ from .image import FrameDecoder, ImageDecodeError, read_image
 from .lasot import load_lasot, protocol_test_sequences, read_split_file
 from .processing import crop_around, normalize_batch, normalize_crops
 from .sequence import Sequence
-from .sources import Source, build_sources, load_source
+from .sources import KINDS, Source, build_sources, evaluation_sequences, evaluation_source, load_source, resolve_root
 from .synthetic import (
-    ensure_dataset_root,
     make_synthetic_coco,
     make_synthetic_custom,
     make_synthetic_got10k,
@@ -21,6 +20,7 @@ from .synthetic import (
 from .trackingnet import load_trackingnet
 
 __all__ = [
+    "KINDS",
     "EpochSampler",
     "FrameDecoder",
     "ImageDecodeError",
@@ -30,7 +30,8 @@ __all__ = [
     "build_sources",
     "build_train_dataset",
     "crop_around",
-    "ensure_dataset_root",
+    "evaluation_sequences",
+    "evaluation_source",
     "load_coco",
     "load_custom",
     "load_got10k",
@@ -47,5 +48,6 @@ __all__ = [
     "protocol_test_sequences",
     "read_image",
     "read_split_file",
+    "resolve_root",
     "worker_init_fn",
 ]

@@ -51,7 +51,6 @@ import functools
 import importlib.resources
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,7 +60,8 @@ import numpy as np
 from ..files import read_text
 from .custom import natural_key
 from .lasot import load_lasot
-from .sequence import Sequence, box_file_lines, parse_box_rows
+from .annotations import ABSENT, read_boxes, read_rows, split_values
+from .sequence import Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,6 @@ UAV123_ATTRIBUTES = ("Scale Variation", "Aspect Ratio Change", "Low Resolution",
                      "Partial Occlusion", "Out-of-View", "Background Clutter", "Illumination Variation",
                      "Viewpoint Change", "Camera Motion", "Similar Object")
 TNL2K_FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-_SEPARATORS = re.compile(r"[,\s]+")
 _FRAME_EXTENSIONS = ("jpg", "png")  # a table's ext, or the other one (copies of OTB's KiteSurf differ)
 
 
@@ -198,20 +197,6 @@ def _parse_table(text: str, where: str) -> tuple[BenchmarkEntry, ...]:
     return tuple(entries)
 
 
-def read_boxes(path: Path, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """float32 (N, 4) boxes and bool (N,) "the box is known" from one ``x,y,w,h`` line per frame.
-
-    Values are separated by commas, tabs or spaces. A line holding NaN or an infinity (a frame without the target)
-    gives the box ``0, 0, 0, 0`` and False. Errors name the file and the 1-based line; ``what`` says what needs the
-    file.
-    """
-    boxes = parse_box_rows(path, box_file_lines(path, what), lambda line: _SEPARATORS.split(line.strip()),
-                           "4 values x,y,w,h (separated by commas, tabs or spaces)", "numbers (or NaN)")
-    known = np.isfinite(boxes).all(axis=1)
-    boxes[~known] = 0.0
-    return boxes.astype(np.float32), known
-
-
 def read_nfs_annotation(path: Path, frames: int) -> tuple[np.ndarray, np.ndarray]:
     """float32 (frames, 4) boxes and bool (frames,) "the box is known" of the 30 fps frames 1 .. ``frames`` from the
     official NfS download's ``<name>/30/<name>.txt``.
@@ -228,15 +213,14 @@ def read_nfs_annotation(path: Path, frames: int) -> tuple[np.ndarray, np.ndarray
         ValueError: a line without five values or with a value that is not a number (the message names the file and
             line), or a number of lines (of every 8th at 240 fps) other than ``frames`` or ``frames + 1``.
     """
-    lines = box_file_lines(path, "NFS sequence")
-    corners = parse_box_rows(path, lines, lambda line: line.split()[1:5],
-                             "xmin ymin xmax ymax in columns 2-5 of id xmin ymin xmax ymax frame lost occluded "
-                             "generated label", "numbers")
-    step = 8 if abs(len(lines) / frames - 8) < 1 else 1
-    corners = corners[::step]
+    rows = read_rows(path, "NFS sequence", first=1, extra=None, nan=ABSENT,
+                     names="id, then xmin ymin xmax ymax, then frame lost occluded generated label")
+    lines = len(rows.values)
+    step = 8 if abs(lines / frames - 8) < 1 else 1
+    corners = rows.values[::step]
     if not frames <= len(corners) <= frames + 1:
-        taken = f"{len(corners)} of its {len(lines)} lines (every 8th, for its 240 fps)" if step == 8 else \
-            f"{len(lines)} lines"
+        taken = f"{len(corners)} of its {lines} lines (every 8th, for its 240 fps)" if step == 8 else \
+            f"{lines} lines"
         raise ValueError(f"{path} has {taken} for the {frames} frames of the sequence at 30 fps: they must match one "
                          "to one; re-extract the sequence")
     boxes = np.concatenate([corners[:frames, :2], corners[:frames, 2:] - corners[:frames, :2]], axis=1)
@@ -325,7 +309,7 @@ def load_tnl2k(root: str | os.PathLike) -> list[Sequence]:
 
 def _read_tnl2k_sequence(seq_dir: Path) -> Sequence:
     groundtruth = seq_dir / "groundtruth.txt"
-    boxes, known = read_boxes(groundtruth, "TNL2K sequence")
+    boxes, known = read_boxes(groundtruth, "TNL2K sequence", nan=ABSENT)
     frames_dir = seq_dir / "imgs"
     if not frames_dir.is_dir():
         raise FileNotFoundError(f"{frames_dir} is missing; it must hold the sequence's frames; re-extract the "
@@ -392,7 +376,7 @@ def uav123_attributes(root: str | os.PathLike,
         if not path.is_file():
             continue
         text = read_text(path).strip()
-        flags = _SEPARATORS.split(text)
+        flags = split_values(text)
         if len(flags) != len(UAV123_ATTRIBUTES) or not all(f in ("0", "1") for f in flags):
             raise ValueError(f"{path} must hold {len(UAV123_ATTRIBUTES)} flags of 0 or 1 (one per attribute: "
                              f"{', '.join(UAV123_ATTRIBUTES)}), got {text!r}; re-extract it or "
@@ -431,7 +415,7 @@ def _load_table(root: Path, table: tuple[BenchmarkEntry, ...], title: str, layou
 
 
 def _as_listed(entry: BenchmarkEntry) -> list[tuple[BenchmarkEntry, AnnotationReader]]:
-    """UAV123's and OTB100's one layout: the table's paths, ``read_boxes`` lines."""
+    """UAV123's and OTB100's one layout: the table's paths, one ``x,y,w,h`` line per frame."""
     return [(entry, _read_listed)]
 
 
@@ -445,7 +429,7 @@ def _nfs_layouts(entry: BenchmarkEntry) -> list[tuple[BenchmarkEntry, Annotation
 
 
 def _read_listed(path: Path, entry: BenchmarkEntry, title: str) -> tuple[np.ndarray, np.ndarray]:
-    boxes, known = read_boxes(path, f"{title} sequence")
+    boxes, known = read_boxes(path, f"{title} sequence", nan=ABSENT)
     annotated = entry.end_frame - entry.start_frame + 1
     if len(boxes) != annotated:
         raise ValueError(f"{path} has {len(boxes)} lines but {title} sequence {entry.name} has {annotated} frames "

@@ -2,8 +2,8 @@
 
 Layout::
 
-    root/<sequence>/groundtruth.txt          one "x,y,w,h" line per frame (pixels, top-left origin, commas); an
-                                             empty line or 0,0,0,0 for a frame without the target
+    root/<sequence>/groundtruth.txt          one "x,y,w,h" line per frame (pixels, top-left origin; commas, tabs
+                                             or spaces); an empty line or 0,0,0,0 for a frame without the target
     root/<sequence>/1.jpg 2.jpg ... 10.jpg   the frames (.jpg, .jpeg, .png), in natural name order (2 before 10),
                                              directly in the sequence folder or in its img/ subfolder
     root/<sequence>/absence.label            optional: one 0/1 line per frame, 1 where the target is absent
@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import SPLITS
 from ..files import read_text
+from .annotations import ABSENT, parse_rows
+from .lasot import SPLITS
 from .sequence import Sequence
 
 logger = logging.getLogger(__name__)
@@ -236,27 +237,14 @@ def _read_groundtruth(path: Path, n: int, frames_dir: Path) -> tuple[np.ndarray,
         where = f"line {len(lines) + 1} onwards missing" if len(lines) < n else f"lines {n + 1}-{len(lines)} extra"
         raise ValueError(f"{path} has {len(lines)} lines but {frames_dir} holds {n} frames ({where}); it needs one "
                          "x,y,w,h line per frame, an empty line or 0,0,0,0 where the target is absent")
-    boxes = np.zeros((n, 4), dtype=np.float32)
-    empty = np.zeros(n, dtype=bool)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            empty[number - 1] = True
-            continue
-        parts = line.split(",")
-        if len(parts) != 4:
-            raise ValueError(f"{path} line {number}: expected 4 comma-separated values x,y,w,h (or an empty line), got "
-                             f"{len(parts)}: {line!r}")
-        try:
-            box = [float(p) for p in parts]
-        except ValueError:
-            raise ValueError(f"{path} line {number}: values must be numbers, got {line!r}") from None
-        if not all(math.isfinite(v) for v in box):
-            raise ValueError(f"{path} line {number}: NaN or infinite value in {line!r}; fix the annotation")
-        if box[2] < 0 or box[3] < 0:
-            raise ValueError(f"{path} line {number}: negative width or height in {line!r}; a box is x,y,w,h with the "
-                             "top-left corner first")
-        boxes[number - 1] = box
-    return boxes, empty
+    rows = parse_rows(path, lines, blank=ABSENT, names="x,y,w,h, or an empty line")
+    negative = np.flatnonzero((rows.values[:, 2:] < 0).any(axis=1))
+    if negative.size:
+        number = int(rows.lines[negative[0]])
+        raise ValueError(f"{path} line {number}: negative width or height in {lines[number - 1]!r}; a box is x,y,w,h "
+                         "with the top-left corner first")
+    boxes = np.where(rows.present[:, None], rows.values, 0.0).astype(np.float32)
+    return boxes, ~rows.present
 
 
 def _read_absence(path: Path, n: int) -> np.ndarray:

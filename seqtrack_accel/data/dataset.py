@@ -94,7 +94,8 @@ class TrackingDataset(Dataset):
         if sources and isinstance(sources[0], Sequence):
             sources = [Source("data", list(sources))]
         if not sources or not any(s.sequences for s in sources):
-            raise ValueError("TrackingDataset needs at least one sequence; check data.classes and data.split")
+            raise ValueError("TrackingDataset needs at least one sequence; check the sources' classes and splits "
+                             "(data.datasets)")
         self.cfg = data_cfg
         self.seed = int(seed)
         self.samples_per_epoch = data_cfg.samples_per_epoch
@@ -102,7 +103,7 @@ class TrackingDataset(Dataset):
         self.num_searches = data_cfg.search.number
         self.sources = [self._usable(source) for source in sources]
         # The dataset of a sample is drawn first, in proportion to the ratios (the original's sampler does the
-        # same); a single source draws nothing, so its samples are those of a run without data.datasets.
+        # same); a single source draws nothing, so its samples are those of its sequences alone.
         ratios = np.array([s.ratio for s in self.sources], dtype=np.float64)
         self._probabilities = ratios / ratios.sum()
         self.sequences = [q for s in self.sources for q in s.sequences]

@@ -48,7 +48,8 @@ from pathlib import Path
 import numpy as np
 
 from ..files import read_text
-from .sequence import Sequence, first_box_only, read_box_lines
+from .annotations import read_boxes
+from .sequence import Sequence, first_box_only
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def _read_sequence(seq_dir: Path, name: str, list_file: Path, line: int) -> Sequ
         raise FileNotFoundError(f"{seq_dir} is missing ({list_file} line {line} lists it); extract the sequence, or "
                                 "take it out of list.txt and use split train_full")
     groundtruth = seq_dir / "groundtruth.txt"
-    boxes = read_box_lines(groundtruth, "GOT-10k sequence")
+    boxes, _ = read_boxes(groundtruth, "GOT-10k sequence")
     n = boxes.shape[0]
     _check_frames(seq_dir, n)  # before the labels, so a short groundtruth is reported as such
     absent = _read_labels(seq_dir / "absence.label", n, 1, "0 or 1 (1: the target is absent)")
@@ -174,7 +175,7 @@ def _read_test_sequence(seq_dir: Path, name: str, list_file: Path, line: int) ->
     if not seq_dir.is_dir():
         raise FileNotFoundError(f"{seq_dir} is missing ({list_file} line {line} lists it); extract the test set again")
     groundtruth = seq_dir / "groundtruth.txt"
-    given = read_box_lines(groundtruth, "GOT-10k test sequence")
+    given, _ = read_boxes(groundtruth, "GOT-10k test sequence")
     if given.shape[0] != 1:
         raise ValueError(f"{groundtruth} has {given.shape[0]} lines; a test sequence's groundtruth.txt holds one, the "
                          "first frame's box (for annotated sequences use split val)")

@@ -22,11 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import SPLITS
 from ..files import read_text
-from .sequence import Sequence, read_box_lines
+from .annotations import read_boxes, split_values
+from .sequence import Sequence
 
 logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "test", "all")  # the protocol split's two parts, or every sequence (custom folders: the same)
+
 
 def protocol_test_sequences() -> dict[str, frozenset[str]]:
     """LaSOT's protocol split (Protocol II of the LaSOT paper): the 4 test sequences of each of the 70 classes, as
@@ -107,8 +110,8 @@ def load_lasot(
             else:
                 raise ValueError(
                     f"class {class_name!r} is not one of LaSOT's 70 classes, so its {split} split is not known; "
-                    "pass data.split_file=/path/to/testing_set.txt (one test sequence name per line), or use "
-                    "data.split=all"
+                    "give the source a split_file (data.datasets[i].split_file=/path/to/testing_set.txt: one test "
+                    "sequence name per line), or use split all"
                 )
             names = [n for n in names if (n in tests) == (split == "test")]
         if not names:
@@ -125,13 +128,13 @@ def _no_sequences(root: Path, class_name: str, split: str, all_names: list[str],
     if all_names:
         other = "test" if split == "train" else "train"
         why = f"its {len(all_names)} sequences are all in the {other} split"
-        fix = f"choose a split that holds some (split all, or a data.split_file that puts some in {split})"
+        fix = f"choose a split that holds some (split all, or a split_file that puts some in {split})"
     else:
         why = f"{root / class_name} holds no sequence folder named {class_name}-<number>"
         fix = "extract the class's sequences there"
     message = f"class {class_name!r} has no sequence in split {split!r} under {root}: {why}"
     if requested:
-        raise ValueError(f"{message}; {fix}, or leave the class out (data.classes, or eval.classes when "
+        raise ValueError(f"{message}; {fix}, or leave the class out (the source's classes; --classes when "
                          "evaluating)")
     logger.warning("%s; it is left out", message)
 
@@ -149,7 +152,7 @@ def _sequence_names(class_dir: Path, class_name: str) -> list[str]:
 
 
 def _read_sequence(seq_dir: Path, name: str, class_name: str) -> Sequence:
-    boxes = read_box_lines(seq_dir / "groundtruth.txt", "LaSOT sequence")
+    boxes, _ = read_boxes(seq_dir / "groundtruth.txt", "LaSOT sequence")
     n = boxes.shape[0]
     frames_dir = seq_dir / "img"
     _check_frames(frames_dir, n)  # before the flags, so a short groundtruth is reported as such
@@ -165,16 +168,14 @@ def _read_flags(path: Path, n: int) -> np.ndarray:
     """bool (n,) from a one-line comma-separated 0/1 file."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; it needs one comma-separated line of 0/1, one per frame")
-    text = read_text(path).strip()
-    fields = text.split(",") if text else []
+    fields = split_values(read_text(path))
     if len(fields) != n:
         raise ValueError(f"{path} holds {len(fields)} values but groundtruth.txt has {n} lines; "
                          "they must match one to one")
-    stripped = [f.strip() for f in fields]
-    if not all(f in ("0", "1") for f in stripped):
-        index = next(i for i, f in enumerate(stripped) if f not in ("0", "1"))
+    if not all(f in ("0", "1") for f in fields):
+        index = next(i for i, f in enumerate(fields) if f not in ("0", "1"))
         raise ValueError(f"{path} line 1, value {index + 1}: expected 0 or 1, got {fields[index]!r}")
-    return np.array(stripped) == "1"
+    return np.array(fields) == "1"
 
 
 def _check_frames(frames_dir: Path, n: int) -> None:

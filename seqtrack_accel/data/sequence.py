@@ -6,13 +6,10 @@ found by a file-name pattern (or an explicit list), so a sequence of thousands o
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from ..files import read_text
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,19 +59,6 @@ class Sequence:
         return int(self.boxes.shape[0])
 
 
-def box_file_lines(path: Path, what: str) -> list[str]:
-    """The lines of an annotation file of one ``x,y,w,h`` line per frame, trailing blank lines dropped; a missing or
-    empty file is an error naming it (``what`` says what needs the file)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; every {what} needs one x,y,w,h line per frame")
-    lines = read_text(path).splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise ValueError(f"{path} is empty; it needs one x,y,w,h line per frame")
-    return lines
-
-
 def first_box_only(name: str, class_name: str, frames_dir: Path, box: np.ndarray, frames: int, **pattern) -> Sequence:
     """A sequence of a benchmark's test set, whose annotation is the first frame's box only (GOT-10k test,
     TrackingNet test): ``frames`` frames, boxes NaN after the first, visible only at the first (when it has area)."""
@@ -85,43 +69,3 @@ def first_box_only(name: str, class_name: str, frames_dir: Path, box: np.ndarray
     boxes.setflags(write=False)
     visible.setflags(write=False)
     return Sequence(name=name, class_name=class_name, frames_dir=frames_dir, boxes=boxes, visible=visible, **pattern)
-
-
-def parse_box_rows(path: Path, lines: list[str], split: Callable[[str], list[str]], expected: str,
-                   values: str) -> np.ndarray:
-    """(N, 4) float64 of ``lines``, each cut into four fields by ``split``; the first line that is not four numbers
-    is an error naming ``path`` and the line (``expected`` and ``values`` say what it should hold)."""
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        parts = split(line)
-        if len(parts) != 4:
-            raise ValueError(f"{path} line {number}: expected {expected}, got {len(parts)}: {line!r}")
-        try:
-            rows.append([float(p) for p in parts])
-        except ValueError:
-            raise ValueError(f"{path} line {number}: values must be {values}, got {line!r}") from None
-    return np.array(rows, dtype=np.float64)
-
-
-def read_box_lines(path: Path, what: str = "sequence") -> np.ndarray:
-    """float32 (N, 4) boxes from a file of ``x,y,w,h`` lines (commas; LaSOT, GOT-10k and TrackingNet's format).
-
-    Errors name the file and the 1-based line and say what to do; ``what`` says what needs the file.
-    """
-    path = Path(path)
-    lines = box_file_lines(path, what)
-    fields = ",".join(lines).split(",")
-    values = None
-    if len(fields) == 4 * len(lines):
-        try:
-            values = np.array(fields, dtype=np.float64).reshape(-1, 4)
-        except ValueError:
-            values = None
-    if values is None:  # slow path, only taken for a malformed file: find and name the offending line
-        values = parse_box_rows(path, lines, lambda line: line.split(","), "4 comma-separated values x,y,w,h",
-                                "numbers")
-    bad = ~np.isfinite(values).all(axis=1)
-    if bad.any():
-        number = int(np.flatnonzero(bad)[0]) + 1
-        raise ValueError(f"{path} line {number}: NaN or infinite value in {lines[number - 1]!r}; fix the annotation")
-    return values.astype(np.float32)

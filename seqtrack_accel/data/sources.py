@@ -1,35 +1,187 @@
-"""Where the training sequences come from: one reader per dataset, roots from the config or the environment.
+"""The registry of dataset kinds, the one root resolver, and the sources a run reads.
+
+A data source is named one way, for training and evaluation alike: a ``SourceConfig`` (``name`` is one of ``KINDS``)::
 
     data:
-      datasets:                                   # the original B256 recipe: four datasets, equal shares
-        - {name: lasot}
+      datasets:                                   # the training sources: the original B256 recipe's four
+        - {name: lasot}                           # root: $LASOT_ROOT
         - {name: got10k, split: vottrain}
         - {name: coco17}
         - {name: trackingnet}
+    eval:
+      dataset: {name: got10k, split: val}         # null (the default): the first training source's held-out split
 
-Each entry is a ``SourceConfig``; its root is ``root``, else the environment variable of ``ROOT_VARIABLES``
-(``LASOT_ROOT``, ``GOT10K_ROOT``, ``TRACKINGNET_ROOT``, ``COCO_ROOT``, ``CUSTOM_ROOT``; LaSOT takes ``data.root``
-first). With no ``data.datasets`` the run reads LaSOT at ``data.root`` with ``data.classes``, ``data.split`` and
-``data.split_file``, generating a synthetic tree there when ``data.synthetic`` is set.
+``KINDS`` is one table (as pytracking's ``evaluation/datasets.py``): each kind's environment variable, layout,
+reader, splits and synthetic writer. Sequences are read only when a source is loaded (``load_source``); the
+benchmarks of ``seqtrack-evaluate --dataset`` (``seqtrack_accel.tracking.benchmarks``) are a kind and a split of
+this table. Adding a kind is one entry here.
+
+The root of a source (``resolve_root``) is its ``root``, else its kind's environment variable, relative to the
+working directory. A source with ``synthetic`` set generates its tree where the root is missing, checks an existing
+tree only where it holds the generator's manifest (``synthetic.json``), and reads a folder without one as the real
+dataset it is: a demo's config evaluates another LaSOT-layout folder with only its root changed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ROOT_VARIABLES, ConfigError, DataConfig, SourceConfig
+from ..config import Config, ConfigError, DataConfig, SourceConfig, SyntheticConfig
+from . import got10k, lasot, trackingnet
+from .benchmarks import load_lasot_ext, load_nfs, load_otb100, load_tnl2k, load_uav123, some_names
 from .coco import load_coco
 from .custom import load_custom
-from .got10k import load_got10k
-from .lasot import load_lasot
 from .sequence import Sequence
-from .trackingnet import load_trackingnet
-from .synthetic import check_synthetic_tree, ensure_dataset_root, make_synthetic_custom, make_synthetic_lasot
+from .synthetic import MANIFEST_FILE, check_synthetic_tree, make_synthetic_custom, make_synthetic_lasot
 
 logger = logging.getLogger(__name__)
+
+Reader = Callable[[SourceConfig, Path], list[Sequence]]  # (the source, its split resolved; its root) -> sequences
+Writer = Callable[[Path, SyntheticConfig], Path]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of dataset.
+
+    Attributes:
+        name: what ``SourceConfig.name`` takes.
+        title: as papers name it, for messages.
+        variable: the environment variable holding its root where the source sets none.
+        layout: what its root holds, for messages.
+        read: its reader; it receives the source with ``split`` resolved.
+        splits: the splits it has; the first is a training source's default.
+        held_out: the annotated split an evaluation source reads by default ("": none; TrackingNet's and GOT-10k's
+            test sets have no public ground truth).
+        write_synthetic: writes a synthetic tree in its layout at a missing root (``SourceConfig.synthetic``).
+    """
+
+    name: str
+    title: str
+    variable: str
+    layout: str
+    read: Reader
+    splits: tuple[str, ...]
+    held_out: str = ""
+    write_synthetic: Writer | None = None
+
+
+def _write_tree(make) -> Writer:
+    return lambda root, syn: make(root, syn.classes, syn.sequences_per_class, syn.frames, (syn.width, syn.height),
+                                  syn.seed)
+
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (
+    Kind("lasot", "LaSOT", "LASOT_ROOT", "<class>/<class>-<n>/img, groundtruth.txt",
+         lambda s, root: lasot.load_lasot(root, classes=s.classes, split=s.split, split_file=s.split_file),
+         lasot.SPLITS, held_out="test", write_synthetic=_write_tree(make_synthetic_lasot)),
+    Kind("got10k", "GOT-10k", "GOT10K_ROOT", "train/list.txt and train/<sequence>/ (val/ and test/ alike)",
+         lambda s, root: got10k.load_got10k(root, split=s.split), got10k.SPLITS, held_out="val"),
+    Kind("trackingnet", "TrackingNet", "TRACKINGNET_ROOT", "TRAIN_<k>/anno/ and TRAIN_<k>/frames/ (TEST/ alike)",
+         lambda s, root: trackingnet.load_trackingnet(root, chunks=s.chunks or None, split=s.split),
+         trackingnet.SPLITS),
+    Kind("coco17", "COCO 2017", "COCO_ROOT", "annotations/instances_train2017.json and train2017/",
+         lambda s, root: load_coco(root, classes=s.classes), ("train",)),
+    Kind("custom", "custom dataset", "CUSTOM_ROOT",
+         "<sequence>/groundtruth.txt and its frames (or <class>/<sequence>/)",
+         lambda s, root: load_custom(root, split=s.split, classes=s.classes, split_file=s.split_file,
+                                     test_ratio=s.test_ratio),
+         lasot.SPLITS, held_out="test", write_synthetic=_write_tree(make_synthetic_custom)),
+    Kind("lasot_ext", "LaSOT_ext", "LASOT_EXT_ROOT",
+         "<class>/<class>-<n>/img, groundtruth.txt (the 15 extension classes)",
+         lambda s, root: load_lasot_ext(root, s.classes), ("test",), held_out="test"),
+    Kind("tnl2k", "TNL2K", "TNL2K_ROOT", "<sequence>/imgs, groundtruth.txt",
+         lambda s, root: load_tnl2k(root), ("test",), held_out="test"),
+    Kind("uav123", "UAV123", "UAV123_ROOT", "data_seq/UAV123/<folder>/ and anno/UAV123/",
+         lambda s, root: load_uav123(root), ("test",), held_out="test"),
+    Kind("otb100", "OTB100", "OTB_ROOT", "<Sequence>/img, groundtruth_rect.txt",
+         lambda s, root: load_otb100(root), ("test",), held_out="test"),
+    Kind("nfs", "NFS (30 fps)", "NFS_ROOT",
+         "<name>/30/<name>/ and <name>/30/<name>.txt (the download; or pytracking's sequences/ and anno/)",
+         lambda s, root: load_nfs(root), ("test",), held_out="test"),
+)}
+
+
+def kind_of(source: SourceConfig, key: str) -> Kind:
+    """The kind ``source.name`` names; an error naming ``key`` (the source's config key) lists the kinds."""
+    if source.name not in KINDS:
+        raise ConfigError(f"{key}.name", f"must be one of {', '.join(KINDS)}, got {source.name!r}")
+    return KINDS[source.name]
+
+
+def resolve_root(source: SourceConfig, key: str, root_key: str | None = None) -> Path:
+    """The source's root as an absolute path: ``root``, else its kind's environment variable, relative to the
+    working directory; a synthetic source's tree is generated or checked here (module docstring).
+
+    Args:
+        key: the source's config key (``data.datasets[0]``, ``eval.dataset``), for messages.
+        root_key: what sets the root, for messages: ``--root`` on a command line; default ``<key>.root``.
+    Raises:
+        ConfigError (or FileNotFoundError for an option): no root is set; the message names the key and the
+            variable.
+        FileNotFoundError: the root is not a folder; the message names the key, the variable and the path.
+        FileExistsError: a synthetic tree of other settings is there.
+    """
+    kind = kind_of(source, key)
+    root_key = root_key or f"{key}.root"
+    set_by = f"pass {root_key} /path" if root_key.startswith("--") else f"set {root_key}=/path"
+    text = source.root or os.environ.get(kind.variable, "")
+    if not text:
+        message = (f"no root is set for {kind.title} ({source.name}): {set_by}, or export {kind.variable}=/path (the "
+                   f"folder that holds {kind.layout})")
+        raise FileNotFoundError(f"{root_key}: {message}") if root_key.startswith("--") else \
+            ConfigError(root_key, message)
+    path = Path(text).expanduser().resolve()
+    if source.synthetic is not None:
+        if kind.write_synthetic is None:
+            writers = ", ".join(k.name for k in KINDS.values() if k.write_synthetic is not None)
+            raise ConfigError(f"{key}.synthetic", f"is generated for {writers} sources, not {source.name!r}; write "
+                                                  "other layouts with seqtrack-make-synthetic --layout")
+        if not path.exists():
+            syn = source.synthetic
+            logger.info("generating a synthetic %s tree at %s: classes %s, %d sequences x %d frames of %dx%d, "
+                        "seed %d", source.name, path, ",".join(syn.classes), syn.sequences_per_class, syn.frames,
+                        syn.width, syn.height, syn.seed)
+            kind.write_synthetic(path, syn)
+        elif (path / MANIFEST_FILE).is_file():
+            check_synthetic_tree(path, source.synthetic, f"{key}.synthetic")
+    if not path.is_dir():
+        taken = root_key if source.root else f"${kind.variable}"
+        raise FileNotFoundError(f"the root of {kind.title} ({taken}) is {path}, which is not a folder; {set_by} or "
+                                f"export {kind.variable}=/path at the folder that holds {kind.layout}")
+    return path
+
+
+def load_source(source: SourceConfig, key: str, root_key: str | None = None) -> list[Sequence]:
+    """The sequences of one source: its kind's reader on its root (``resolve_root``), of its split (empty: the
+    kind's first, the training split), of ``classes`` where given.
+
+    Args:
+        key: the source's config key, for messages (``data.datasets[1]``, ``eval.dataset``).
+        root_key: what sets the root, for messages (``resolve_root``).
+    """
+    kind = kind_of(source, key)
+    split = source.split or kind.splits[0]
+    if split not in kind.splits:
+        raise ConfigError(f"{key}.split", f"{kind.title} has the splits {', '.join(kind.splits)}, not {split!r}")
+    root = resolve_root(source, key, root_key)
+    sequences = kind.read(dataclasses.replace(source, split=split), root)
+    if source.classes is not None:  # the kinds whose readers take no classes: their sequences' classes
+        found = {s.class_name for s in sequences} - {""}
+        unknown = [c for c in source.classes if c not in found]
+        if unknown:
+            raise ValueError(f"class(es) {', '.join(unknown)} not found in {kind.title} at {root}; "
+                             + (f"its classes: {some_names(found, 12)}" if found else "it has no classes"))
+        sequences = [s for s in sequences if s.class_name in source.classes]
+    if not sequences:
+        raise ValueError(f"no sequence of {kind.title} under {root} in split {split!r}; check {key} (the root holds "
+                         f"{kind.layout})")
+    return sequences
 
 
 @dataclass(frozen=True)
@@ -41,69 +193,10 @@ class Source:
     ratio: float = 1.0
 
 
-def source_root(source: SourceConfig, data_cfg: DataConfig, key: str) -> Path:
-    """The dataset's root as an absolute path; an error names the dataset, the variable and the path looked at."""
-    variable = ROOT_VARIABLES[source.name]
-    root = source.root or (data_cfg.root if source.name == "lasot" else "") or os.environ.get(variable, "")
-    if not root:
-        raise ConfigError(f"{key}.root", f"no root is set for dataset {source.name!r}: set {key}.root=/path in the "
-                                         f"config or on the command line, or export {variable}=/path")
-    path = Path(root).expanduser().resolve()
-    syn = source.synthetic
-    if syn is not None:  # a demo's tree: made on first use, and refused if made with other settings
-        if path.is_dir():
-            check_synthetic_tree(path, syn)
-        else:
-            make = make_synthetic_lasot if source.name == "lasot" else make_synthetic_custom
-            logger.info("generating a synthetic %s tree at %s: classes %s, %d sequences x %d frames of %dx%d, "
-                        "seed %d", source.name, path, ",".join(syn.classes), syn.sequences_per_class, syn.frames,
-                        syn.width, syn.height, syn.seed)
-            make(path, syn.classes, syn.sequences_per_class, syn.frames, (syn.width, syn.height), syn.seed)
-    if not path.is_dir():
-        taken = f"{key}.root" if source.root else ("data.root" if source.name == "lasot" and data_cfg.root
-                                                   else f"${variable}")
-        raise FileNotFoundError(f"the root of dataset {source.name!r} ({taken}) is {path}, which is not a folder; "
-                                f"point {key}.root or {variable} at the dataset")
-    return path
-
-
-def _lasot(source: SourceConfig, root: Path) -> list[Sequence]:
-    return load_lasot(root, classes=source.classes, split=source.split or "train", split_file=source.split_file)
-
-
-def _got10k(source: SourceConfig, root: Path) -> list[Sequence]:
-    return load_got10k(root, split=source.split or "train_full")
-
-
-def _trackingnet(source: SourceConfig, root: Path) -> list[Sequence]:
-    return load_trackingnet(root, chunks=source.chunks or None)
-
-
-def _coco17(source: SourceConfig, root: Path) -> list[Sequence]:
-    return load_coco(root)
-
-
-def _custom(source: SourceConfig, root: Path) -> list[Sequence]:
-    return load_custom(root, split=source.split or "train", classes=source.classes, split_file=source.split_file,
-                       test_ratio=source.test_ratio)
-
-
-READERS = {"lasot": _lasot, "got10k": _got10k, "trackingnet": _trackingnet, "coco17": _coco17, "custom": _custom}
-
-
-def load_source(source: SourceConfig, data_cfg: DataConfig, key: str = "data.datasets") -> list[Sequence]:
-    """The sequences of one configured dataset (``key`` names the entry in errors)."""
-    return READERS[source.name](source, source_root(source, data_cfg, key))
-
-
 def build_sources(data_cfg: DataConfig) -> list[Source]:
-    """The training sources of ``data_cfg`` (see the module docstring), each logged with its size and share."""
-    if not data_cfg.datasets:
-        root = ensure_dataset_root(data_cfg)
-        sequences = load_lasot(root, classes=data_cfg.classes, split=data_cfg.split, split_file=data_cfg.split_file)
-        return [Source("lasot", sequences)]
+    """The training sources of ``data_cfg.datasets``, each logged with its size and share."""
     sources = [Source(s.name if s.split == "" else f"{s.name}_{s.split}",
-                      load_source(s, data_cfg, f"data.datasets[{i}]"), s.ratio)
+                      load_source(s, f"data.datasets[{i}]"), s.ratio)
                for i, s in enumerate(data_cfg.datasets)]
     names = [s.name for s in sources]
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -115,3 +208,41 @@ def build_sources(data_cfg: DataConfig) -> list[Source]:
         logger.info("training source %s: %d sequences, %d frames, %.0f%% of the samples", s.name, len(s.sequences),
                     sum(len(q) for q in s.sequences), 100 * s.ratio / total)
     return sources
+
+
+def evaluation_source(cfg: Config) -> tuple[SourceConfig, str]:
+    """The evaluation set of ``cfg`` with its split resolved, and its config key: ``eval.dataset``, else the
+    held-out split of the first training source (LaSOT and custom: ``test``, GOT-10k: ``val``). A split left empty
+    is the kind's held-out split; a kind without one is an error that says to set ``eval.dataset``."""
+    if cfg.eval.dataset is not None:
+        source, key = cfg.eval.dataset, "eval.dataset"
+    else:
+        source, key = dataclasses.replace(cfg.data.datasets[0], split="", ratio=1.0), "data.datasets[0]"
+    if not source.split:
+        kind = kind_of(source, key)
+        if not kind.held_out:
+            raise ConfigError("eval.dataset", f"is not set, and {key} ({kind.title}) has no annotated held-out split "
+                                              "to evaluate on; set eval.dataset, for example "
+                                              "eval.dataset={name: lasot, root: /data/LaSOT, split: test}")
+        source = dataclasses.replace(source, split=kind.held_out)
+    return source, key
+
+
+def evaluation_sequences(cfg: Config, names: tuple[str, ...] | list[str] = ()) -> list[Sequence]:
+    """The sequences of ``evaluation_source(cfg)``, only those of ``names`` where given (in that order)."""
+    source, key = evaluation_source(cfg)
+    where = (f"split {source.split!r} of the evaluation source {key} ({source.name}, classes "
+             f"{list(source.classes) if source.classes else 'all'}); check eval.validate_sequences")
+    return named(load_source(source, key), names, where)
+
+
+def named(sequences: list[Sequence], names: tuple[str, ...] | list[str], where: str) -> list[Sequence]:
+    """The sequences of ``names`` (in that order), all of ``sequences`` when ``names`` is empty; a name that is not
+    there is a KeyError naming it and ``where`` the sequences came from (and what to check)."""
+    if not names:
+        return sequences
+    by_name = {s.name: s for s in sequences}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise KeyError(f"sequences {unknown} are not in {where}")
+    return [by_name[n] for n in names]

@@ -28,12 +28,13 @@ Guarantees the tests rely on:
   so a luminance threshold of 130 separates an object from everything else in a frame or a crop;
 - same arguments and seed: the same bytes (one numpy Generator, JPEG at a fixed quality via ``cv2.imencode``);
 - the tree appears at ``out`` only when complete (generated in a hidden temporary folder, then renamed), with
-  ``synthetic.json`` holding the generator's arguments: ``ensure_dataset_root`` refuses a tree made with other
-  settings than ``data.synthetic``.
+  ``synthetic.json`` holding the generator's arguments: a source with ``synthetic`` set refuses a tree whose
+  manifest holds other settings (``check_synthetic_tree``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -48,7 +49,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..config import DataConfig, SyntheticConfig
+from ..config import SyntheticConfig
 
 logger = logging.getLogger(__name__)
 
@@ -251,57 +252,24 @@ def make_synthetic_trackingnet(
     return Path(out).expanduser().resolve()
 
 
-def ensure_dataset_root(data_cfg: DataConfig) -> Path:
-    """The LaSOT root of ``data_cfg`` as an absolute path, generating a synthetic tree there if configured.
-
-    Raises:
-        FileNotFoundError: the root does not exist and ``data.synthetic`` is not set.
-        ConfigError: neither ``data.root`` nor ``$LASOT_ROOT`` is set.
-    """
-    root = data_cfg.resolved_root()
-    if root.is_dir():
-        if data_cfg.synthetic is not None:
-            check_synthetic_tree(root, data_cfg.synthetic)
-        return root
-    if root.exists():
-        raise NotADirectoryError(f"LaSOT root {root} is a file, not a folder; point data.root at the LaSOT folder")
-    syn = data_cfg.synthetic
-    if syn is None:
-        source = "data.root" if data_cfg.root else "$LASOT_ROOT"
-        raise FileNotFoundError(
-            f"LaSOT root {root} does not exist (taken from {source}). Pass data.root=/path/to/LaSOT on the "
-            "command line, set data.root in the config, or export LASOT_ROOT=/path/to/LaSOT; "
-            "or set data.synthetic to generate a synthetic tree there"
-        )
-    logger.info(
-        "generating a synthetic LaSOT tree at %s: classes %s, %d sequences x %d frames of %dx%d, seed %d",
-        root, ",".join(syn.classes), syn.sequences_per_class, syn.frames, syn.width, syn.height, syn.seed,
-    )
-    return make_synthetic_lasot(root, syn.classes, syn.sequences_per_class, syn.frames, (syn.width, syn.height),
-                                syn.seed)
-
-
-def check_synthetic_tree(root: Path, syn: SyntheticConfig) -> None:
-    """An existing tree at a synthetic root must be the one ``syn`` describes, or training would silently use
-    other data than the config says (for example after the demo's generator settings changed)."""
-    wanted = {"classes": list(syn.classes), "sequences_per_class": syn.sequences_per_class, "frames": syn.frames,
-              "width": syn.width, "height": syn.height, "seed": syn.seed}
+def check_synthetic_tree(root: Path, syn: SyntheticConfig, key: str) -> None:
+    """The tree at ``root``, which holds the generator's manifest, must be the one ``syn`` (the config key ``key``)
+    describes, or a run would silently read other data than its config says (for example after the demo's
+    generator settings changed). The manifest's other keys (the layout's) are not compared."""
     path = root / MANIFEST_FILE
     try:
         found = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileExistsError(
-            f"{root} exists but has no {MANIFEST_FILE}, so it was not generated from data.synthetic (or by an "
-            "older seqtrack-accel): delete the folder to generate it again, or leave data.synthetic out to train on "
-            "it as it is") from None
     except json.JSONDecodeError as e:
         raise FileExistsError(f"{path} is not valid JSON ({e}); delete {root} to generate the tree again") from None
+    wanted = dataclasses.asdict(syn)
+    wanted["classes"] = list(syn.classes)
     different = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
     if different:
-        listed = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in different.items())
+        listed = ", ".join(f"{k} {old!r} there, {new!r} in {key}" for k, (old, new) in different.items())
         raise FileExistsError(
-            f"the synthetic tree at {root} was generated with other settings than data.synthetic asks for "
-            f"({listed}); delete {root} to generate it again, or point data.root at another folder")
+            f"the synthetic tree at {root} was generated with other settings than {key} asks for ({listed}); "
+            f"delete {root} to generate it again, point the source's root at another folder, or set {key}=null to "
+            "read the tree as it is")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ import re
 from pathlib import Path
 
 
-from .sequence import Sequence, first_box_only, read_box_lines
+from .annotations import read_boxes
+from .sequence import Sequence, first_box_only
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def _read_chunk(chunk_dir: Path) -> list[Sequence]:
 
 
 def _read_sequence(anno: Path, frames_dir: Path, name: str) -> Sequence:
-    boxes = read_box_lines(anno, "TrackingNet sequence")
+    boxes, _ = read_boxes(anno, "TrackingNet sequence")
     n = boxes.shape[0]
     if not frames_dir.is_dir():
         raise FileNotFoundError(f"{frames_dir} is missing; it must hold the frames 0.jpg ... {n - 1}.jpg of {anno} "
@@ -150,7 +151,7 @@ def _read_test(root: Path) -> list[Sequence]:
 
 def _read_test_sequence(anno: Path, frames_dir: Path, name: str) -> Sequence:
     """A test sequence: the first frame's box, NaN for the others, frames counted by listing the folder."""
-    given = read_box_lines(anno, "TrackingNet test sequence")
+    given, _ = read_boxes(anno, "TrackingNet test sequence")
     if given.shape[0] != 1:
         raise ValueError(f"{anno} has {given.shape[0]} lines; a test sequence's box file holds one, the first "
                          "frame's box (annotated sequences are in the TRAIN_<k> chunks, split train)")

@@ -1,4 +1,4 @@
-"""SeqTrack inference and LaSOT evaluation (original: ``lib/test/tracker/seqtrack.py``).
+"""SeqTrack inference and evaluation on any dataset or benchmark (original: ``lib/test/tracker/seqtrack.py``).
 
 - ``tracker``: ``SeqTrackTracker`` (one video, frame by frame), ``FirstBoxTracker`` (baseline),
   ``load_tracker_model`` / ``load_tracker_checkpoint`` (training checkpoint folder, save_pretrained folder, either
@@ -7,6 +7,8 @@
 - ``metrics``: per-sequence overlaps and center errors, success / precision / normalised precision curves.
 - ``evaluate``: result files, tracking runs resumable per sequence and keyed to what produced them
   (``produced_by.json``), result-folder scoring, ``validate`` for training.
+- ``benchmarks``: the protocols (one-pass, GOT-10k, server archives), the benchmarks of ``seqtrack-evaluate
+  --dataset`` and one evaluation (``evaluation_set``, ``evaluate``): what ``seqtrack-evaluate`` calls.
 - ``plots``: success and precision plots of several trackers.
 """
 

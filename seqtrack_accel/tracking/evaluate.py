@@ -1,4 +1,4 @@
-"""Run a tracker over LaSOT sequences, write result files, and score result folders.
+"""Run a tracker over the sequences of any dataset or benchmark, write result files, and score result folders.
 
 Result folder layout, compatible with the original toolkit and other trackers' raw results:
 ``<sequence>.txt`` holds one ``x,y,w,h`` line per frame (pixels; comma, tab or space separated when read),
@@ -19,8 +19,6 @@ import csv
 import io
 import json
 import logging
-import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,11 +30,10 @@ import torch
 
 from .. import __version__
 from ..config import Config, model_signature
+from ..data.annotations import SKIP, Rows, parse_rows
 from ..data.image import read_image
 from ..files import read_text, write_json_atomic, write_text_atomic
-from ..data.lasot import load_lasot
-from ..data.sources import load_source, source_root
-from ..data.synthetic import ensure_dataset_root
+from ..data.sources import evaluation_sequences
 from .metrics import MetricsError, SequenceResult, sequence_errors, summarize
 from .plots import save_plots
 from .tracker import SeqTrackTracker
@@ -49,8 +46,8 @@ RECORD_FORMAT_VERSION = 1
 SCORE_KEYS = ("auc", "op50", "op75", "precision", "norm_precision")
 
 
-class LasotSequence(Protocol):
-    """What evaluation needs of a ``seqtrack_accel.data.lasot.Sequence``."""
+class AnnotatedSequence(Protocol):
+    """What evaluation needs of a sequence (``seqtrack_accel.data.sequence.Sequence``, of any reader)."""
 
     name: str
     class_name: str
@@ -93,34 +90,17 @@ def write_times(path: Path, seconds: np.ndarray) -> None:
     write_text_atomic(Path(path), "".join(f"{float(s)!r}\n" for s in np.asarray(seconds).reshape(-1)))
 
 
-_SEPARATORS = re.compile(r"[,;\s]+")
-
-
 _FIX = "fix the tool that wrote it, or delete the file and track the sequence again"
 
 
-def _read_rows(path: Path, columns: int, frames: int | None) -> tuple[np.ndarray, list[int]]:
-    """(N, columns) finite float64 values of the non-blank lines, and their 1-based line numbers."""
-    rows, numbers = [], []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        if frames is not None and len(rows) == frames:
-            raise ValueError(f"{path}, line {number}: more lines than the {frames} frames of the sequence; the "
-                             f"file belongs to another sequence or has lines to spare: {_FIX}")
-        fields = _SEPARATORS.split(line.strip())
-        if len(fields) != columns:
-            raise ValueError(f"{path}, line {number}: expected {columns} values separated by commas, tabs or "
-                             f"spaces, got {line!r}")
-        try:
-            values = [float(v) for v in fields]
-        except ValueError:
-            raise ValueError(f"{path}, line {number}: not a number in {line!r}") from None
-        if not all(math.isfinite(v) for v in values):
-            raise ValueError(f"{path}, line {number}: {line.strip()!r} is not finite (inf or nan); {_FIX}")
-        rows.append(values)
-        numbers.append(number)
-    return np.array(rows, dtype=np.float64).reshape(-1, columns), numbers
+def _read_rows(path: Path, columns: int, frames: int | None) -> Rows:
+    """The rows of a result file (blank lines skipped), at most ``frames`` of them, each ``columns`` finite numbers."""
+    rows = parse_rows(path, read_text(path).splitlines(), columns=columns, blank=SKIP, fix=_FIX,
+                      names="x,y,w,h" if columns == 4 else "seconds")
+    if frames is not None and len(rows.values) > frames:
+        raise ValueError(f"{path} line {rows.lines[frames]}: more lines than the {frames} frames of the sequence; the "
+                         f"file belongs to another sequence or has lines to spare: {_FIX}")
+    return rows
 
 
 def read_boxes(path: Path, frames: int | None = None) -> np.ndarray:
@@ -128,17 +108,17 @@ def read_boxes(path: Path, frames: int | None = None) -> np.ndarray:
 
     ``frames``: the sequence's length; a file with more lines is an error. Values must be finite numbers.
     """
-    return _read_rows(path, 4, frames)[0]
+    return _read_rows(path, 4, frames).values
 
 
 def read_times(path: Path, frames: int | None = None) -> np.ndarray:
     """Seconds per frame -> (N,) float64: finite, >= 0, at most ``frames`` lines."""
-    seconds, numbers = _read_rows(path, 1, frames)
-    seconds = seconds[:, 0]
+    rows = _read_rows(path, 1, frames)
+    seconds = rows.values[:, 0]
     negative = np.flatnonzero(seconds < 0)
     if len(negative):
         row = negative[0]
-        raise ValueError(f"{path}, line {numbers[row]}: {float(seconds[row])!r} seconds is negative; {_FIX}")
+        raise ValueError(f"{path} line {rows.lines[row]}: {float(seconds[row])!r} seconds is negative; {_FIX}")
     return seconds
 
 
@@ -240,7 +220,7 @@ def prepare_results_dir(results_dir: Path, record: Mapping[str, Any], overwrite:
 # tracking
 
 
-def track_sequence(tracker: Tracker, sequence: LasotSequence, max_frames: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def track_sequence(tracker: Tracker, sequence: AnnotatedSequence, max_frames: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Track one sequence from its first ground-truth box.
 
     Returns:
@@ -297,7 +277,7 @@ def _tracker_factory(tracker: torch.nn.Module | Callable[[], Tracker], cfg: Conf
 def run_tracker_on_sequences(
     tracker: torch.nn.Module | Callable[[], Tracker],
     cfg: Config,
-    sequences: Sequence[LasotSequence],
+    sequences: Sequence[AnnotatedSequence],
     results_dir: Path,
     max_frames: int = 0,
     *,
@@ -311,7 +291,7 @@ def run_tracker_on_sequences(
         tracker: a SeqTrack model (tracked with ``SeqTrackTracker`` on the model's device, fp32), or a callable
             returning a fresh object with ``initialize(frame, box)`` and ``track(frame) -> (box, confidence)``.
         cfg: crops and tracking settings (``data.search``, ``data.template``, ``eval``).
-        sequences: LaSOT sequences (``seqtrack_accel.data.lasot.Sequence``).
+        sequences: the sequences (``seqtrack_accel.data.sequence.Sequence``), each tracked from its first box.
         results_dir: created if missing; sequences with an existing ``<name>.txt`` are skipped (resume).
         max_frames: frames per sequence (0: all).
         record: what produces the results (``results_record``); written, with ``max_frames``, as the folder's
@@ -346,7 +326,7 @@ def run_tracker_on_sequences(
 # scoring
 
 
-def evaluate_predictions(predictions: Mapping[str, np.ndarray], sequences: Sequence[LasotSequence],
+def evaluate_predictions(predictions: Mapping[str, np.ndarray], sequences: Sequence[AnnotatedSequence],
                          max_frames: int = 0, attributes: Mapping[str, Sequence[str]] | None = None) -> dict:
     """Score in-memory predictions ``{name: (n, 4) x,y,w,h}`` of ``sequences`` (see ``metrics.summarize``).
 
@@ -364,7 +344,7 @@ def evaluate_predictions(predictions: Mapping[str, np.ndarray], sequences: Seque
     return summarize(results, attributes)
 
 
-def read_predictions(results_dir: Path, sequences: Sequence[LasotSequence]) -> dict[str, np.ndarray]:
+def read_predictions(results_dir: Path, sequences: Sequence[AnnotatedSequence]) -> dict[str, np.ndarray]:
     """``{name: (n, 4) x,y,w,h}`` from a result folder's ``<sequence>.txt`` files, one per sequence."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -381,7 +361,7 @@ def read_predictions(results_dir: Path, sequences: Sequence[LasotSequence]) -> d
     return predictions
 
 
-def evaluate_results(results_dir: Path, sequences: Sequence[LasotSequence], max_frames: int = 0,
+def evaluate_results(results_dir: Path, sequences: Sequence[AnnotatedSequence], max_frames: int = 0,
                      attributes: Mapping[str, Sequence[str]] | None = None) -> dict:
     """Score a result folder (this package's or any tool's ``<sequence>.txt`` files).
 
@@ -407,41 +387,16 @@ def evaluate_results(results_dir: Path, sequences: Sequence[LasotSequence], max_
     return summary
 
 
-def eval_sequences(cfg: Config, names: Sequence[str] = ()) -> list:
-    """The evaluation sequences of ``cfg``, optionally only those in ``names``: the dataset of ``eval.dataset``
-    when it is set (e.g. GOT-10k's votval), else LaSOT's ``eval.split`` of ``eval.classes`` (or ``data.classes``)
-    at ``data.root``, generated first when ``data.synthetic`` is set."""
-    if cfg.eval.dataset is not None:
-        root = source_root(cfg.eval.dataset, cfg.data, "eval.dataset")
-        classes = cfg.eval.dataset.classes
-        sequences = load_source(cfg.eval.dataset, cfg.data, "eval.dataset")
-    else:
-        root = ensure_dataset_root(cfg.data)
-        classes = list(cfg.eval_classes) if cfg.eval_classes is not None else None
-        sequences = load_lasot(root, classes=classes, split=cfg.eval.split, split_file=cfg.data.split_file)
-    if names:
-        by_name = {s.name: s for s in sequences}
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            raise KeyError(f"sequences {unknown} are not in the {cfg.eval.split} split of {root} "
-                           f"(classes {classes or 'all'}); check eval.validate_sequences")
-        sequences = [by_name[n] for n in names]
-    if not sequences:
-        raise ValueError(f"no {cfg.eval.split} sequences under {root} for classes {classes or 'all'}; "
-                         "check data.root, eval.split and eval.classes")
-    return sequences
-
-
-def validate(model: torch.nn.Module, cfg: Config, sequences: Sequence[LasotSequence] | None = None,
+def validate(model: torch.nn.Module, cfg: Config, sequences: Sequence[AnnotatedSequence] | None = None,
              max_frames: int | None = None) -> dict[str, float]:
     """Track ``sequences`` in memory with ``model`` (unwrapped, on its device, fp32) and score them.
 
-    Used during training: ``sequences`` defaults to ``eval_sequences(cfg, cfg.eval.validate_sequences)`` and
+    Used during training: ``sequences`` defaults to ``evaluation_sequences(cfg, cfg.eval.validate_sequences)`` and
     ``max_frames`` to ``cfg.eval.max_frames``. The model's train/eval mode is restored afterwards.
     Returns ``auc``, ``op50``, ``op75``, ``precision``, ``norm_precision`` (x100) and ``fps``.
     """
     if sequences is None:
-        sequences = eval_sequences(cfg, cfg.eval.validate_sequences)
+        sequences = evaluation_sequences(cfg, cfg.eval.validate_sequences)
     max_frames = cfg.eval.max_frames if max_frames is None else max_frames
     was_training = model.training
     device = next(model.parameters()).device

@@ -222,19 +222,6 @@ def open_frames(source: str) -> VideoFrames | ImageFrames | ZipFrames:
 # the first box
 
 
-def parse_box(text: str) -> np.ndarray:
-    """``"x,y,w,h"`` (pixels, top-left origin; commas and/or spaces) -> (4,) float64, finite, w and h > 0."""
-    try:
-        box = np.array([float(v) for v in re.split(r"[,\s]+", text.strip())], dtype=np.float64)
-    except ValueError:
-        raise ValueError(f"the box {text!r} is not four numbers x,y,w,h") from None
-    if box.shape != (4,) or not np.isfinite(box).all():
-        raise ValueError(f"the box {text!r} is not four finite numbers x,y,w,h")
-    if not (box[2] > 0 and box[3] > 0):
-        raise ValueError(f"the box {text!r} has no area: w and h must be > 0")
-    return box
-
-
 def check_box_in_frame(box_xywh: np.ndarray, width: int, height: int) -> None:
     """ValueError unless the box overlaps the ``width`` x ``height`` frame (it may stick out of it)."""
     x, y, w, h = (float(v) for v in box_xywh)

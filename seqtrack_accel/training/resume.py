@@ -45,7 +45,6 @@ CHANGE_EFFECTS = {
     "train.weight_decay": "applied to the optimizer",
     "train.seed": "applied: the data stream differs from an uninterrupted run's",
     "train.batch_size": "applied: the data stream differs from an uninterrupted run's",
-    "data.root": "applied",
     "data.num_workers": "applied",
     "data.decoder": "applied: both decoders give the same pixels",
     "data.*": "applied: the samples differ from an uninterrupted run's",

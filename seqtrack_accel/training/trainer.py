@@ -399,7 +399,7 @@ class Trainer:
             return FreeRunValidation.build(self.cfg, dataset)
         except (ValueError, KeyError, FileNotFoundError) as e:
             raise ConfigError("eval.free_run_every_epochs", f"free-running validation has no held-out samples: {e}. "
-                              "Give validation sequences (eval.split, eval.classes, eval.validate_sequences) or "
+                              "Give validation sequences (eval.dataset, eval.validate_sequences) or "
                               "turn it off with eval.free_run_every_epochs=0") from e
 
     def _setup_logging(self) -> None:

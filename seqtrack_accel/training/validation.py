@@ -30,10 +30,9 @@ import numpy as np
 import torch
 
 from ..config import Config, EvalConfig
-from ..data import TrackingDataset, normalize_batch
+from ..data import TrackingDataset, evaluation_sequences, normalize_batch
 from ..model.tokens import boxes_to_tokens, paired_iou, tokens_to_boxes
 from ..run_folder import History
-from ..tracking.evaluate import eval_sequences
 
 logger = logging.getLogger("seqtrack_accel.train")
 
@@ -90,7 +89,7 @@ class FreeRunValidation:
         """The held-out samples of ``cfg`` (``sequences``, default the validation split) and the prior box of
         ``train_dataset``."""
         if sequences is None:
-            sequences = eval_sequences(cfg, cfg.eval.validate_sequences)
+            sequences = evaluation_sequences(cfg, cfg.eval.validate_sequences)
         # The training crops (jitter included: it defines where the target sits in the search crop), without
         # the photometric augmentation and flips, which only make the same task look different.
         data_cfg = dataclasses.replace(cfg.data, grayscale_prob=0.0, flip_prob=0.0, brightness_jitter=0.0,
