@@ -1,4 +1,5 @@
-"""Figures in the README and the docs pages that a command of the package computes are what it computes now."""
+"""Figures of docs/measurements.md (every figure table of the docs) that a command of the package computes are what it
+computes now."""
 
 from __future__ import annotations
 
@@ -15,19 +16,16 @@ REPO = Path(__file__).resolve().parents[1]
 PROFILE_HEADER = "| config | parameters | without tables | MACs | without attention products |"
 
 
-def _table_rows(header: str) -> list[tuple[str, list[str]]]:
-    """The rows of the markdown table that starts with ``header``, in whichever page holds it: (page, cells)."""
-    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
-        lines = page.read_text().splitlines()
-        if header in lines:
-            start = lines.index(header) + 2  # past the separator line
-            rows = []
-            for line in lines[start:]:
-                if not line.startswith("|"):
-                    break
-                rows.append((page.name, [cell.strip() for cell in line.strip("|").split("|")]))
-            return rows
-    raise AssertionError(f"no page holds the table {header!r}")
+def _table_rows(header: str, page: Path = REPO / "docs" / "measurements.md") -> list[tuple[str, list[str]]]:
+    """The rows of the markdown table of ``page`` that starts with ``header``: (page, cells)."""
+    lines = page.read_text().splitlines()
+    assert header in lines, f"{page.name} holds no table {header!r}"
+    rows = []
+    for line in lines[lines.index(header) + 2:]:  # past the separator line
+        if not line.startswith("|"):
+            break
+        rows.append((page.name, [cell.strip() for cell in line.strip("|").split("|")]))
+    return rows
 
 
 def _rounds_to(value: float, text: str, unit: float) -> bool:

@@ -1,4 +1,5 @@
-"""Every Python example of the docs pages below runs as written (the README's: tests/test_readme.py)."""
+"""Every Python example of the README and the docs pages below runs as written, from a folder that holds the
+repository's configs/ (docs/data_sources.md's example: tests/test_docs_data_sources.py, which checks what it prints)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,25 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = ["docs/pretrained_folder.md", "docs/export_folder.md", "docs/hub_end_of_run.md", "docs/checkpoints.md"]
+PAGES = ["README.md", "docs/training.md", "docs/data.md", "docs/pretrained_folder.md", "docs/export_folder.md",
+         "docs/hub_end_of_run.md", "docs/checkpoints.md"]
 SNIPPETS = [(page, snippet) for page in PAGES
             for snippet in re.findall(r"```python\n(.*?)```", (REPO / page).read_text(), re.S)]
 
 
 @pytest.mark.parametrize("page, snippet", SNIPPETS, ids=[f"{page}-{i}" for i, (page, _) in enumerate(SNIPPETS)])
 def test_docs_python_example_runs(page, snippet, tmp_path):
+    (tmp_path / "configs").symlink_to(REPO / "configs")
     script = tmp_path / "example.py"
     script.write_text(snippet)
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_every_page_with_a_python_example_is_listed():
+    pages = ["README.md", *(f"docs/{f.name}" for f in (REPO / "docs").glob("*.md"))]
+    with_python = {p for p in pages if "```python\n" in (REPO / p).read_text()}
+    assert with_python - {"docs/data_sources.md"} <= set(PAGES)
 
 
 def test_the_documented_hub_setting_is_a_config_key():
