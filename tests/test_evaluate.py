@@ -318,8 +318,8 @@ def test_a_tracking_run_logs_each_sequences_speed(tmp_path, lasot_test_split, ca
 @pytest.mark.parametrize("manifest", ["kept", "removed"])
 def test_the_demos_checkpoint_evaluates_another_lasot_folder_with_root_alone(tmp_path, manifest, monkeypatch, capsys):
     """The checkpoint's config carries the demo's synthetic source (data/synthetic_lasot, book and coin, the
-    generator's settings); another LaSOT-layout folder, generated with other settings or a real download without
-    synthetic.json, is evaluated with --root and --classes and no config override."""
+    generator's settings); another LaSOT-layout folder of other classes, generated with other settings or a real
+    download without synthetic.json, is evaluated with --root alone: no config override."""
     (tmp_path / "ckpt").mkdir()
     checkpoint = write_checkpoint(tmp_path / "ckpt", "demo", ["model.encoder=nano", "model.init=scratch",
                                                               "model.bins=64"])
@@ -327,8 +327,8 @@ def test_the_demos_checkpoint_evaluates_another_lasot_folder_with_root_alone(tmp
     if manifest == "removed":
         (mine / MANIFEST_FILE).unlink()
     monkeypatch.chdir(tmp_path)  # where the demo's relative root would be generated: it must not be
-    assert evaluate_main(["--checkpoint", checkpoint, "--root", str(mine), "--classes", "cup", "--device", "cpu",
-                          "--output", "out", "--no_plots"]) == 0
+    assert evaluate_main(["--checkpoint", checkpoint, "--root", str(mine), "--device", "cpu", "--output", "out",
+                          "--no_plots"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert sorted(summary["trackers"]["demo"]["per_sequence"]) == ["cup-1", "cup-4"]  # LaSOT's test split of cup
     assert not (tmp_path / "data").exists()

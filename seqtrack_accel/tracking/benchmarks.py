@@ -295,14 +295,14 @@ class EvaluationSet:
 def evaluation_set(cfg: Config, benchmark: Benchmark | None = None, root: str | os.PathLike | None = None,
                    classes: Iterable[str] | None = None, sequences: Iterable[str] = ()) -> EvaluationSet:
     """The sequences to evaluate: ``benchmark``'s at ``root`` (else its kind's environment variable), or without a
-    benchmark the config's evaluation source, whose root ``root`` replaces (the folder is read as it is: no synthetic
-    generator applies to a root given here); of ``classes`` where given, and only those named in ``sequences``
-    where given (one tracked video scored against its ground truth, say)."""
+    benchmark the config's evaluation source, whose root ``root`` replaces (the folder is read as it is, all its
+    classes: no synthetic generator and no class list of the config apply to a root given here); of ``classes`` where
+    given, and only those named in ``sequences`` where given (one tracked video scored against its ground truth)."""
     classes, names = tuple(classes) if classes else None, list(sequences)
     if benchmark is None:
         source, key = evaluation_source(cfg)
-        if root:
-            source = dataclasses.replace(source, root=os.fspath(root), synthetic=None)
+        if root:  # another folder: read as it is, every class of it (the config's classes are those of its own data)
+            source = dataclasses.replace(source, root=os.fspath(root), synthetic=None, classes=None)
         if classes:
             source = dataclasses.replace(source, classes=classes)
         root_key = "--root" if root else None
