@@ -183,7 +183,8 @@ def check_readme(folder: Path, output: str) -> None:
     mine = _summary(folder / "output/evaluation/finetune_demo/summary.json")
     # the custom folder's held-out split: 1 of the 5 sequences per class, chosen by a hash of the name
     assert sorted(mine["trackers"]["finetune_demo"]["per_sequence"]) == ["ball-1", "toy-2"]
-    assert {p.name for p in (folder / "output/track/coin-3").iterdir()} >= {"annotated.mp4", "contact_sheet.png"}
+    assert {p.name for p in (folder / "output/track/coin-3").iterdir()} == {"coin-3.txt", "annotated.mp4",
+                                                                           "contact_sheet.png"}
 
 
 def check_benchmark_data(folder: Path, output: str) -> None:
@@ -201,8 +202,14 @@ def check_data_sources(folder: Path, output: str) -> None:
     assert not (folder / "data" / "synthetic_lasot").exists()  # the demo's generator did not run
 
 
+def check_tracking(folder: Path, output: str) -> None:
+    scored = _summary(folder / "output" / "scored" / "summary.json")  # seqtrack-track's result file, scored
+    assert list(scored["trackers"]) == ["coin-3"] and list(scored["trackers"]["coin-3"]["per_sequence"]) == ["coin-3"]
+
+
 # What a page's blocks must have made, beyond exiting 0.
-CHECKS = {"docs/benchmark_data.md": check_benchmark_data, "docs/data_sources.md": check_data_sources}
+CHECKS = {"docs/benchmark_data.md": check_benchmark_data, "docs/data_sources.md": check_data_sources,
+          "docs/tracking.md": check_tracking}
 
 
 def test_the_readmes_shell_blocks_run_as_written(readme_folder):
