@@ -38,3 +38,22 @@ def test_the_documented_hub_setting_is_a_config_key():
     text = (REPO / "docs/hub_end_of_run.md").read_text()
     assert "hub.unreachable_grace=30" in text
     assert load_config("demo", ["hub.unreachable_grace=30"]).hub.unreachable_grace == 30.0
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_between_pages_leads_to_a_file_and_heading():
+    pages = [REPO / "README.md", *(REPO / "docs").glob("*.md")]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{page.name} links to {target}, which does not exist"
+            if anchor:
+                headings = re.findall(r"^#+ (.*)$", linked.read_text(), re.M)
+                assert anchor in {_anchor(h) for h in headings}, f"{page.name} links to {target}: no such heading"
