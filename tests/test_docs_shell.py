@@ -30,14 +30,16 @@ NEEDS = re.compile(r"# needs: (\S.*)")
 # What a checkout holds that the commands read: the entry point, configs, scripts and the local Hub server.
 CHECKOUT = ("train.py", "configs", "scripts", "accelerate_configs", "tests", "setup.cfg", "pyproject.toml")
 
-# (text of a command line, arguments inserted after it, why). Longer texts are applied first, so a line may get
-# several; every entry must shrink some block (tested below).
+# (words of a command line, arguments inserted after them, why). Longer texts are applied first, so a line may get
+# several; every entry must shrink some block (tested below). The scripts take flags only after their own flags, so
+# their entries add flags, which argparse reads last-wins.
 SHRINK = [
     ("train.py --config configs/demo.yaml", "data.samples_per_epoch=16 eval.free_run_samples=16 model.encoder=nano",
      "the demo trains 16 epochs of 1024 samples (3.5 minutes); 16 epochs of one step of the 4-block encoder write "
      "every checkpoint the pages name, in seconds"),
-    ("train.py --config configs/demo.yaml --output_dir runs/demo_ddp", "--epochs 2",
-     "two processes on a shared 2-core machine: two epochs show that they train together"),
+    ("train.py --config configs/demo.yaml --output_dir runs/demo_ddp", "--epochs 2 data.samples_per_epoch=32",
+     "two processes on a shared 2-core machine: two epochs of one step each (a batch of 16 per process) show that "
+     "they train together"),
     ("--config configs/finetune_demo.yaml", "model.encoder=nano",
      "the network of the shrunk demo, whose checkpoint fine-tuning starts from"),
     ("train.py --config configs/finetune_demo.yaml", "data.samples_per_epoch=16 eval.free_run_samples=16",
@@ -46,15 +48,19 @@ SHRINK = [
      "B256 takes about a second a frame on a CPU; 2 frames time it as well as 20 show the command works"),
     ("seqtrack-export --checkpoint runs/demo/phase_1/checkpoints/checkpoint_16 --output exports/demo --time_frames 20",
      "--time_frames 2", "the timing after the parity check is not what the page shows; 2 frames are enough"),
-    ("python scripts/bench_train.py --config configs/demo.yaml --steps 20", "--steps 2 model.encoder=nano",
-     "each setting of the benchmark trains in its own process; 2 steps of the small encoder show the JSON lines"),
+    ("python scripts/bench_train.py --config configs/demo.yaml --steps 20", "--steps 2",
+     "each setting of the benchmark trains in its own process; 2 steps show the JSON lines"),
     ("python scripts/bench_track.py --config configs/demo.yaml --frames 60", "--frames 6", "as bench_train's"),
     ("--samples 300 --workers 1", "--samples 8 --rounds 1 --sequences_per_class 2 --frames 10",
      "the synthetic trees at real frame sizes (up to 1920x1080) take minutes to write; 8 samples from a few short "
      "sequences show the JSON lines"),
     ("python scripts/bench_mirror.py --threads 1", "--steps 4 --warmup 1 --checkpoint_every 2 --repeats 1 "
-     "--latency 0 model.encoder=nano", "two arms of 48 steps of the demo, twice; 4 steps of the small encoder show "
-     "the overhead line"),
+     "--latency 0", "two arms of 48 steps of the demo, twice; 4 steps show the overhead line"),
+    ("seqtrack-make-synthetic --layout got10k --out data/synthetic_got10k --sequences 1 --val_sequences 8 "
+     "--test_sequences 4", "--val_sequences 2 --test_sequences 2 --frames 20",
+     "tracking 12 sequences of 1280x720 frames takes minutes; 2 short ones per split show both protocols"),
+    ("seqtrack-make-synthetic --layout tnl2k --out data/synthetic_tnl2k --sequences 8", "--sequences 2 --frames 20",
+     "as GOT-10k's"),
 ]
 # One thread per process: many tiny ops on a shared 2-core machine run several times faster than on two threads.
 ENV = {"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
@@ -85,9 +91,14 @@ def _console_commands(text: str) -> str:
     return "".join(line[2:] + "\n" for line in text.splitlines() if line.startswith("$ "))
 
 
+def _words(pattern: str) -> re.Pattern:
+    """``pattern`` as whole words: ``train.py`` is not the end of ``bench_train.py``."""
+    return re.compile(rf"(?<![\w./-]){re.escape(pattern)}(?![\w./-])")
+
+
 def shrunk(text: str) -> str:
     for pattern, extra, _ in sorted(SHRINK, key=lambda entry: -len(entry[0])):
-        text = text.replace(pattern, f"{pattern} {extra}")
+        text = _words(pattern).sub(lambda match: f"{match.group(0)} {extra}", text)
     return text
 
 
@@ -244,4 +255,4 @@ def test_every_shell_block_runs_or_says_what_it_needs():
 def test_every_shrink_entry_shrinks_a_runnable_block():
     texts = [b.text for p in PAGES for b in blocks(p) if not b.needs]
     for pattern, _, reason in SHRINK:
-        assert reason and any(pattern in text for text in texts), f"no runnable block holds {pattern!r}"
+        assert reason and any(_words(pattern).search(text) for text in texts), f"no runnable block holds {pattern!r}"
