@@ -218,9 +218,16 @@ def check_tracking(folder: Path, output: str) -> None:
     assert list(scored["trackers"]) == ["coin-3"] and list(scored["trackers"]["coin-3"]["per_sequence"]) == ["coin-3"]
 
 
+def check_training(folder: Path, output: str) -> None:
+    assert "resuming from" in output and "phase_2/checkpoints/checkpoint_18 (full state): epoch 19" in output
+    assert (folder / "runs/demo/phase_2/checkpoints/checkpoint_19").is_dir()
+    compared = _summary(folder / "output/finetune_compare/summary.json")  # before and after fine-tuning
+    assert sorted(compared["trackers"]) == ["after", "before"]
+
+
 # What a page's blocks must have made, beyond exiting 0.
 CHECKS = {"docs/benchmark_data.md": check_benchmark_data, "docs/data_sources.md": check_data_sources,
-          "docs/tracking.md": check_tracking}
+          "docs/tracking.md": check_tracking, "docs/training.md": check_training}
 
 
 def test_the_readmes_shell_blocks_run_as_written(readme_folder):
