@@ -51,7 +51,7 @@ SHRINK = [
     ("python scripts/bench_train.py --config configs/demo.yaml --steps 20", "--steps 2",
      "each setting of the benchmark trains in its own process; 2 steps show the JSON lines"),
     ("python scripts/bench_track.py --config configs/demo.yaml --frames 60", "--frames 6", "as bench_train's"),
-    ("--samples 300 --workers 1", "--samples 32 --rounds 1 --sequences_per_class 2 --frames 10",
+    ("--samples 300 --workers 1", "--samples 32 --rounds 1 --sequences_per_class 2 --frames 20",
      "the synthetic trees at real frame sizes (up to 1920x1080) take minutes to write; 32 samples (two batches: the "
      "first is not timed) from a few short sequences show the JSON lines"),
     ("python scripts/bench_mirror.py --threads 1", "--steps 4 --warmup 1 --checkpoint_every 2 --repeats 1 "
