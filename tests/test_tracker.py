@@ -407,10 +407,9 @@ def test_cli_with_a_checkpoint_that_does_not_exist_fails_at_once_with_one_error_
 
 
 def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, tiny, capsys):
-    cfg = tiny_network_config("name=tiny_run", "eval.dataset.classes=[book]")
-    folder = _training_checkpoint(tmp_path / "ckpt", cfg, tiny[1])
-    argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(tmp_path / "out"),
-            "--device", "cpu", "--max_frames", "4", "--no_plots"]
+    folder = _training_checkpoint(tmp_path / "ckpt", tiny_network_config("name=tiny_run"), tiny[1])
+    argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--classes", "book", "--output",
+            str(tmp_path / "out"), "--device", "cpu", "--max_frames", "4", "--no_plots"]
     evaluate_main(argv)
     document = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert list(document["trackers"]) == ["tiny_run"]
@@ -424,10 +423,9 @@ def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, ti
 
 
 def test_cli_run_again_resumes_and_reports_the_speed_from_the_result_files(tmp_path, tiny_lasot, tiny, capsys):
-    folder = _training_checkpoint(tmp_path / "ckpt",
-                                  tiny_network_config("name=tiny_run", "eval.dataset.classes=[book]"), tiny[1])
-    argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(tmp_path / "out"),
-            "--device", "cpu", "--max_frames", "4", "--no_plots"]
+    folder = _training_checkpoint(tmp_path / "ckpt", tiny_network_config("name=tiny_run"), tiny[1])
+    argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--classes", "book", "--output",
+            str(tmp_path / "out"), "--device", "cpu", "--max_frames", "4", "--no_plots"]
     evaluate_main(argv)
     first = json.loads(capsys.readouterr().out.splitlines()[-2])
     evaluate_main(argv)
@@ -439,10 +437,10 @@ def test_cli_run_again_resumes_and_reports_the_speed_from_the_result_files(tmp_p
 def _evaluate_two_checkpoints(tmp_path, tiny_lasot, tiny, *second_flags: str) -> int:
     """Evaluate a checkpoint, then another training's checkpoint of the same config into the default output folder
     (both are tiny_run: output/evaluation/tiny_run/tiny_run/). Returns the exit status of the second."""
-    cfg = tiny_network_config("name=tiny_run", "eval.dataset.classes=[book]")
+    cfg = tiny_network_config("name=tiny_run")
     first = _training_checkpoint(tmp_path / "first" / "checkpoint_1", cfg, tiny[1])
     second = _training_checkpoint(tmp_path / "second" / "checkpoint_1", cfg, tiny[1], shift=0.01)
-    common = ["--root", str(tiny_lasot), "--device", "cpu", "--max_frames", "4", "--no_plots"]
+    common = ["--root", str(tiny_lasot), "--classes", "book", "--device", "cpu", "--max_frames", "4", "--no_plots"]
     assert evaluate_main(["--checkpoint", str(first), *common]) == 0
     return evaluate_main(["--checkpoint", str(second), *second_flags, *common])
 
