@@ -13,6 +13,9 @@ from safetensors.numpy import save_file
 from seqtrack_accel.config import Config, dump_config
 from seqtrack_accel import run_folder as ckpt
 
+# The token of conftest's local Hub (``hub``): every request must carry it; tests look for it where it must not be.
+HUB_TOKEN = "hf_local_hub_test_token_5f3a9c"
+
 # A PNG signature plus a few bytes: enough for anything that only moves plot files around.
 _FAKE_PNG = b"\x89PNG\r\n\x1a\n" + b"fake plot "
 

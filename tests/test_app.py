@@ -50,11 +50,6 @@ def videos(tmp_path_factory, sequence) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(app_checkpoint) -> str:
-    return app_checkpoint
-
-
-@pytest.fixture(scope="module")
 def client(tmp_path_factory, app_url):
     return Client(app_url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
 

@@ -52,7 +52,7 @@ def box_field(driver) -> str:
     return (element(driver, "box", "textarea") or element(driver, "box", "input")).get_attribute("value")
 
 
-def test_a_box_drawn_with_two_clicks_tracks_the_video_as_seqtrack_track_does(page, video, sequence, app_checkpoint,
+def test_a_box_drawn_with_two_clicks_tracks_the_video_as_seqtrack_track_does(page, video, sequence, checkpoint,
                                                                             tmp_path, one_thread):
     # one_thread: the app's thread count (app_helpers.app_server), so both sum in the same order, to the last bit
     image = open_first_frame(page, video)
@@ -80,7 +80,7 @@ def test_a_box_drawn_with_two_clicks_tracks_the_video_as_seqtrack_track_does(pag
     with urllib.request.urlopen(links["coin.txt"], timeout=30) as answer:
         downloaded = answer.read().decode()
 
-    assert track_main([str(video), "--checkpoint", app_checkpoint, "--box", box_field(page), "--output",
+    assert track_main([str(video), "--checkpoint", checkpoint, "--box", box_field(page), "--output",
                        str(tmp_path), "--device", "cpu"]) == 0
     assert downloaded == (tmp_path / "coin.txt").read_text()
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard
 
-from fake_hub import FakeHub
+from hub_helpers import HUB_TOKEN
 
 from seqtrack_accel import __version__
 from seqtrack_accel.cli.app import SPACE_MAX_FRAMES
@@ -21,19 +21,15 @@ from seqtrack_accel.hub.space import LINK_START
 
 pytest.importorskip("gradio", reason='seqtrack-app needs the optional app extra: pip install -e ".[app]"')
 
-TOKEN = "hf_space_test_token"
 MODEL, SPACE = "org/seqtrack-demo-export", "org/seqtrack-demo-app"
 
 
-@pytest.fixture
-def hub(monkeypatch):
-    with FakeHub(token=TOKEN) as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)  # read by the package at each call
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
-        server.create_repo(MODEL)
-        server.commit_files(MODEL, {"README.md": b"---\nlicense: mit\n---\n# seqtrack demo\n\n## Usage\n\nTrack.\n",
-                                    "config.json": b"{}"})
-        yield server
+@pytest.fixture(autouse=True)
+def model_on_the_hub(hub):
+    """The model the Space runs, on the local Hub before each test (its card has a section for the link to go after)."""
+    hub.create_repo(MODEL)
+    hub.commit_files(MODEL, {"README.md": b"---\nlicense: mit\n---\n# seqtrack demo\n\n## Usage\n\nTrack.\n",
+                             "config.json": b"{}"})
 
 
 def push(*extra: str) -> int:
@@ -101,13 +97,14 @@ def test_the_space_is_created_with_the_gradio_sdk(hub):
     from huggingface_hub import HfApi
 
     push()
-    assert HfApi(endpoint=hub.endpoint, token=TOKEN).space_info(SPACE).sdk == "gradio"
+    assert HfApi(endpoint=hub.endpoint, token=HUB_TOKEN).space_info(SPACE).sdk == "gradio"
 
 
 def test_the_local_hub_refuses_a_space_without_an_sdk_as_the_hub_does(hub):
     request = urllib.request.Request(f"{hub.endpoint}/api/repos/create", method="POST",
                                      data=json.dumps({"name": "bare", "type": "space"}).encode(),
-                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+                                     headers={"Authorization": f"Bearer {HUB_TOKEN}",
+                                              "Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 400 and not hub.repo_exists("tester/bare", repo_type="space")

@@ -9,12 +9,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from model_helpers import write_checkpoint
-
 from seqtrack_accel.cli.evaluate import main as evaluate_main
 from seqtrack_accel.cli.track import main as track_main
 from seqtrack_accel.config import Config
-from seqtrack_accel.data.lasot import load_lasot
 from seqtrack_accel.data.custom import load_custom
 from seqtrack_accel.data.synthetic import MANIFEST_FILE, make_synthetic_custom, make_synthetic_lasot
 from seqtrack_accel.tracking.evaluate import (
@@ -35,17 +32,6 @@ from seqtrack_accel.tracking.evaluate import (
 from seqtrack_accel.tracking.metrics import MetricsError
 from seqtrack_accel.tracking.plots import precision_figure, save_figure, success_figure
 from seqtrack_accel.tracking.tracker import FirstBoxTracker
-
-
-@pytest.fixture(scope="module")
-def tiny_lasot(tmp_path_factory):
-    """book-1..4 and coin-1..4, 6 frames of 64x48: the test split is book-3 and coin-3."""
-    return make_synthetic_lasot(tmp_path_factory.mktemp("lasot") / "lasot", ("book", "coin"), 4, 6, (64, 48), 0)
-
-
-@pytest.fixture(scope="module")
-def lasot_test_split(tiny_lasot):
-    return load_lasot(tiny_lasot, split="test")
 
 
 # What produced the results of the trackers below: the same record, so one folder may hold both (resume).
@@ -304,7 +290,7 @@ def test_the_first_box_baseline_reports_no_speed(tmp_path, tiny_lasot, caplog):
     assert evaluate_main(["--baseline", "first-box", "--root", str(tiny_lasot), "--output", str(out), "--no_plots",
                           "data.datasets[0].classes=[book, coin]"]) == 0
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
-    assert [line.split(":")[1] for line in lines] == [" 6 frames"] * 2  # per sequence, no frames/s
+    assert [line.split(":")[1] for line in lines] == [" 16 frames"] * 2  # per sequence, no frames/s
     assert "speed" not in json.loads((out / "summary.json").read_text())["trackers"]["first-box"]
 
 
@@ -316,13 +302,11 @@ def test_a_tracking_run_logs_each_sequences_speed(tmp_path, lasot_test_split, ca
 
 
 @pytest.mark.parametrize("manifest", ["kept", "removed"])
-def test_the_demos_checkpoint_evaluates_another_lasot_folder_with_root_alone(tmp_path, manifest, monkeypatch, capsys):
+def test_the_demos_checkpoint_evaluates_another_lasot_folder_with_root_alone(
+        checkpoint, tmp_path, manifest, monkeypatch, capsys):
     """The checkpoint's config carries the demo's synthetic source (data/synthetic_lasot, book and coin, the
     generator's settings); another LaSOT-layout folder of other classes, generated with other settings or a real
     download without synthetic.json, is evaluated with --root alone: no config override."""
-    (tmp_path / "ckpt").mkdir()
-    checkpoint = write_checkpoint(tmp_path / "ckpt", "demo", ["model.encoder=nano", "model.init=scratch",
-                                                              "model.bins=64"])
     mine = make_synthetic_lasot(tmp_path / "my_lasot", ("cup",), 4, 5, (64, 48), seed=3)
     if manifest == "removed":
         (mine / MANIFEST_FILE).unlink()
@@ -350,12 +334,9 @@ def test_a_sequence_not_in_the_set_is_an_error_naming_it_and_the_set(tmp_path, t
         and "check --sequences" in err
 
 
-def test_seqtrack_tracks_output_is_scored_by_evaluate_results_against_the_ground_truth(tmp_path, capsys):
+def test_seqtrack_tracks_output_is_scored_by_evaluate_results_against_the_ground_truth(checkpoint, tmp_path):
     """One result format: the <name>.txt that seqtrack-track writes (x,y,w,h,confidence) is what seqtrack-evaluate
     --results reads, here for a video of the user's own folder of sequences (--dataset custom)."""
-    (tmp_path / "ckpt").mkdir()
-    checkpoint = write_checkpoint(tmp_path / "ckpt", "demo", ["model.encoder=nano", "model.init=scratch",
-                                                              "model.bins=64"])
     mine = make_synthetic_custom(tmp_path / "my_videos", ("cup",), 2, 5, (64, 48), seed=3)
     (sequence,) = [s for s in load_custom(mine, split="all") if s.name == "cup-2"]
     box = ",".join(f"{v:g}" for v in sequence.boxes[0])

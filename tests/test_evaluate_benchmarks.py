@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_helpers import write_checkpoint
+from model_helpers import NANO_NETWORK
 
 from seqtrack_accel.cli.evaluate import main as evaluate_main
 from seqtrack_accel.data import benchmarks as readers
@@ -43,13 +43,6 @@ def trees(tmp_path_factory) -> dict[str, Path]:
         "otb100": synthetic.make_synthetic_otb100(base / "otb100", size=SIZE),
         "nfs": synthetic.make_synthetic_nfs(base / "nfs", size=SIZE),
     }
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> str:
-    """A training checkpoint folder of a small random network (the demo's crops, the smallest encoder)."""
-    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), "demo", ["model.encoder=nano", "model.init=scratch",
-                                                                            "model.bins=64"])
 
 
 def _summary(output: Path) -> dict:
@@ -207,8 +200,7 @@ def test_a_template_update_override_wins_over_the_benchmarks(trees, checkpoint, 
     output = tmp_path / "out"
     assert evaluate_main(["--dataset", "tnl2k", "--root", str(trees["tnl2k"]), "--checkpoint", checkpoint,
                           "--name", "seqtrack", "--output", str(output), "--no_plots", "--max_frames", "3",
-                          "--device", "cpu", "--config", "demo", "model.encoder=nano", "model.bins=64",
-                          "model.init=scratch", "eval.template_update_interval=7"]) == 0
+                          "--device", "cpu", "--config", "demo", *NANO_NETWORK, "eval.template_update_interval=7"]) == 0
     assert read_record(output / "seqtrack")["settings"]["eval.template_update_interval"] == 7
 
 
@@ -271,17 +263,6 @@ def test_a_server_benchmark_refuses_max_frames(trackingnet, tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # refused before anything was tracked
 
 
-@pytest.fixture
-def hub(monkeypatch):
-    from fake_hub import FakeHub
-
-    with FakeHub(token="hf_evaluate_test") as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        monkeypatch.setenv("HF_TOKEN", "hf_evaluate_test")
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-        yield server
-
-
 def test_push_to_hub_adds_the_benchmarks_scores_to_the_model_card(hub, trees, checkpoint, tmp_path):
     from huggingface_hub import ModelCard
 
@@ -328,12 +309,9 @@ def test_push_to_hub_without_a_dataset_asks_for_dataset_before_tracking(tmp_path
 
 
 def test_an_hf_checkpoint_evaluated_without_a_dataset_says_to_add_dataset_and_keeps_its_card(
-        hub, checkpoint, synthetic_lasot, tmp_path, capsys, monkeypatch):
-    from huggingface_hub import constants
-
+        hub, checkpoint, synthetic_lasot, tmp_path, capsys):
     from seqtrack_accel.tracking.tracker import load_tracker_model
 
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     model, cfg = load_tracker_model(checkpoint)
     model.save_pretrained(tmp_path / "export", config=cfg)
     hub.create_repo("org/export")

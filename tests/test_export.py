@@ -14,8 +14,6 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 onnxruntime = pytest.importorskip("onnxruntime")
 
-from model_helpers import write_checkpoint  # noqa: E402
-
 from seqtrack_accel import export  # noqa: E402
 from seqtrack_accel.cli.evaluate import main as evaluate_main  # noqa: E402
 from seqtrack_accel.cli.export import main as export_main  # noqa: E402
@@ -23,15 +21,7 @@ from seqtrack_accel.cli.track import main as track_main  # noqa: E402
 from seqtrack_accel.config import load_config  # noqa: E402
 from seqtrack_accel.model import SeqTrack  # noqa: E402
 
-# The demo's crops (64 px search, 32 px templates) on the smallest encoder, 64 bins; evaluated on the session's
-# synthetic tree (conftest), so no tree of the demo's settings is asked for.
-NANO = ["model.encoder=nano", "model.init=scratch", "model.bins=64", "data.datasets[0].synthetic=null"]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> str:
-    """A training checkpoint folder (config.yaml + model.safetensors) of a small random network."""
-    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), "demo", NANO)
+# conftest's ``checkpoint``: the demo's crops (64 px search, 32 px templates) on the smallest encoder, 64 bins.
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError
 
-from fake_hub import FakeHub, Fault
+from fake_hub import Fault
+from hub_helpers import HUB_TOKEN
 
-TOKEN = "hf_fake_server_token"
 
 
-def _send(method: str, url: str, body: bytes, *, token: str | None = TOKEN) -> tuple[int, bytes]:
+def _send(method: str, url: str, body: bytes, *, token: str | None = HUB_TOKEN) -> tuple[int, bytes]:
     """One raw HTTP request (for what huggingface_hub never sends wrong): status and body."""
     request = urllib.request.Request(url, data=body, method=method,
                                      headers={"Authorization": f"Bearer {token}"} if token else {})
@@ -30,14 +30,8 @@ def _send(method: str, url: str, body: bytes, *, token: str | None = TOKEN) -> t
 
 
 @pytest.fixture
-def hub():
-    with FakeHub(token=TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
 def api(hub) -> HfApi:
-    return HfApi(endpoint=hub.endpoint, token=TOKEN)
+    return HfApi(endpoint=hub.endpoint, token=HUB_TOKEN)
 
 
 def test_a_commit_round_trips_through_huggingface_hub(hub, api, tmp_path):

@@ -13,14 +13,13 @@ import time
 import pytest
 
 from fake_hub import FakeHub, Fault
-from hub_helpers import make_fake_checkpoint, make_fake_run
+from hub_helpers import HUB_TOKEN, make_fake_checkpoint, make_fake_run
 
 from seqtrack_accel.config import HubConfig
 from seqtrack_accel.hub import HubMirror, check_repo, remote
 from seqtrack_accel.hub import mirror as mirror_module
 from seqtrack_accel.hub.mirror import lower_thread_priority
 
-TOKEN = "hf_mirror_test_token_0123456789"
 REPO = "org/run"
 
 
@@ -32,13 +31,7 @@ def fast_cfg(**changes) -> HubConfig:
     return HubConfig(**values)
 
 
-@pytest.fixture
-def hub():
-    with FakeHub(token=TOKEN) as server:
-        yield server
-
-
-def mirror_for(hub: FakeHub, run_dir, cfg: HubConfig | None = None, token: str = TOKEN) -> HubMirror:
+def mirror_for(hub: FakeHub, run_dir, cfg: HubConfig | None = None, token: str = HUB_TOKEN) -> HubMirror:
     mirror = HubMirror(cfg or fast_cfg(), run_dir, token=token, endpoint=hub.endpoint)
     mirror.start()
     return mirror
@@ -84,7 +77,7 @@ def test_a_mirrored_checkpoint_keeps_the_evaluation_results_on_the_card(hub, tmp
     assert mirror.close() == []
     lasot = BenchmarkResult("lasot", "test", "run", {"auc": 61.5, "precision": 64.0, "norm_precision": 70.1}, 280,
                             30.0, "2026-11-29", "ab" * 32)
-    push_results_to_card(REPO, [lasot], token=TOKEN, endpoint=hub.endpoint)  # seqtrack-evaluate --push_to_hub
+    push_results_to_card(REPO, [lasot], token=HUB_TOKEN, endpoint=hub.endpoint)  # seqtrack-evaluate --push_to_hub
 
     mirror = mirror_for(hub, tmp_path / "run")  # training goes on (a resumed phase, say)
     mirror.submit_checkpoint(second, phase=1)
@@ -126,7 +119,7 @@ def test_best_json_is_mirrored_after_its_checkpoint_files_and_the_card_names_it(
         + 1]
     assert "The best checkpoint by epoch loss (`train.best_metric`) is `phase_1/checkpoint_1`: 4.5000 at epoch 1" \
         in files["README.md"].decode()
-    assert check_repo(REPO, token=TOKEN, endpoint=hub.endpoint) == []
+    assert check_repo(REPO, token=HUB_TOKEN, endpoint=hub.endpoint) == []
 
 
 def test_check_repo_names_a_best_json_that_points_at_no_checkpoint(hub, tmp_path):
@@ -136,7 +129,7 @@ def test_check_repo_names_a_best_json_that_points_at_no_checkpoint(hub, tmp_path
     mirror.close()
     hub.commit_files(REPO, {"best.json": json.dumps({"path": "phase_1/checkpoint_7"}).encode()})
 
-    assert check_repo(REPO, token=TOKEN, endpoint=hub.endpoint) == [
+    assert check_repo(REPO, token=HUB_TOKEN, endpoint=hub.endpoint) == [
         f"{REPO}/best.json points at phase_1/checkpoint_7, which is not in the repo"]
 
 
@@ -246,8 +239,8 @@ def test_the_token_is_never_written_anywhere(hub, tmp_path, caplog):
     mirror.close()
 
     written = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()] + list(hub.files(REPO).values())
-    assert all(TOKEN.encode() not in content for content in written)
-    assert TOKEN not in caplog.text
+    assert all(HUB_TOKEN.encode() not in content for content in written)
+    assert HUB_TOKEN not in caplog.text
 
 
 def test_sync_missing_uploads_only_what_the_hub_lacks(hub, tmp_path):
@@ -319,7 +312,7 @@ def test_start_on_an_unreachable_hub_warns_at_once_that_uploads_are_queued(reque
                                                                            host):
     endpoint = request.getfixturevalue(host)
     monkeypatch.setattr(remote, "CONNECT_TIMEOUT", 1.0)  # not hub.request_timeout (60 s)
-    mirror = HubMirror(HubConfig(repo_id=REPO), tmp_path / "run", token=TOKEN)
+    mirror = HubMirror(HubConfig(repo_id=REPO), tmp_path / "run", token=HUB_TOKEN)
 
     began = time.monotonic()
     mirror.start()
@@ -336,7 +329,7 @@ def test_start_on_an_unreachable_hub_warns_at_once_that_uploads_are_queued(reque
 def test_close_after_a_run_that_never_reached_the_hub_lists_what_is_pending_without_waiting(closed_port, tmp_path,
                                                                                             caplog):
     checkpoints = make_fake_run(tmp_path / "run", epochs=2)
-    mirror = HubMirror(HubConfig(repo_id=REPO, final_wait=600.0), tmp_path / "run", token=TOKEN)
+    mirror = HubMirror(HubConfig(repo_id=REPO, final_wait=600.0), tmp_path / "run", token=HUB_TOKEN)
     mirror.start()
     mirror.sync_missing()
     for ckpt in checkpoints:
@@ -371,7 +364,8 @@ def test_close_waits_for_a_hub_that_answered_and_logs_what_is_pending(hub, tmp_p
     assert not_mirrored[0].startswith("phase_1/checkpoint_1: still pending when close() gave up after 1.5 s")
 
 
-def test_close_stops_after_the_grace_when_the_hub_went_away_during_the_run(hub, tmp_path, caplog):
+def test_close_stops_after_the_grace_when_the_hub_went_away_during_the_run(hub, tmp_path, caplog, monkeypatch):
+    monkeypatch.delenv("HF_ENDPOINT")  # a shell without it: the command printed for later must name the Hub
     checkpoints = make_fake_run(tmp_path / "run", epochs=2)
     # Backoffs that keep the uploads retrying through the wait; a final_wait far longer than the grace.
     cfg = fast_cfg(backoff_base=0.5, backoff_max=5.0, final_wait=60.0, unreachable_grace=1.0)
@@ -398,6 +392,7 @@ def test_the_command_close_prints_uploads_what_was_pending_once_the_hub_is_back(
 
     from seqtrack_accel.cli import upload_checkpoint
 
+    monkeypatch.delenv("HF_ENDPOINT")  # a shell without it: the command sets it
     checkpoints = make_fake_run(tmp_path / "run", epochs=2)
     cfg = fast_cfg(backoff_base=0.5, backoff_max=5.0, unreachable_grace=0.5)
     mirror = mirror_for(hub, tmp_path / "run", cfg)
@@ -410,7 +405,6 @@ def test_the_command_close_prints_uploads_what_was_pending_once_the_hub_is_back(
 
     env, program, *argv = shlex.split(mirror.upload_command())
     monkeypatch.setenv(*env.split("=", 1))
-    monkeypatch.setenv("HF_TOKEN", TOKEN)
     assert program == "seqtrack-upload-checkpoint" and upload_checkpoint.main(argv) == 0
     files = hub.files(REPO)
     assert {"phase_1/checkpoint_1/optimizer.bin", "phase_1/checkpoint_2/optimizer.bin", "README.md"} <= set(files)

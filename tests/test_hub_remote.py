@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import traceback
 from pathlib import Path
@@ -12,20 +11,13 @@ import pytest
 from huggingface_hub import HfApi
 
 from fake_hub import FakeHub, Fault
-from hub_helpers import make_fake_checkpoint, make_fake_run
+from hub_helpers import HUB_TOKEN, make_fake_checkpoint, make_fake_run
 
 from seqtrack_accel.config import HubConfig
 from seqtrack_accel.hub import HubAddress, HubError, check_repo, download, parse_address
 from seqtrack_accel.hub.remote import Failure, classify_error, configure_request_timeout
 
-TOKEN = "hf_remote_test_token"
 REPO = "org/run"
-
-
-@pytest.fixture
-def hub():
-    with FakeHub(token=TOKEN) as server:
-        yield server
 
 
 def publish(hub: FakeHub, run_dir: Path, *, full_state: bool = True, epochs: int = 2, best: int | None = None,
@@ -52,7 +44,7 @@ def publish(hub: FakeHub, run_dir: Path, *, full_state: bool = True, epochs: int
 
 
 def fetch(hub: FakeHub, address: str, dest: Path | None, **kwargs) -> Path:
-    return download(address, dest=dest, token=TOKEN, endpoint=hub.endpoint, **kwargs).folder
+    return download(address, dest=dest, token=HUB_TOKEN, endpoint=hub.endpoint, **kwargs).folder
 
 
 def test_download_of_the_repo_fetches_the_checkpoint_latest_json_points_at(hub, tmp_path):
@@ -107,15 +99,11 @@ def test_download_errors_name_what_is_missing(hub, tmp_path, spec, message):
         fetch(hub, spec, tmp_path / "dl")
 
 
-def test_download_from_an_unreachable_hub_says_so_in_one_sentence(tmp_path, monkeypatch):
-    with socket.socket() as sock:  # a port nothing listens on: the connection is refused
-        sock.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
-
+def test_download_from_an_unreachable_hub_says_so_in_one_sentence(tmp_path, closed_port):
+    endpoint = closed_port
     began = time.monotonic()
     with pytest.raises(HubError) as err:
-        download(f"hf://{REPO}", dest=tmp_path / "dl", token=TOKEN)
+        download(f"hf://{REPO}", dest=tmp_path / "dl", token=HUB_TOKEN)
 
     assert time.monotonic() - began < 5.0
     assert str(err.value).startswith(f"the Hub at {endpoint} could not be reached (ConnectError: ")
@@ -153,7 +141,7 @@ def test_an_export_is_a_model_that_cannot_resume_training(hub, tmp_path):
     hub.create_repo("org/export")
     hub.commit_files("org/export", {"config.json": b"{}", "model.safetensors": b"weights", "config.yaml": b"name: x\n"})
 
-    fetched = download("hf://org/export", dest=tmp_path / "dl", token=TOKEN, endpoint=hub.endpoint)
+    fetched = download("hf://org/export", dest=tmp_path / "dl", token=HUB_TOKEN, endpoint=hub.endpoint)
     assert fetched.kind == "export"
     assert sorted(p.name for p in fetched.folder.glob("[!.]*")) == ["config.json", "config.yaml", "model.safetensors"]
     with pytest.raises(HubError, match=r"hf://org/export is a save_pretrained export \(config.json\): a model "
@@ -166,7 +154,7 @@ def test_an_export_in_a_folder_of_a_repo_loads_from_its_path(hub, tmp_path):
     publish(hub, tmp_path / "run")
     hub.commit_files(REPO, {"exports/v1/config.json": b"{}", "exports/v1/model.safetensors": b"weights"})
 
-    fetched = download(f"hf://{REPO}/exports/v1", dest=tmp_path / "dl", token=TOKEN, endpoint=hub.endpoint)
+    fetched = download(f"hf://{REPO}/exports/v1", dest=tmp_path / "dl", token=HUB_TOKEN, endpoint=hub.endpoint)
 
     assert fetched.kind == "export" and fetched.folder == tmp_path / "dl/exports/v1"
 
@@ -182,16 +170,11 @@ def test_a_revision_reads_the_run_as_it_was_at_that_commit(hub, tmp_path):
     assert fetch(hub, f"hf://{REPO}@{then}", tmp_path / "then").name == "checkpoint_1"
 
 
-def test_a_hub_address_in_model_init_weights_becomes_the_local_folder_of_its_weights(hub, tmp_path, monkeypatch):
-    from huggingface_hub import constants
-
+def test_a_hub_address_in_model_init_weights_becomes_the_local_folder_of_its_weights(hub, tmp_path):
     from seqtrack_accel.config import load_config
     from seqtrack_accel.hub import with_hub_weights
 
     checkpoints = publish(hub, tmp_path / "run")
-    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-    monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     cfg = load_config("demo", ["model.init=pretrained", f"model.init_weights=hf://{REPO}/phase_1/checkpoint_1"])
 
     local = with_hub_weights(cfg)
@@ -204,7 +187,7 @@ def test_a_hub_address_in_model_init_weights_becomes_the_local_folder_of_its_wei
 def test_check_repo_finds_no_problem_in_a_well_formed_repo(hub, tmp_path):
     publish(hub, tmp_path / "run")
 
-    assert check_repo(REPO, token=TOKEN, endpoint=hub.endpoint) == []
+    assert check_repo(REPO, token=HUB_TOKEN, endpoint=hub.endpoint) == []
 
 
 def test_check_repo_lists_every_problem_of_a_broken_repo(hub, tmp_path):
@@ -215,7 +198,7 @@ def test_check_repo_lists_every_problem_of_a_broken_repo(hub, tmp_path):
                      delete=["phase_1/checkpoint_1/model.safetensors", "tensorboard/events.out.tfevents.1700000000"
                              ".host.1.0", "README.md"])
 
-    problems = check_repo(REPO, token=TOKEN, endpoint=hub.endpoint)
+    problems = check_repo(REPO, token=HUB_TOKEN, endpoint=hub.endpoint)
 
     assert problems == [
         "org/run/phase_1/checkpoint_1 has no weights (model*.safetensors); re-upload it with "
@@ -228,7 +211,7 @@ def test_check_repo_lists_every_problem_of_a_broken_repo(hub, tmp_path):
 
 
 def test_check_repo_reports_a_missing_repo(hub):
-    assert check_repo("org/absent", token=TOKEN, endpoint=hub.endpoint)[0].startswith(
+    assert check_repo("org/absent", token=HUB_TOKEN, endpoint=hub.endpoint)[0].startswith(
         "repository org/absent was not found")
 
 
@@ -242,7 +225,7 @@ def short_timeout():
 def test_every_request_gets_the_configured_timeout(hub, short_timeout):
     hub.create_repo(REPO)
     hub.inject([Fault.hang(3.0)])
-    api = HfApi(endpoint=hub.endpoint, token=TOKEN)
+    api = HfApi(endpoint=hub.endpoint, token=HUB_TOKEN)
 
     with pytest.raises(Exception) as err:  # repo_info passes timeout=None, which alone would wait forever
         api.repo_info(REPO)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import huggingface_hub
@@ -12,14 +11,13 @@ import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 
 from fake_hub import FakeHub, Fault
-from hub_helpers import ScoredSequence, make_fake_run
+from hub_helpers import HUB_TOKEN, ScoredSequence, make_fake_run
 
 from seqtrack_accel.hub import HubError, render_model_card, results
 from seqtrack_accel.hub.results import (SECTION_START, BenchmarkResult, push_results_to_card, results_from_summary,
                                         results_in_card, update_card)
 from seqtrack_accel.tracking.evaluate import evaluate_predictions, results_record, write_summary
 
-TOKEN = "hf_results_test_token"
 REPO = "org/run"
 SHA = "3f2a9c81d0e4" + "ab" * 26
 LASOT = BenchmarkResult("lasot", "test", "seqtrack_b256", {"auc": 69.8712, "precision": 76.3, "norm_precision": 79.6},
@@ -28,14 +26,8 @@ GOT = BenchmarkResult("got10k", "val", "seqtrack_b256", {"ao": 74.05, "sr50": 84
                       "2026-11-25", SHA)
 
 
-@pytest.fixture
-def hub():
-    with FakeHub(token=TOKEN) as server:
-        yield server
-
-
 def push(hub: FakeHub, results: list[BenchmarkResult], **kwargs):
-    return push_results_to_card(REPO, results, token=TOKEN, endpoint=hub.endpoint, **kwargs)
+    return push_results_to_card(REPO, results, token=HUB_TOKEN, endpoint=hub.endpoint, **kwargs)
 
 
 def card_on_hub(hub: FakeHub) -> ModelCard:
@@ -60,7 +52,7 @@ def publish_run(hub: FakeHub, run_dir: Path) -> None:
     files["README.md"] = str(render_model_card(repo_id=REPO, config_yaml="name: demo\n", history=history,
                                                latest_path="phase_1/checkpoint_2")).encode()
     files["latest.json"] = b'{"path": "phase_1/checkpoint_2", "phase": 1, "epoch": 2, "global_step": 32}'
-    HfApi(endpoint=hub.endpoint, token=TOKEN).create_commit(
+    HfApi(endpoint=hub.endpoint, token=HUB_TOKEN).create_commit(
         REPO, [CommitOperationAdd(path, content) for path, content in files.items()], commit_message="mirror")
 
 
@@ -215,7 +207,7 @@ def test_push_for_the_same_benchmark_replaces_its_row_and_scores(hub, tmp_path):
 
 def test_push_commits_readme_only_and_leaves_every_other_file_as_it_was(hub, tmp_path):
     publish_run(hub, tmp_path / "run")
-    api = HfApi(endpoint=hub.endpoint, token=TOKEN)
+    api = HfApi(endpoint=hub.endpoint, token=HUB_TOKEN)
 
     def listing() -> dict[str, tuple]:
         return {e.path: (e.size, e.blob_id, e.lfs.sha256 if e.lfs else None)
@@ -293,14 +285,12 @@ def test_push_to_a_missing_branch_says_how_to_create_it(hub):
         push(hub, [LASOT], revision="results")
 
 
-def test_push_to_an_unreachable_hub_says_so_after_its_retries(monkeypatch, caplog):
+def test_push_to_an_unreachable_hub_says_so_after_its_retries(closed_port, monkeypatch, caplog):
     monkeypatch.setattr(results, "BACKOFF", 0.0)
-    with socket.socket() as sock:  # a port nothing listens on: the connection is refused
-        sock.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    endpoint = closed_port
 
     with pytest.raises(HubError, match=f"the Hub at {endpoint} could not be reached to push results to org/run"):
-        push_results_to_card(REPO, [LASOT], token=TOKEN, endpoint=endpoint)
+        push_results_to_card(REPO, [LASOT], token=HUB_TOKEN, endpoint=endpoint)
     assert len([r for r in caplog.records if "ConnectError" in r.getMessage()]) == results.MAX_ATTEMPTS - 1
 
 

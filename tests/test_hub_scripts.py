@@ -8,25 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from huggingface_hub import HfApi
 
-from fake_hub import FakeHub, Fault
-from hub_helpers import make_fake_checkpoint, make_fake_run
+from fake_hub import Fault
+from hub_helpers import HUB_TOKEN, make_fake_checkpoint, make_fake_run
 
 from seqtrack_accel.cli import check_repo, create_hf_repo, upload_checkpoint
 
-TOKEN = "hf_scripts_test_token"
 REPO = "org/run"
-
-
-@pytest.fixture
-def hub(monkeypatch):
-    with FakeHub(token=TOKEN) as server:
-        # The tools read the endpoint and the token from the environment, as a user's shell would set them.
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
-        yield server
 
 
 def test_create_hf_repo_creates_a_private_repo_then_reports_it_exists(hub, capsys):
@@ -47,7 +36,7 @@ def test_upload_checkpoint_puts_it_in_its_phase_folder_and_points_latest_at_it(h
     assert files["phase_2/checkpoint_4/model.safetensors"] == (ckpt / "model.safetensors").read_bytes()
     assert json.loads(files["latest.json"]) == {"path": "phase_2/checkpoint_4", "phase": 2, "epoch": 4,
                                                 "global_step": 64, "full_state": True}
-    assert HfApi(endpoint=hub.endpoint, token=TOKEN).repo_info(REPO).private  # created as the trainer would
+    assert HfApi(endpoint=hub.endpoint, token=HUB_TOKEN).repo_info(REPO).private  # created as the trainer would
 
 
 def test_upload_checkpoint_of_an_older_checkpoint_leaves_latest_json_alone(hub, tmp_path):

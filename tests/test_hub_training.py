@@ -13,46 +13,29 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from fake_hub import FakeHub, Fault
-from train_helpers import REPO, cli_args, run_cli, sha, tiny_config, train
+from hub_helpers import HUB_TOKEN
+from model_helpers import NANO_NETWORK
+from train_helpers import REPO, SUBPROCESS_ENV, cli_args, run_cli, sha, tiny_config, train
 
 from seqtrack_accel.hub import check_repo
 
-TOKEN = "hf_training_mirror_token_5f3a9c"
 EPOCHS = 2
 # Small backoffs: a fault costs a fraction of a second, and close() waits for the retries. The request timeout
-# leaves room for the local Hub to decode a checkpoint commit (~70 MB of ViT-tiny weights and Adam moments, sent as
-# ~90 MB of base64) on a busy CPU.
+# leaves room for the local Hub to decode a checkpoint commit (~50 MB of weights and Adam moments of the nano network,
+# sent as ~70 MB of base64) on a busy CPU.
 HUB = ["hub.upload_full_state=true", "hub.backoff_base=0.05", "hub.backoff_max=0.5", "hub.max_retries=8",
        "hub.final_wait=120"]
-# A smaller decoder head than the tiny config's (the ViT-tiny encoder stays): 40% fewer bytes per checkpoint to push
-# through the local Hub, which is where these tests spend their time.
-SMALL = ["model.bins=400", "model.hidden_dim=64", "model.decoder_ffn=128"]
 CHECKPOINT_FILES = ("model.safetensors", "training_state.json", "config.yaml", "optimizer.bin", "scheduler.bin",
                     "random_states_0.pkl")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on 2 busy cores a tiny run takes ~2 s instead of a minute of oversubscribed threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def hub():
-    """One local Hub for the module; in-process trainers find it through HF_ENDPOINT / HF_TOKEN, as a user's would."""
-    with FakeHub(token=TOKEN) as server, pytest.MonkeyPatch.context() as env:
-        env.setenv("HF_ENDPOINT", server.endpoint)
-        env.setenv("HF_TOKEN", TOKEN)
-        yield server
+# One intra-op thread for the in-process benchmark too (train() holds it for its own runs).
+pytestmark = pytest.mark.usefixtures("module_one_thread")
 
 
 def mirrored(root: Path, repo: str, *, request_timeout: float = 10.0):
-    return tiny_config(root, *SMALL, f"hub.repo_id={repo}", *HUB, f"hub.request_timeout={request_timeout}")
+    return tiny_config(root, *NANO_NETWORK, f"hub.repo_id={repo}", *HUB, f"hub.request_timeout={request_timeout}")
 
 
 def run_files(run_dir: Path) -> dict[str, Path]:
@@ -77,12 +60,12 @@ def reference(synthetic_lasot, tmp_path_factory):
     """A straight run without mirroring, to epoch EPOCHS + 1 (the lr schedule does not depend on the last epoch, so
     its checkpoint_EPOCHS is what a EPOCHS-epoch run ends with)."""
     run_dir = tmp_path_factory.mktemp("reference")
-    train(tiny_config(synthetic_lasot, *SMALL), run_dir, epochs=EPOCHS + 1)
+    train(tiny_config(synthetic_lasot, *NANO_NETWORK), run_dir, epochs=EPOCHS + 1)
     return run_dir / "phase_1" / "checkpoints"
 
 
 @pytest.fixture(scope="module")
-def mirrored_run(hub, synthetic_lasot, tmp_path_factory):
+def mirrored_run(module_hub, synthetic_lasot, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("mirrored")
     train(mirrored(synthetic_lasot, "org/run"), run_dir, epochs=EPOCHS)
     return run_dir
@@ -92,32 +75,32 @@ def mirrored_run(hub, synthetic_lasot, tmp_path_factory):
 # 1. a run mirrors every item
 
 
-def test_every_checkpoint_file_is_on_the_hub_byte_for_byte(hub, mirrored_run):
-    files = hub.files("org/run")
+def test_every_checkpoint_file_is_on_the_hub_byte_for_byte(module_hub, mirrored_run):
+    files = module_hub.files("org/run")
     for epoch in range(1, EPOCHS + 1):
         local = mirrored_run / "phase_1" / "checkpoints" / f"checkpoint_{epoch}"
         for name in CHECKPOINT_FILES:
             assert files[f"phase_1/checkpoint_{epoch}/{name}"] == (local / name).read_bytes(), name
 
 
-def test_plots_tensorboard_files_and_the_model_card_are_on_the_hub(hub, mirrored_run):
-    files = hub.files("org/run")
+def test_plots_tensorboard_files_and_the_model_card_are_on_the_hub(module_hub, mirrored_run):
+    files = module_hub.files("org/run")
     for plot in ("plots/loss.png", "plots/iou.png", "phase_1/plots/loss.png", "phase_1/plots/iou.png"):
         assert files[plot] == (mirrored_run / plot).read_bytes(), plot
     events = sorted(p for p in files if p.startswith("tensorboard/") and "tfevents" in p)
     assert events and all(files[p] == (mirrored_run / p).read_bytes() for p in events)
     assert "library_name: seqtrack-accel" in files["README.md"].decode()
-    assert not_on_the_hub(hub, "org/run", mirrored_run) == []
+    assert not_on_the_hub(module_hub, "org/run", mirrored_run) == []
 
 
-def test_latest_json_points_at_the_last_checkpoint(hub, mirrored_run):
-    assert json.loads(hub.files("org/run")["latest.json"]) == {
+def test_latest_json_points_at_the_last_checkpoint(module_hub, mirrored_run):
+    assert json.loads(module_hub.files("org/run")["latest.json"]) == {
         "path": f"phase_1/checkpoint_{EPOCHS}", "phase": 1, "epoch": EPOCHS, "global_step": 4 * EPOCHS,
         "full_state": True}
 
 
-def test_check_repo_finds_no_problem_in_the_mirrored_run(hub, mirrored_run):
-    assert check_repo("org/run", endpoint=hub.endpoint, token=TOKEN) == []
+def test_check_repo_finds_no_problem_in_the_mirrored_run(module_hub, mirrored_run):
+    assert check_repo("org/run", endpoint=module_hub.endpoint, token=HUB_TOKEN) == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -125,28 +108,28 @@ def test_check_repo_finds_no_problem_in_the_mirrored_run(hub, mirrored_run):
 
 
 @pytest.fixture(scope="module")
-def faulty_run(hub, synthetic_lasot, tmp_path_factory):
+def faulty_run(module_hub, synthetic_lasot, tmp_path_factory):
     """A mirrored run while the Hub answers 500 and 503, then 429 with Retry-After, then hangs past the request
     timeout, then is unreachable for a second; the faults are queued before training starts."""
     run_dir = tmp_path_factory.mktemp("faulty")
-    hub.inject([Fault.status(500, match="/commit/"), Fault.status(503, match="/commit/"),
-                Fault.status(429, retry_after=0.3, match="/commit/"), Fault.hang(3.0, match="/commit/"),
-                Fault.down(1.0)])
+    module_hub.inject([Fault.status(500, match="/commit/"), Fault.status(503, match="/commit/"),
+                       Fault.status(429, retry_after=0.3, match="/commit/"), Fault.hang(3.0, match="/commit/"),
+                       Fault.down(1.0)])
     train(mirrored(synthetic_lasot, "org/faulty", request_timeout=2.0), run_dir, epochs=EPOCHS)
     return run_dir
 
 
-def test_hub_faults_leave_the_trained_weights_bit_identical(hub, faulty_run, reference):
-    assert hub.pending_faults() == []  # every fault was met
+def test_hub_faults_leave_the_trained_weights_bit_identical(module_hub, faulty_run, reference):
+    assert module_hub.pending_faults() == []  # every fault was met
     final = f"checkpoint_{EPOCHS}/model.safetensors"
     assert sha(faulty_run / "phase_1" / "checkpoints" / final) == sha(reference / final)
 
 
-def test_after_hub_faults_close_leaves_everything_on_the_hub(hub, faulty_run):
-    met = {r.fault for r in hub.requests if r.fault is not None}
+def test_after_hub_faults_close_leaves_everything_on_the_hub(module_hub, faulty_run):
+    met = {r.fault for r in module_hub.requests if r.fault is not None}
     assert met == {"status", "hang", "down"}
-    assert not_on_the_hub(hub, "org/faulty", faulty_run) == []
-    assert check_repo("org/faulty", endpoint=hub.endpoint, token=TOKEN) == []
+    assert not_on_the_hub(module_hub, "org/faulty", faulty_run) == []
+    assert check_repo("org/faulty", endpoint=module_hub.endpoint, token=HUB_TOKEN) == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -168,11 +151,9 @@ def _wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 120
 def test_kill_during_an_upload_then_resume_completes_the_repo_and_latest_never_leads(hub, synthetic_lasot, tmp_path):
     repo, epochs = "org/killed", 5
     args = ["--output_dir", str(tmp_path), "--epochs", str(epochs),
-            *cli_args(synthetic_lasot, *SMALL, f"hub.repo_id={repo}", *HUB, "hub.request_timeout=10")]
-    env = {"HF_ENDPOINT": hub.endpoint, "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_XET": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONUNBUFFERED": "1"}
+            *cli_args(synthetic_lasot, *NANO_NETWORK, f"hub.repo_id={repo}", *HUB, "hub.request_timeout=10")]
     proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=REPO, env={**os.environ, **env})
+                            stderr=subprocess.DEVNULL, cwd=REPO, env={**os.environ, **SUBPROCESS_ENV})
     try:
         # Once latest.json points at the first checkpoint, the next commit is the next checkpoint's files: hold it
         # (the server keeps the request open, as a slow upload would) and kill the trainer while it is in flight.
@@ -185,10 +166,10 @@ def test_kill_during_an_upload_then_resume_completes_the_repo_and_latest_never_l
     assert not (tmp_path / "phase_1" / "checkpoints" / f"checkpoint_{epochs}").exists(), \
         "training had finished before the kill: the uploads lag more than the epochs left to train"
 
-    out = run_cli([*args, "--resume_from_checkpoint", "latest"], env_extra=env)
+    out = run_cli([*args, "--resume_from_checkpoint", "latest"])
     assert out.returncode == 0, out.stderr[-3000:]
 
-    assert check_repo(repo, endpoint=hub.endpoint, token=TOKEN) == []
+    assert check_repo(repo, endpoint=hub.endpoint, token=HUB_TOKEN) == []
     assert not_on_the_hub(hub, repo, tmp_path) == []
     for commit in _commits_named(hub, repo, "Point latest.json"):
         snapshot = hub.files(repo, revision=commit.oid)
@@ -220,7 +201,7 @@ def test_resume_from_the_hub_alone_gives_the_weights_of_a_straight_run(hub, synt
 def test_the_token_appears_in_no_file_of_the_run_folders(mirrored_run, faulty_run):
     written = [p for run in (mirrored_run, faulty_run) for p in run.rglob("*") if p.is_file()]
     assert any(p.suffix == ".log" for p in written) and any("tfevents" in p.name for p in written)
-    assert [p for p in written if TOKEN.encode() in p.read_bytes()] == []
+    assert [p for p in written if HUB_TOKEN.encode() in p.read_bytes()] == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -233,7 +214,8 @@ def test_bench_mirror_prints_both_arms_and_the_slowdown(synthetic_lasot, capsys)
     bench_mirror.main(["--config", str(REPO / "configs" / "demo.yaml"), "--steps", "3", "--warmup", "1",
                        "--repeats", "1", "--checkpoint_every", "2", "--latency", "0.2", "--server", "thread",
                        "--weights_only", "data.datasets[0].synthetic=null", f"data.datasets[0].root={synthetic_lasot}",
-                       "data.num_workers=0", "data.search.size=32", "data.template.size=16", "train.batch_size=4", *SMALL])
+                       "data.num_workers=0", "data.search.size=32", "data.template.size=16", "train.batch_size=4",
+                       *NANO_NETWORK])
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
 
     assert [line.get("arm") for line in lines] == ["no_mirror", "mirror", None]

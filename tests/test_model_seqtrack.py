@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -9,23 +10,21 @@ import safetensors
 import safetensors.torch
 import torch
 
+from model_helpers import TINY_MODEL
+
 from seqtrack_accel.config import ConfigError, check_same_network, load_config, model_signature
 from seqtrack_accel.model import SeqTrack, SeqTrackConfig, build_model
 from seqtrack_accel.model.tokens import make_sequences, sequence_loss, start_token, teacher_forced_iou
 
-TINY = SeqTrackConfig(encoder="tiny", search_size=64, template_size=32, bins=50, hidden_dim=64, decoder_heads=4,
-                      decoder_ffn=128)
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _tiny(seed: int = 0, config: SeqTrackConfig = TINY) -> SeqTrack:
+def _tiny(seed: int = 0, config: SeqTrackConfig = TINY_MODEL) -> SeqTrack:
     torch.manual_seed(seed)
     return SeqTrack(config)
 
 
-def _batch(config: SeqTrackConfig = TINY, batch: int = 2, seed: int = 0):
+def _batch(config: SeqTrackConfig = TINY_MODEL, batch: int = 2, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     z, x = config.template_size, config.search_size
     templates = torch.randn(batch, config.num_templates, 3, z, z, generator=g)
@@ -37,8 +36,8 @@ def _batch(config: SeqTrackConfig = TINY, batch: int = 2, seed: int = 0):
 def test_every_parameter_receives_a_gradient():
     model = _tiny().train()
     templates, search, boxes = _batch()
-    inputs, targets = make_sequences(boxes, TINY.bins)
-    sequence_loss(model(templates, search, inputs), targets, TINY.bins).backward()
+    inputs, targets = make_sequences(boxes, TINY_MODEL.bins)
+    sequence_loss(model(templates, search, inputs), targets, TINY_MODEL.bins).backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert no_grad == []
 
@@ -92,7 +91,7 @@ def test_generate_picks_the_most_likely_coordinate_with_the_hanning_window_on_cx
     model = _tiny().eval()
     templates, search, _ = _batch()
     out = model.generate(templates, search, window=window)
-    bins = TINY.bins
+    bins = TINY_MODEL.bins
     prefix = torch.cat([torch.full((2, 1), start_token(bins)), out["tokens"][:, :3]], dim=1)
     with torch.no_grad():
         probs = model(templates, search, prefix).softmax(-1)[..., :bins]  # softmax over all, keep coordinates
@@ -114,13 +113,13 @@ def test_generate_refuses_to_run_with_dropout_active():
 def test_save_pretrained_then_from_pretrained_reproduces_outputs(tmp_path):
     model = _tiny().eval()
     templates, search, boxes = _batch()
-    inputs, _ = make_sequences(boxes, TINY.bins)
+    inputs, _ = make_sequences(boxes, TINY_MODEL.bins)
     model.save_pretrained(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text())["search_size"] == 64
+    assert json.loads((tmp_path / "config.json").read_text())["search_size"] == 32
     with safetensors.safe_open(tmp_path / "model.safetensors", framework="pt") as f:
         assert f.metadata()["seqtrack_accel_format_version"] == "1"
     loaded = SeqTrack.from_pretrained(tmp_path)
-    assert loaded.config == TINY
+    assert loaded.config == TINY_MODEL
     assert not loaded.training
     with torch.no_grad():
         assert torch.equal(loaded(templates, search, inputs), model(templates, search, inputs))
@@ -133,7 +132,7 @@ def test_from_pretrained_takes_the_config_json_as_a_plain_dict(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     loaded = SeqTrack._from_pretrained(model_id=str(tmp_path), revision=None, cache_dir=None, force_download=False,
                                        local_files_only=False, token=None, config=config)
-    assert loaded.config == TINY
+    assert loaded.config == TINY_MODEL
 
 
 def test_from_pretrained_with_an_unknown_config_key_names_it(tmp_path):
@@ -155,8 +154,8 @@ def test_from_pretrained_with_missing_weights_names_them(tmp_path):
 
 
 def test_overfits_one_synthetic_batch():
-    config = SeqTrackConfig(encoder="tiny", search_size=32, template_size=16, bins=100, hidden_dim=64,
-                            decoder_heads=4, decoder_ffn=128)
+    # A wider decoder than TINY_MODEL's, with 100 bins: the one these thresholds were set with.
+    config = dataclasses.replace(TINY_MODEL, bins=100, hidden_dim=64, decoder_ffn=128)
     model = _tiny(config=config).train()
     templates, search, boxes = _batch(config, batch=4)
     inputs, targets = make_sequences(boxes, config.bins)

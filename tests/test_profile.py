@@ -13,12 +13,11 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from model_helpers import NANO_NETWORK  # on the demo config: 64 px search and 32 px template crops
+
 from seqtrack_accel.cli.profile import main
 from seqtrack_accel.config import dump_config, load_config
 from seqtrack_accel.model import build_model
-
-NANO = ["model.encoder=nano"]  # with the demo's 64 px search and 32 px template crops
-
 
 def _run(argv: list[str]) -> list[dict]:
     out = io.StringIO()
@@ -29,7 +28,7 @@ def _run(argv: list[str]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def tiny() -> list[dict]:
-    return _run(["--config", "demo", "--frames", "3", "--warmup", "1", *NANO])
+    return _run(["--config", "demo", "--frames", "3", "--warmup", "1", *NANO_NETWORK])
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,7 @@ def b256() -> list[dict]:
 
 def test_counts_line_holds_the_parameters_of_each_part(tiny):
     counts = tiny[0]
-    model = build_model(load_config("demo", NANO))
+    model = build_model(load_config("demo", NANO_NETWORK))
     assert counts["profile"] == "counts"
     assert counts["params"] == {"encoder": sum(p.numel() for p in model.encoder.parameters()),
                                 "bottleneck": sum(p.numel() for p in model.bottleneck.parameters()),
@@ -52,7 +51,7 @@ def test_counts_line_holds_the_parameters_of_each_part(tiny):
 
 def test_macs_are_the_flop_counters_flops_halved_over_a_tracked_frame(tiny):
     counts = tiny[0]
-    model = build_model(load_config("demo", NANO)).eval()
+    model = build_model(load_config("demo", NANO_NETWORK)).eval()
     templates, search = torch.randn(1, 2, 3, 32, 32), torch.randn(1, 3, 64, 64)
     # The math backend: torch's counter has no formula for the CPU flash kernel and would count attention as 0.
     with torch.inference_mode(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
@@ -73,7 +72,7 @@ def test_latency_line_gives_the_time_per_frame_and_fps(tiny):
 
 def test_batches_count_their_frames_and_bfloat16_runs_on_the_cpu():
     counts, latency = _run(["--config", "demo", "--frames", "2", "--warmup", "0", "--batch_size", "3",
-                            "--dtype", "bfloat16", *NANO])
+                            "--dtype", "bfloat16", *NANO_NETWORK])
     assert (latency["dtype"], latency["calls"], latency["frames"]) == ("bfloat16", 2, 6)
     assert latency["fps"] > 0
     assert counts["batch_size"] == 1  # the counts are of one frame whatever the batch
@@ -81,7 +80,7 @@ def test_batches_count_their_frames_and_bfloat16_runs_on_the_cpu():
 
 def test_each_stage_is_logged_and_the_timed_calls_show_a_progress_bar_on_stderr(capsys, caplog):
     caplog.set_level(logging.INFO, logger="seqtrack_accel")
-    _run(["--config", "demo", "--frames", "2", "--warmup", "1", *NANO])
+    _run(["--config", "demo", "--frames", "2", "--warmup", "1", *NANO_NETWORK])
     stages = [r.getMessage() for r in caplog.records if r.name == "seqtrack_accel.profile"]
     assert stages == ["building the network of demo with random weights",
                       "counting the parameters and MACs of one frame on the meta device"]
@@ -123,7 +122,7 @@ def test_b256_counts_match_the_papers_figures_in_the_papers_convention(b256):
 
 
 def test_a_checkpoint_is_counted_and_timed_with_its_own_network(tmp_path):
-    cfg = load_config("demo", NANO)
+    cfg = load_config("demo", NANO_NETWORK)
     model = build_model(cfg)
     model.save_pretrained(tmp_path)
     (tmp_path / "config.yaml").write_text(dump_config(cfg))

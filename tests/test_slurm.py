@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from model_helpers import NANO_NETWORK
 from slurm_cluster import SlurmCluster, install_slurm
 from train_helpers import REPO, SUBPROCESS_ENV, TINY, sha
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.timeout(900)  # the module's one scenario runs in the f
 SCRIPT = REPO / "scripts" / "slurm" / "train.sbatch"
 EPOCHS = 3
 STEPS = 12  # per epoch: 48 samples in batches of 2 on each of 2 processes
-TRAIN = [*TINY, "model.encoder=nano", "data.samples_per_epoch=48", "train.batch_size=2", "train.log_images=0"]
+TRAIN = [*TINY, *NANO_NETWORK, "data.samples_per_epoch=48", "train.batch_size=2", "train.log_images=0"]
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,6 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
-import torch
-
-from model_helpers import TINY_NETWORK, write_checkpoint
 
 from seqtrack_accel.cli.track import main as track_main
 from seqtrack_accel.data.synthetic import render_sequence
@@ -22,21 +19,7 @@ from seqtrack_accel.tracking.video import EvenlySpacedFrames, VideoWriter, open_
 FRAMES, WIDTH, HEIGHT, FPS = 12, 96, 72, 10.0
 OUTPUTS = ("coin.txt", "annotated.mp4", "contact_sheet.png")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_for_the_module():
-    """As conftest's ``one_thread``, for the module-scoped runs too: a tiny network's many small ops run several
-    times faster on one intra-op thread than on two on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> str:
-    """A training checkpoint folder (config.yaml + model.safetensors) of a tiny random network."""
-    return write_checkpoint(tmp_path_factory.mktemp("checkpoint"), None, TINY_NETWORK)
+pytestmark = pytest.mark.usefixtures("module_one_thread")  # the module-scoped tracking runs too
 
 
 @pytest.fixture(scope="module")

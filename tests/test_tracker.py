@@ -14,27 +14,19 @@ from huggingface_hub import ModelCard, constants
 from safetensors.torch import save_file
 
 from fake_hub import FakeHub
+from model_helpers import tiny_network_config
+
 from seqtrack_accel.hub import HubError
 from seqtrack_accel.cli.evaluate import main as evaluate_main
 from seqtrack_accel.cli.track import main as track_main
-from seqtrack_accel.config import Config, dump_config, load_config
+from seqtrack_accel.config import Config, dump_config
 from seqtrack_accel.data.image import read_image
 from seqtrack_accel.data.lasot import load_lasot
-from seqtrack_accel.data.synthetic import make_synthetic_lasot
 from seqtrack_accel.model import SeqTrack, SeqTrackConfig
 from seqtrack_accel.tracking.evaluate import track_sequence, validate
 from seqtrack_accel.tracking.metrics import sequence_errors
 from seqtrack_accel.tracking.tracker import (SeqTrackTracker, clip_box, load_tracker_checkpoint, load_tracker_model,
                                              map_box_back)
-
-TINY = ["model.encoder=tiny", "model.init=scratch", "model.bins=64", "model.hidden_dim=32", "model.decoder_heads=4",
-        "model.decoder_ffn=64", "data.search.size=32", "data.search.factor=3.0", "data.template.size=16",
-        "data.template.factor=2.0"]
-
-
-def tiny_config(*overrides: str) -> Config:
-    return load_config(None, [*TINY, *overrides])
-
 
 def tiny_model(cfg: Config) -> SeqTrack:
     torch.manual_seed(0)
@@ -44,19 +36,8 @@ def tiny_model(cfg: Config) -> SeqTrack:
 @pytest.fixture(scope="module")
 def tiny() -> tuple[Config, SeqTrack]:
     """A tiny random network (built once: building the ViT takes most of a test's time)."""
-    cfg = tiny_config()
+    cfg = tiny_network_config()
     return cfg, tiny_model(cfg)
-
-
-@pytest.fixture(scope="module")
-def tiny_lasot(tmp_path_factory):
-    """book-1..4 and coin-1..4, 16 frames of 96x72 (some invisible): the test split is book-3 and coin-3."""
-    return make_synthetic_lasot(tmp_path_factory.mktemp("lasot") / "lasot", ("book", "coin"), 4, 16, (96, 72), 1)
-
-
-@pytest.fixture(scope="module")
-def lasot_test_split(tiny_lasot):
-    return load_lasot(tiny_lasot, split="test")
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +84,7 @@ def _grey(level: int) -> np.ndarray:
 
 
 def _seen_templates(confidence: float, threshold: float = 0.6, number: int = 2, frames: int = 7) -> list[list[int]]:
-    cfg = tiny_config("data.mean=[0, 0, 0]", "data.std=[1, 1, 1]", f"data.template.number={number}",
+    cfg = tiny_network_config("data.mean=[0, 0, 0]", "data.std=[1, 1, 1]", f"data.template.number={number}",
                       "eval.template_update_interval=3", f"eval.template_update_threshold={threshold}",
                       "data.search.factor=2.0")
     model = FixedOutputModel(cfg, confidence)
@@ -159,7 +140,7 @@ class BrightObjectModel(torch.nn.Module):
 
 
 def test_a_model_that_sees_the_object_tracks_it_on_every_visible_frame(lasot_test_split):
-    cfg = tiny_config("data.search.size=64")
+    cfg = tiny_network_config("data.search.size=64")
     assert any(not s.visible.all() for s in lasot_test_split)  # the sequences include occluded / out-of-view frames
     for sequence in lasot_test_split:
         boxes, _ = track_sequence(SeqTrackTracker(BrightObjectModel(cfg), cfg), sequence)
@@ -233,7 +214,7 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 def test_loads_a_training_checkpoint_folder_with_its_config(tmp_path, tiny):
     _, model = tiny
-    cfg = tiny_config("name=tiny_run")
+    cfg = tiny_network_config("name=tiny_run")
     loaded, loaded_cfg = load_tracker_model(str(_training_checkpoint(tmp_path / "ckpt", cfg, model)))
     assert loaded_cfg == cfg and _same_weights(loaded, model) and not loaded.training
 
@@ -286,7 +267,7 @@ def test_a_folder_saved_without_its_config_says_to_give_one(tmp_path, tiny):
 
 def test_save_pretrained_refuses_the_config_of_another_network(tmp_path, tiny):
     with pytest.raises(ValueError, match="data.search.size"):
-        tiny[1].save_pretrained(tmp_path / "export", config=tiny_config("data.search.size=48"))
+        tiny[1].save_pretrained(tmp_path / "export", config=tiny_network_config("data.search.size=48"))
     assert not (tmp_path / "export").exists()
 
 
@@ -294,7 +275,7 @@ def test_a_config_that_builds_another_network_is_refused(tmp_path, tiny):
     cfg, model = tiny
     folder = _training_checkpoint(tmp_path / "ckpt", cfg, model)
     with pytest.raises(ValueError, match="data.search.size"):
-        load_tracker_model(str(folder), tiny_config("data.search.size=48"))
+        load_tracker_model(str(folder), tiny_network_config("data.search.size=48"))
 
 
 def test_an_original_checkpoint_without_a_config_is_refused(tmp_path):
@@ -338,19 +319,6 @@ def test_offline_a_hub_model_missing_from_the_cache_is_an_error_naming_it(tmp_pa
 def test_a_malformed_hub_source_says_how_to_write_it(source):
     with pytest.raises(HubError, match=r"write hf://ORG/NAME\[@REVISION\]\[/PATH\]"):
         load_tracker_model(source)
-
-
-HUB_TOKEN = "hf_tracker_test_token"
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """A local Hub that the loader finds through HF_ENDPOINT / HF_TOKEN, with an empty download cache."""
-    with FakeHub(token=HUB_TOKEN) as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub_cache"))
-        yield server
 
 
 def _publish_export(hub: FakeHub, folder, cfg: Config, model: SeqTrack, repo: str = "org/export") -> str:
@@ -439,10 +407,9 @@ def test_cli_with_a_checkpoint_that_does_not_exist_fails_at_once_with_one_error_
 
 
 def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, tiny, capsys):
-    cfg = tiny_config("name=tiny_run", "eval.dataset.classes=[book]")
-    folder = _training_checkpoint(tmp_path / "ckpt", cfg, tiny[1])
-    argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(tmp_path / "out"),
-            "--device", "cpu", "--max_frames", "4", "--no_plots"]
+    folder = _training_checkpoint(tmp_path / "ckpt", tiny_network_config("name=tiny_run"), tiny[1])
+    argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--classes", "book", "--output",
+            str(tmp_path / "out"), "--device", "cpu", "--max_frames", "4", "--no_plots"]
     evaluate_main(argv)
     document = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert list(document["trackers"]) == ["tiny_run"]
@@ -456,10 +423,9 @@ def test_cli_tracks_with_a_checkpoint_and_reports_speed(tmp_path, tiny_lasot, ti
 
 
 def test_cli_run_again_resumes_and_reports_the_speed_from_the_result_files(tmp_path, tiny_lasot, tiny, capsys):
-    folder = _training_checkpoint(tmp_path / "ckpt", tiny_config("name=tiny_run", "eval.dataset.classes=[book]"),
-                                  tiny[1])
-    argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--output", str(tmp_path / "out"),
-            "--device", "cpu", "--max_frames", "4", "--no_plots"]
+    folder = _training_checkpoint(tmp_path / "ckpt", tiny_network_config("name=tiny_run"), tiny[1])
+    argv = ["--checkpoint", str(folder), "--root", str(tiny_lasot), "--classes", "book", "--output",
+            str(tmp_path / "out"), "--device", "cpu", "--max_frames", "4", "--no_plots"]
     evaluate_main(argv)
     first = json.loads(capsys.readouterr().out.splitlines()[-2])
     evaluate_main(argv)
@@ -471,10 +437,10 @@ def test_cli_run_again_resumes_and_reports_the_speed_from_the_result_files(tmp_p
 def _evaluate_two_checkpoints(tmp_path, tiny_lasot, tiny, *second_flags: str) -> int:
     """Evaluate a checkpoint, then another training's checkpoint of the same config into the default output folder
     (both are tiny_run: output/evaluation/tiny_run/tiny_run/). Returns the exit status of the second."""
-    cfg = tiny_config("name=tiny_run", "eval.dataset.classes=[book]")
+    cfg = tiny_network_config("name=tiny_run")
     first = _training_checkpoint(tmp_path / "first" / "checkpoint_1", cfg, tiny[1])
     second = _training_checkpoint(tmp_path / "second" / "checkpoint_1", cfg, tiny[1], shift=0.01)
-    common = ["--root", str(tiny_lasot), "--device", "cpu", "--max_frames", "4", "--no_plots"]
+    common = ["--root", str(tiny_lasot), "--classes", "book", "--device", "cpu", "--max_frames", "4", "--no_plots"]
     assert evaluate_main(["--checkpoint", str(first), *common]) == 0
     return evaluate_main(["--checkpoint", str(second), *second_flags, *common])
 

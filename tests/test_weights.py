@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import pytest
 import safetensors.torch
@@ -11,19 +12,22 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub.errors import LocalEntryNotFoundError
 
+from model_helpers import NANO_NETWORK, TINY_MODEL, tiny_network_config
+
 from seqtrack_accel.config import load_config
 from seqtrack_accel.model import SeqTrack, SeqTrackConfig, build_model, load_encoder_pretrained, load_original_checkpoint
 from seqtrack_accel.model.tokens import make_sequences
 from seqtrack_accel.model.weights import original_name, resize_pos_grid
 
-TINY = SeqTrackConfig(encoder="tiny", search_size=64, template_size=32, bins=30, hidden_dim=32, decoder_heads=4,
-                      decoder_ffn=64)
+# The tiny model on 64 px search and 32 px template crops: position grids of 4x4 and 2x2, for the resizing tests to
+# shrink to other sizes.
+TINY = dataclasses.replace(TINY_MODEL, search_size=64, template_size=32)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def original_shapes(width=192, depth=12, hidden=32, ffn=64, bins=30, layers=2, search=64, template=32):
+def original_shapes(width=192, depth=12, hidden=32, ffn=64, bins=64, layers=2, search=64, template=32):
     """The released checkpoint's ``net`` names and shapes, written out from its layout (not from the model)."""
     ns, nt = (search // 16) ** 2, (template // 16) ** 2
     shapes = {
@@ -128,7 +132,7 @@ def test_original_checkpoint_into_smaller_crops_resizes_each_grid_bicubic_align_
     torch.testing.assert_close(model.decoder.memory_pos.detach(), direct(net["pos_embed"], 3))
     assert torch.equal(model.bottleneck.weight.detach(), net["bottleneck.weight"])
     templates, search, tokens = _inputs(small)
-    assert model(templates, search, tokens).shape == (1, 5, 32)
+    assert model(templates, search, tokens).shape == (1, 5, 66)  # bins + 2 tokens
 
 
 def test_a_renamed_original_key_is_an_error_naming_it(tmp_path):
@@ -149,7 +153,7 @@ def test_a_missing_original_key_is_an_error_naming_it(tmp_path):
 
 def test_a_checkpoint_with_other_bins_is_an_error_naming_the_key_and_shapes(tmp_path):
     _save_original(tmp_path / "ckpt.pth.tar", _random_original(bins=40))
-    with pytest.raises(ValueError, match=r"word_embeddings.weight' has shape \(42, 32\) but the model needs \(32, 32\)"):
+    with pytest.raises(ValueError, match=r"word_embeddings.weight' has shape \(42, 32\) but the model needs \(66, 32\)"):
         load_original_checkpoint(tmp_path / "ckpt.pth.tar", TINY)
 
 
@@ -162,9 +166,8 @@ def test_a_checkpoint_with_pickled_objects_explains_how_to_keep_only_the_weights
 def test_build_model_with_init_seqtrack_reads_the_released_checkpoint(tmp_path):
     net = _random_original(seed=3)
     _save_original(tmp_path / "ckpt.pth.tar", net)
-    cfg = load_config(None, ["model.encoder=tiny", "model.bins=30", "model.hidden_dim=32", "model.decoder_heads=4",
-                             "model.decoder_ffn=64", "data.search.size=64", "data.template.size=32",
-                             "model.init=seqtrack", f"model.init_weights={tmp_path / 'ckpt.pth.tar'}"])
+    cfg = tiny_network_config("data.search.size=64", "data.template.size=32", "model.init=seqtrack",
+                              f"model.init_weights={tmp_path / 'ckpt.pth.tar'}")
     model = build_model(cfg)
     assert torch.equal(model.bottleneck.bias.detach(), net["bottleneck.bias"])
 
@@ -250,8 +253,8 @@ def test_a_missing_local_file_is_an_error_naming_it(tmp_path):
 def test_build_model_with_init_mae_reads_a_local_file(tmp_path):
     state = _vit_tiny_224_state(seed=2)
     torch.save({"model": state}, tmp_path / "mae.pth")
-    cfg = load_config(None, ["model.encoder=tiny", "data.search.size=64", "data.template.size=32",
-                             f"model.init_weights={tmp_path / 'mae.pth'}"])
+    cfg = tiny_network_config("data.search.size=64", "data.template.size=32", "model.init=mae",
+                              f"model.init_weights={tmp_path / 'mae.pth'}")
     model = build_model(cfg)
     assert torch.equal(model.encoder.norm.bias.detach(), state["norm.bias"])
 
@@ -259,7 +262,7 @@ def test_build_model_with_init_mae_reads_a_local_file(tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 # model.init=pretrained: fine-tuning from a model of this package
 
-SMALL = ["model.encoder=nano", "data.search.size=32", "data.template.size=16", "model.bins=64"]
+SMALL = [*NANO_NETWORK, "data.search.size=32", "data.template.size=16"]  # on the demo config
 
 
 def test_pretrained_init_takes_every_parameter_of_a_save_pretrained_folder(tmp_path):

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from model_helpers import one_torch_thread
+
 from seqtrack_accel.config import Config, load_config
 from seqtrack_accel.training import Trainer
 
@@ -35,19 +37,13 @@ def tiny_config(root: Path, *extra: str) -> Config:
 
 
 def train(cfg: Config, run_dir: Path, **kwargs):
-    """One in-process training run, with one intra-op thread (tiny ops; two threads oversubscribe 2 busy cores).
-
-    Every run of the tests uses the same thread count, so bit-identical comparisons compare like with like."""
-    import torch
+    """One in-process training run, with one intra-op thread (``model_helpers.one_torch_thread``): every run of the
+    tests uses the same thread count, so bit-identical comparisons compare like with like."""
     from accelerate.state import AcceleratorState
 
     AcceleratorState._reset_state(True)  # a new Accelerator per run inside one test process
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return Trainer(cfg, run_dir=run_dir, **kwargs).fit()
-    finally:
-        torch.set_num_threads(threads)
 
 
 def sha(path: Path) -> str:
@@ -62,6 +58,7 @@ def cli_args(root: Path, *extra: str) -> list[str]:
 
 
 def free_port() -> int:
+    """A local TCP port that nothing listened on a moment ago."""
     import socket
 
     with socket.socket() as s:
@@ -69,7 +66,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(args: list[str], *, timeout: float = 300, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, **SUBPROCESS_ENV, **(env_extra or {})}
+def run_cli(args: list[str], *, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, **SUBPROCESS_ENV}
     return subprocess.run([sys.executable, str(REPO / "train.py"), *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=REPO)
