@@ -76,8 +76,8 @@ def main() -> None:
                         _, _, _, files, status = client.predict(checkpoint, "torch", handle_file(str(archive)), BOX,
                                                                 api_name="/track")
                         row.update(app_request_s=time.monotonic() - tick, app_tracking_s=_seconds(status))
-            boxes = next(Path(f) for f in files if f.endswith("boxes.txt")).read_text()
-            row["boxes_equal"] = boxes == (cli_out / "boxes.txt").read_text()
+            boxes = next(Path(f) for f in files if f.endswith(".txt")).read_text()  # <video name>.txt
+            row["boxes_equal"] = boxes == next(cli_out.glob("*.txt")).read_text()
             rows.append(row)
             print(json.dumps(row), flush=True)
     summary = {"benchmark": "app", "repeats": args.repeats, "frames": 60, "size": "320x240",

@@ -4,10 +4,10 @@ results. The only module of the package that imports gradio (the optional app ex
 
     build_app("runs/demo/phase_1/checkpoints/checkpoint_16", max_frames=600).launch()
 
-Tracking runs ``track_video``, the loop of ``seqtrack-track``: the same boxes.txt, annotated.mp4 and contact_sheet.png
-for the same video, box and model, plus a VP8 WebM of the annotated video for the page's player (browsers do not
-play mp4v). Bad input gets the message ``seqtrack-track`` prints for it, in the page's status line. ``public=True``
-(a Space) fixes the model and hides the results page's folder box: visitors give only their own files.
+Tracking runs ``track_video``, the loop of ``seqtrack-track``: the same <video name>.txt, annotated.mp4 and
+contact_sheet.png for the same video, box and model, plus a VP8 WebM of the annotated video for the page's player
+(browsers do not play mp4v). Bad input gets the message ``seqtrack-track`` prints for it, in the page's status line.
+``public=True`` (a Space) fixes the model and hides the results page's folder box: visitors give only their own files.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def build_app(checkpoint: str | None = None, *, backend: str = "torch", device: 
                     progress((done, total), desc="tracking", unit="frames")
                     shown[0] = time.monotonic()
 
-            run = track_video(tracker, itertools.chain([first], frame_iter), box, runs.new(),
+            run = track_video(tracker, itertools.chain([first], frame_iter), box, runs.new(), name=frames.name,
                               fps=frames.fps or DEFAULT_FPS, max_frames=max_frames, preview=True, on_frame=advance)
         except INPUT_ERRORS as e:
             return *nothing, error_line(e)
@@ -204,8 +204,8 @@ def build_app(checkpoint: str | None = None, *, backend: str = "torch", device: 
             with gr.Tab("Track a video", id="track"):
                 gr.Markdown("Upload a video (or a .zip of frames), click two opposite corners of the target on the "
                             "first frame (or type its box x,y,w,h in pixels), then **Track**: you get the annotated "
-                            "video, the tracker's confidence per frame, a contact sheet and `boxes.txt`, as "
-                            "`seqtrack-track` writes them." + limit)
+                            "video, the tracker's confidence per frame, a contact sheet and the boxes "
+                            "(`<video name>.txt`), as `seqtrack-track` writes them." + limit)
                 with gr.Row():
                     model = gr.Textbox(checkpoint or "", label="Model", elem_id="model", interactive=not public,
                                        placeholder="checkpoint folder, save_pretrained folder, ONNX export folder or "
@@ -227,7 +227,8 @@ def build_app(checkpoint: str | None = None, *, backend: str = "torch", device: 
                         confidence = gr.Plot(label="Confidence per frame", elem_id="confidence")
                         sheet = gr.Image(label="Contact sheet", elem_id="contact-sheet", interactive=False,
                                          format="png")
-                        downloads = gr.File(label="boxes.txt, annotated.mp4 (mp4v), contact_sheet.png",
+                        downloads = gr.File(label="<video name>.txt (the boxes), annotated.mp4 (mp4v), "
+                                                  "contact_sheet.png",
                                             file_count="multiple", elem_id="downloads", interactive=False)
                 first = gr.State(None)  # the first frame, without drawings
                 corner = gr.State(None)  # the first corner clicked, until the second

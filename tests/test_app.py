@@ -84,8 +84,8 @@ def test_the_app_writes_seqtrack_tracks_boxes_for_the_same_video_and_box(client,
     page = track(client, videos["short"], first_box, checkpoint)
     assert track_main([str(videos["short"]), "--checkpoint", checkpoint, "--box", first_box, "--output",
                        str(tmp_path), "--device", "cpu"]) == 0
-    assert sorted(page["files"]) == ["annotated.mp4", "boxes.txt", "contact_sheet.png"]
-    assert page["files"]["boxes.txt"].read_text() == (tmp_path / "boxes.txt").read_text()
+    assert sorted(page["files"]) == ["annotated.mp4", "coin.txt", "contact_sheet.png"]
+    assert page["files"]["coin.txt"].read_text() == (tmp_path / "coin.txt").read_text()
     assert page["status"].startswith(f"tracked {FRAMES} frames of coin ({WIDTH}x{HEIGHT})")
 
 
@@ -114,13 +114,13 @@ def test_a_zip_of_frames_is_tracked_like_the_video_of_them(client, videos, check
             zipped.writestr(f"frames/{number}.png", cv2.imencode(".png", frame)[1].tobytes())
     capture.release()
     from_zip, from_video = (track(client, v, first_box, checkpoint) for v in (archive, videos["short"]))
-    assert from_zip["files"]["boxes.txt"].read_text() == from_video["files"]["boxes.txt"].read_text()
+    assert from_zip["files"]["frames.txt"].read_text() == from_video["files"]["coin.txt"].read_text()
 
 
 def test_a_video_longer_than_the_hosts_limit_is_cut_there_and_the_page_says_so(client, videos, checkpoint,
                                                                                 first_box):
     page = track(client, videos["long"], first_box, checkpoint)
-    assert len(page["files"]["boxes.txt"].read_text().splitlines()) == MAX_FRAMES
+    assert len(page["files"]["coin_long.txt"].read_text().splitlines()) == MAX_FRAMES
     assert f"the first {MAX_FRAMES} of {LONG_FRAMES} (the host's limit)" in page["status"]
 
 

@@ -1,7 +1,7 @@
 """seqtrack-app in a real browser: headless Chromium, driven by Selenium through the page as a user goes.
 
 Upload a video the test renders, draw the first box with two mouse clicks on the first frame, track, and check that
-the browser plays the annotated video and that the boxes.txt the page offers equals seqtrack-track's on the same
+the browser plays the annotated video and that the boxes the page offers equals seqtrack-track's on the same
 video and box; a box outside the frame shows the CLI's message. Skipped, saying why, where Chromium, its driver or
 selenium is missing (.ci/run installs them)."""
 
@@ -76,13 +76,13 @@ def test_a_box_drawn_with_two_clicks_tracks_the_video_as_seqtrack_track_does(pag
     assert size == [WIDTH, HEIGHT]
     links = {a.get_attribute("href").rsplit("/", 1)[-1]: a.get_attribute("href")
              for a in page.find_elements("css selector", "#downloads a[href]")}
-    assert sorted(links) == ["annotated.mp4", "boxes.txt", "contact_sheet.png"]
-    with urllib.request.urlopen(links["boxes.txt"], timeout=30) as answer:
+    assert sorted(links) == ["annotated.mp4", "coin.txt", "contact_sheet.png"]
+    with urllib.request.urlopen(links["coin.txt"], timeout=30) as answer:
         downloaded = answer.read().decode()
 
     assert track_main([str(video), "--checkpoint", app_checkpoint, "--box", box_field(page), "--output",
                        str(tmp_path), "--device", "cpu"]) == 0
-    assert downloaded == (tmp_path / "boxes.txt").read_text()
+    assert downloaded == (tmp_path / "coin.txt").read_text()
 
 
 def test_a_typed_box_outside_the_frame_shows_the_clis_message(page, video):

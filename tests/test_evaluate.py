@@ -12,9 +12,11 @@ import pytest
 from model_helpers import write_checkpoint
 
 from seqtrack_accel.cli.evaluate import main as evaluate_main
+from seqtrack_accel.cli.track import main as track_main
 from seqtrack_accel.config import Config
 from seqtrack_accel.data.lasot import load_lasot
-from seqtrack_accel.data.synthetic import MANIFEST_FILE, make_synthetic_lasot
+from seqtrack_accel.data.custom import load_custom
+from seqtrack_accel.data.synthetic import MANIFEST_FILE, make_synthetic_custom, make_synthetic_lasot
 from seqtrack_accel.tracking.evaluate import (
     RECORD_FILE,
     StaleResultsError,
@@ -316,8 +318,8 @@ def test_a_tracking_run_logs_each_sequences_speed(tmp_path, lasot_test_split, ca
 @pytest.mark.parametrize("manifest", ["kept", "removed"])
 def test_the_demos_checkpoint_evaluates_another_lasot_folder_with_root_alone(tmp_path, manifest, monkeypatch, capsys):
     """The checkpoint's config carries the demo's synthetic source (data/synthetic_lasot, book and coin, the
-    generator's settings); another LaSOT-layout folder, generated with other settings or a real download without
-    synthetic.json, is evaluated with --root and --classes and no config override."""
+    generator's settings); another LaSOT-layout folder of other classes, generated with other settings or a real
+    download without synthetic.json, is evaluated with --root alone: no config override."""
     (tmp_path / "ckpt").mkdir()
     checkpoint = write_checkpoint(tmp_path / "ckpt", "demo", ["model.encoder=nano", "model.init=scratch",
                                                               "model.bins=64"])
@@ -325,8 +327,8 @@ def test_the_demos_checkpoint_evaluates_another_lasot_folder_with_root_alone(tmp
     if manifest == "removed":
         (mine / MANIFEST_FILE).unlink()
     monkeypatch.chdir(tmp_path)  # where the demo's relative root would be generated: it must not be
-    assert evaluate_main(["--checkpoint", checkpoint, "--root", str(mine), "--classes", "cup", "--device", "cpu",
-                          "--output", "out", "--no_plots"]) == 0
+    assert evaluate_main(["--checkpoint", checkpoint, "--root", str(mine), "--device", "cpu", "--output", "out",
+                          "--no_plots"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert sorted(summary["trackers"]["demo"]["per_sequence"]) == ["cup-1", "cup-4"]  # LaSOT's test split of cup
     assert not (tmp_path / "data").exists()
@@ -346,3 +348,25 @@ def test_a_sequence_not_in_the_set_is_an_error_naming_it_and_the_set(tmp_path, t
     err = capsys.readouterr().err
     assert err.startswith("error: sequences ['coin-1'] are not in LaSOT test (the config's evaluation source") \
         and "check --sequences" in err
+
+
+def test_seqtrack_tracks_output_is_scored_by_evaluate_results_against_the_ground_truth(tmp_path, capsys):
+    """One result format: the <name>.txt that seqtrack-track writes (x,y,w,h,confidence) is what seqtrack-evaluate
+    --results reads, here for a video of the user's own folder of sequences (--dataset custom)."""
+    (tmp_path / "ckpt").mkdir()
+    checkpoint = write_checkpoint(tmp_path / "ckpt", "demo", ["model.encoder=nano", "model.init=scratch",
+                                                              "model.bins=64"])
+    mine = make_synthetic_custom(tmp_path / "my_videos", ("cup",), 2, 5, (64, 48), seed=3)
+    (sequence,) = [s for s in load_custom(mine, split="all") if s.name == "cup-2"]
+    box = ",".join(f"{v:g}" for v in sequence.boxes[0])
+    assert track_main([str(mine / "cup" / "cup-2" / "img"), "--checkpoint", checkpoint, "--box", box, "--output",
+                       str(tmp_path / "tracked"), "--device", "cpu"]) == 0
+    assert evaluate_main(["--dataset", "custom", "--root", str(mine), "--results", str(tmp_path / "tracked"),
+                          "--names", "mine", "--sequences", "cup-2", "--output", str(tmp_path / "out"),
+                          "--no_plots"]) == 0
+
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())["trackers"]["mine"]
+    assert list(summary["per_sequence"]) == ["cup-2"]
+    assert summary == evaluate_results(tmp_path / "tracked", [sequence])
+    tracked = np.loadtxt(tmp_path / "tracked" / "cup-2.txt", delimiter=",")
+    assert tracked.shape == (5, 5) and np.array_equal(read_boxes(tmp_path / "tracked" / "cup-2.txt"), tracked[:, :4])

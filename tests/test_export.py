@@ -134,7 +134,7 @@ def test_tracking_a_video_with_the_onnx_backend_gives_the_boxes_of_the_torch_bac
     for backend, source in (("torch", checkpoint), ("onnx", exported[0])):
         assert track_main([str(frames), "--box", box, "--checkpoint", source, "--backend", backend,
                            "--output", str(tmp_path / backend), "--device", "cpu"]) == 0
-        results[backend] = np.loadtxt(tmp_path / backend / "boxes.txt", delimiter=",")
+        results[backend] = np.loadtxt(tmp_path / backend / "coin-3.txt", delimiter=",")
     np.testing.assert_array_equal(results["onnx"][:, :4], results["torch"][:, :4])
     np.testing.assert_allclose(results["onnx"][1:, 4], results["torch"][1:, 4], atol=10 * 4 * export.PROB_ATOL)
 

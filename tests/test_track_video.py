@@ -20,7 +20,7 @@ from seqtrack_accel.tracking.tracker import SeqTrackTracker
 from seqtrack_accel.tracking.video import EvenlySpacedFrames, VideoWriter, open_frames
 
 FRAMES, WIDTH, HEIGHT, FPS = 12, 96, 72, 10.0
-OUTPUTS = ("boxes.txt", "annotated.mp4", "contact_sheet.png")
+OUTPUTS = ("coin.txt", "annotated.mp4", "contact_sheet.png")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -105,8 +105,8 @@ def _error(capsys) -> str:
 # end to end
 
 
-def test_the_boxes_file_has_one_line_per_frame_starting_with_the_given_box(video_run, first_box):
-    rows = np.loadtxt(video_run / "boxes.txt", delimiter=",", ndmin=2)
+def test_the_result_file_has_one_line_per_frame_starting_with_the_given_box(video_run, first_box):
+    rows = np.loadtxt(video_run / "coin.txt", delimiter=",", ndmin=2)
     assert rows.shape == (FRAMES, 5)
     assert rows[0, :4].tolist() == [float(v) for v in first_box.split(",")] and np.isnan(rows[0, 4])
     assert np.isfinite(rows[1:]).all() and ((rows[1:, 4] >= 0) & (rows[1:, 4] <= 40)).all()
@@ -132,7 +132,7 @@ def test_a_frame_folder_is_tracked_end_to_end(tmp_path, frame_folder, checkpoint
     out = tmp_path / "out"
     assert track_main([str(frame_folder), "--checkpoint", checkpoint, "--box", first_box, "--output", str(out),
                        "--device", "cpu", "--show_search"]) == 0
-    assert np.loadtxt(out / "boxes.txt", delimiter=",", ndmin=2).shape == (FRAMES, 5)
+    assert np.loadtxt(out / "coin.txt", delimiter=",", ndmin=2).shape == (FRAMES, 5)
     assert _video_frames(out / "annotated.mp4") == (FRAMES, (WIDTH, HEIGHT), 30.0)  # no rate in a folder: 30
     assert cv2.imread(str(out / "contact_sheet.png")) is not None
 
@@ -142,7 +142,7 @@ def test_a_glob_tracks_only_the_matching_frames(tmp_path, frame_folder, checkpoi
     assert track_main([str(frame_folder / "frame_?.png"), "--checkpoint", checkpoint, "--box", first_box,
                        "--device", "cpu"]) == 0
     out = tmp_path / "output" / "track" / "coin"
-    assert np.loadtxt(out / "boxes.txt", delimiter=",", ndmin=2).shape == (9, 5)
+    assert np.loadtxt(out / "coin.txt", delimiter=",", ndmin=2).shape == (9, 5)
     assert _video_frames(out / "annotated.mp4")[0] == 9
 
 
@@ -156,7 +156,7 @@ def test_a_zip_of_frames_gives_the_boxes_of_the_same_frames_in_a_folder(tmp_path
     for source, out in ((archive, tmp_path / "zip"), (frame_folder, tmp_path / "folder")):
         assert track_main([str(source), "--checkpoint", checkpoint, "--box", first_box, "--output", str(out),
                            "--device", "cpu"]) == 0
-    assert (tmp_path / "zip" / "boxes.txt").read_text() == (tmp_path / "folder" / "boxes.txt").read_text()
+    assert (tmp_path / "zip" / "coin.txt").read_text() == (tmp_path / "folder" / "coin.txt").read_text()
 
 
 def test_a_zip_without_frames_is_an_error_naming_it(tmp_path, checkpoint, capsys):
@@ -169,7 +169,7 @@ def test_a_zip_without_frames_is_an_error_naming_it(tmp_path, checkpoint, capsys
 def test_the_browser_preview_is_a_vp8_webm_of_every_annotated_frame(tmp_path, video_file, checkpoint, sequence):
     model, cfg = load_model(checkpoint)
     run = track_video(SeqTrackTracker(model, cfg), open_frames(str(video_file)), sequence.boxes[0], tmp_path,
-                      fps=FPS, preview=True)
+                      name="coin", fps=FPS, preview=True)
     assert run.paths[-1] == tmp_path / PREVIEW_NAME
     capture = cv2.VideoCapture(str(tmp_path / PREVIEW_NAME))
     codec = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
@@ -303,7 +303,7 @@ def test_a_frame_that_does_not_decode_midway_leaves_nothing_behind(tmp_path, fra
 
 
 def test_a_failed_run_keeps_the_earlier_outputs(tmp_path, frame_folder, checkpoint, first_box, capsys):
-    frames = tmp_path / "frames"
+    frames = tmp_path / "coin"  # the input's name names the result file, coin.txt
     shutil.copytree(frame_folder, frames)
     out = tmp_path / "out"
     args = [str(frames), "--checkpoint", checkpoint, "--box", first_box, "--output", str(out), "--device", "cpu"]
@@ -317,10 +317,10 @@ def test_a_failed_run_keeps_the_earlier_outputs(tmp_path, frame_folder, checkpoi
 def test_existing_outputs_are_kept_without_overwrite(tmp_path, video_file, checkpoint, first_box, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "boxes.txt").write_text("earlier run\n")
+    (out / "coin.txt").write_text("earlier run\n")
     assert track_main([str(video_file), "--checkpoint", checkpoint, "--box", first_box, "--output", str(out)]) == 2
-    assert f"{out / 'boxes.txt'} already exists; pass --overwrite" in _error(capsys)
-    assert [p.name for p in out.iterdir()] == ["boxes.txt"] and (out / "boxes.txt").read_text() == "earlier run\n"
+    assert f"{out / 'coin.txt'} already exists; pass --overwrite" in _error(capsys)
+    assert [p.name for p in out.iterdir()] == ["coin.txt"] and (out / "coin.txt").read_text() == "earlier run\n"
 
 
 def test_the_onnx_backend_without_the_export_extra_says_how_to_install_it(tmp_path, video_file, first_box, capsys,

@@ -260,7 +260,7 @@ def test_a_save_pretrained_folder_with_its_config_is_evaluated_and_tracked_witho
     box = (tiny_lasot / "book" / "book-3" / "groundtruth.txt").read_text().splitlines()[0]
     assert track_main([str(frames), "--box", box, "--checkpoint", str(tmp_path / "export"), "--output",
                        str(tmp_path / "track"), "--device", "cpu", "--max_frames", "4"]) == 0
-    assert len((tmp_path / "track" / "boxes.txt").read_text().splitlines()) == 4
+    assert len((tmp_path / "track" / "book-3.txt").read_text().splitlines()) == 4
 
 
 def test_a_save_pretrained_folder_has_a_model_card_saying_what_it_is_and_how_to_use_it(tmp_path, tiny):

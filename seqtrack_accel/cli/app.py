@@ -6,7 +6,8 @@
 
 The page (http://127.0.0.1:7860 by default) takes a video or a zip of frames, the target's box drawn with two clicks on
 the first frame (or typed), and tracks it with seqtrack-track's code: the annotated video, the confidence per frame,
-the contact sheet and boxes.txt. Its second tab plots the summary.json files of seqtrack-evaluate side by side.
+the contact sheet and the boxes (<video name>.txt). Its second tab plots the summary.json files of seqtrack-evaluate
+side by side.
 --checkpoint is loaded at start (without it, the visitor types a model in the page); --public fixes it and keeps the
 page from reading the server's folders. --max_frames caps the frames tracked per video, and the page says so.
 

@@ -9,18 +9,23 @@
     seqtrack-evaluate --checkpoint hf://my-org/seqtrack-b256 --dataset trackingnet   # $TRACKINGNET_ROOT; a zip
     seqtrack-evaluate --checkpoint runs/b256/phase_2/checkpoints/checkpoint_500 --dataset uav123 \
         --push_to_hub my-org/seqtrack-b256
+    seqtrack-evaluate --dataset custom --root my_videos --results output/track/cup-2 --sequences cup-2  # seqtrack-track
 
---dataset picks the benchmark (lasot, lasot_ext, got10k_val, got10k_test, trackingnet, tnl2k, uav123, otb100, nfs)
-and its root (--root, else its environment variable), and sets the template update the original uses on it (an
-eval.template_update_interval=... override wins). Without --dataset the config's evaluation source is evaluated
-(eval.dataset, else the held-out split of data.datasets[0]: the demo's LaSOT test split); --root reads it from
-another folder (as it is: no synthetic generator applies there) and --classes keeps some of its classes. Output goes
-to output/evaluation/<config name>/<dataset>/ unless --output. GOT-10k test and TrackingNet have no public ground
-truth: their results are packed into the evaluation server's archive, OUTPUT/<name>_<dataset>_submission.zip.
+--dataset picks the benchmark (lasot, lasot_ext, got10k_val, got10k_test, trackingnet, tnl2k, uav123, otb100, nfs, or
+custom: every sequence of your own folder, in the custom layout) and its root (--root, else its environment variable),
+and sets the template update the original uses on it (an eval.template_update_interval=... override wins). Without
+--dataset the config's evaluation source is evaluated (eval.dataset, else the held-out split of data.datasets[0]: the
+demo's LaSOT test split); --root reads it from another folder (as it is: no synthetic generator applies there) and
+--classes keeps some of its classes. Output goes to output/evaluation/<config name>/<dataset>/ unless --output.
+GOT-10k test and TrackingNet have no public ground truth: their results are packed into the evaluation server's
+archive, OUTPUT/<name>_<dataset>_submission.zip.
 --push_to_hub ORG/NAME adds the scores to that model repo's card (README.md only); a checkpoint loaded from
 hf://ORG/NAME pushes there by itself when a Hub token is set, unless --no_push.
 
-Trackers run here write their raw results to ``OUTPUT/<name>/`` with ``produced_by.json`` (the weights' hash and
+A result folder holds ``<sequence>.txt`` files, one ``x,y,w,h`` line per frame (a fifth value, the confidence that
+seqtrack-track writes, is allowed), as pytracking and other trackers write them: --results scores any such folder,
+and --sequences picks the sequences to score (one tracked video, say). Trackers run here write their raw results to
+``OUTPUT/<name>/`` with ``produced_by.json`` (the weights' hash and
 the settings); a run resumes over results of the same weights and settings, refuses others unless ``--overwrite``.
 Every tracker's scores go to ``OUTPUT/summary.json``, ``OUTPUT/per_sequence.csv`` and the plots
 ``OUTPUT/{success,precision,norm_precision}.png``. Bad input (a missing checkpoint, stale or malformed results) is one

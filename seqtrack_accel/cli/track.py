@@ -11,12 +11,15 @@ top-left origin; write --box=-4,10,50,60 when x is negative), or --select draws 
 OpenCV with GUI support, which the opencv-python-headless wheel lacks); seqtrack-app draws it with the mouse in a
 browser.
 
-OUTPUT (default output/track/<input name>) receives boxes.txt (x,y,w,h,confidence per frame; frame 1 is the given
-box with confidence nan), annotated.mp4 (mp4v; box, frame number and confidence, --show_search adds the search
-region) and contact_sheet.png (--sheet_frames evenly spaced annotated frames). The three appear together when the
-run ends well; a failed or interrupted run leaves nothing under these names, and existing ones are replaced only with
---overwrite. Bad input (a missing or unreadable video, an empty folder, a frame that does not decode, a box outside
-the first frame) is one ``error:`` line on stderr and exit status 2.
+OUTPUT (default output/track/NAME) receives NAME.txt (x,y,w,h,confidence per frame; frame 1 is the given box with
+confidence nan; NAME is --name, by default the input's name: the video's or zip's stem, the folder's name, or for
+LaSOT's img/ and TNL2K's imgs/ the sequence folder's), a result file that seqtrack-evaluate scores against ground
+truth (e.g. --dataset custom --root MY_SEQUENCES --results OUTPUT --sequences NAME), annotated.mp4 (mp4v; box, frame
+number and confidence, --show_search adds the search region) and contact_sheet.png (--sheet_frames evenly spaced
+annotated frames). The three appear together when the run ends well; a failed or interrupted run leaves nothing under
+these names, and existing ones are replaced only with --overwrite. Bad input (a missing or unreadable video, an empty
+folder, a frame that does not decode, a box outside the first frame) is one ``error:`` line on stderr and exit status
+2.
 """
 
 from __future__ import annotations
@@ -61,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     first_box = parser.add_mutually_exclusive_group()
     first_box.add_argument("--box", type=_box, metavar="X,Y,W,H", help="the target's box on the first frame, pixels")
     first_box.add_argument("--select", action="store_true", help="draw the first box in a window")
-    parser.add_argument("--output", help="output folder (default: output/track/<input name>)")
+    parser.add_argument("--name", help="the video's name: its result file is NAME.txt (default: the input's name)")
+    parser.add_argument("--output", help="output folder (default: output/track/NAME)")
     parser.add_argument("--overwrite", action="store_true", help="replace the output files of an earlier run")
     add_device_arguments(parser)
     parser.add_argument("--fps", type=float, help=f"frame rate of the annotated video (default: the input video's, "
@@ -112,8 +116,9 @@ def _first_box(args: argparse.Namespace, first: np.ndarray) -> np.ndarray:
 
 def _track(args: argparse.Namespace) -> int:
     frames = open_frames(args.input)
-    output = Path(args.output or Path("output") / "track" / frames.name)
-    existing = [str(p) for p in output_paths(output) if p.exists()]
+    name = args.name or frames.name
+    output = Path(args.output or Path("output") / "track" / name)
+    existing = [str(p) for p in output_paths(output, name) if p.exists()]
     if existing and not args.overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; pass "
                               "--overwrite to replace the earlier run's outputs, or choose another --output")
@@ -129,7 +134,7 @@ def _track(args: argparse.Namespace) -> int:
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
     with tqdm(total=total, desc=frames.name, unit="frame", dynamic_ncols=True) as bar:
-        run = track_video(tracker, itertools.chain([first], frame_iter), box, output,
+        run = track_video(tracker, itertools.chain([first], frame_iter), box, output, name=name,
                           fps=args.fps or frames.fps or DEFAULT_FPS, max_frames=args.max_frames,
                           search_factor=cfg.data.search.factor if args.show_search else None,
                           sheet_frames=args.sheet_frames, on_frame=lambda done: bar.update())

@@ -173,6 +173,7 @@ class Benchmark:
         test_set: class -> the names of its test sequences, for a benchmark whose set is fixed (a table, LaSOT's
             protocol split, LaSOT_ext's 15 x 10); None where the root's own list is the set (TNL2K, GOT-10k,
             TrackingNet), which is then taken as complete.
+        public: a public benchmark, whose scores a model card lists (not your own sequences).
     """
 
     name: str
@@ -184,6 +185,7 @@ class Benchmark:
     update_threshold: float = UPDATE_THRESHOLD
     labels: Callable[[Path], dict[str, tuple[str, ...]]] | None = None
     test_set: Callable[[], Mapping[str, Collection[str]]] | None = None
+    public: bool = True
 
     def source(self, root: str | os.PathLike | None = None, classes: Iterable[str] | None = None) -> SourceConfig:
         """The benchmark as a data source: at ``root`` (else its kind's environment variable), of ``classes``."""
@@ -238,6 +240,9 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
               test_set=uav123_test_set),
     Benchmark("otb100", "OTB100", "otb100", "test", ONE_PASS, NEVER, test_set=otb100_test_set),
     Benchmark("nfs", "NFS (30 fps)", "nfs", "test", ONE_PASS, NEVER, test_set=nfs_test_set),
+    # Your own sequences (a custom folder, every sequence of it): as LaSOT is scored, with the default template update
+    # of the original's other benchmarks.
+    Benchmark("custom", "your sequences", "custom", "all", ONE_PASS, NEVER, public=False),
 )}
 
 
@@ -290,14 +295,14 @@ class EvaluationSet:
 def evaluation_set(cfg: Config, benchmark: Benchmark | None = None, root: str | os.PathLike | None = None,
                    classes: Iterable[str] | None = None, sequences: Iterable[str] = ()) -> EvaluationSet:
     """The sequences to evaluate: ``benchmark``'s at ``root`` (else its kind's environment variable), or without a
-    benchmark the config's evaluation source, whose root ``root`` replaces (the folder is read as it is: no synthetic
-    generator applies to a root given here); of ``classes`` where given, and only those named in ``sequences``
-    where given (one tracked video scored against its ground truth, say)."""
+    benchmark the config's evaluation source, whose root ``root`` replaces (the folder is read as it is, all its
+    classes: no synthetic generator and no class list of the config apply to a root given here); of ``classes`` where
+    given, and only those named in ``sequences`` where given (one tracked video scored against its ground truth)."""
     classes, names = tuple(classes) if classes else None, list(sequences)
     if benchmark is None:
         source, key = evaluation_source(cfg)
-        if root:
-            source = dataclasses.replace(source, root=os.fspath(root), synthetic=None)
+        if root:  # another folder: read as it is, every class of it (the config's classes are those of its own data)
+            source = dataclasses.replace(source, root=os.fspath(root), synthetic=None, classes=None)
         if classes:
             source = dataclasses.replace(source, classes=classes)
         root_key = "--root" if root else None
@@ -326,7 +331,8 @@ def card_target(evaluation: EvaluationSet, repo: str | None, explicit: bool) -> 
 
     Scores of part of a benchmark are published nowhere: an error when the push was asked for (``explicit``:
     ``--push_to_hub``), a warning otherwise; nor are those of the config's evaluation source, which is no named
-    benchmark (a warning), nor a server protocol's, which has no scores here.
+    public benchmark (a warning), nor your own sequences' (a warning), nor a server protocol's, which has no scores
+    here.
     """
     warnings = []
     if evaluation.partial:
@@ -337,8 +343,8 @@ def card_target(evaluation: EvaluationSet, repo: str | None, explicit: bool) -> 
         warnings.append(f"{evaluation.partial_text()}: summary.json marks these scores partial, and they are not "
                         "published to a model card")
         return None, warnings
-    if repo and evaluation.benchmark is None:
-        datasets = ", ".join(name for name, b in BENCHMARKS.items() if b.protocol.writes_summary)
+    if repo and (evaluation.benchmark is None or not evaluation.benchmark.public):
+        datasets = ", ".join(name for name, b in BENCHMARKS.items() if b.protocol.writes_summary and b.public)
         warnings.append(f"the scores were not added to the model card of {repo}: the card lists a named "
                         f"benchmark's scores; evaluate with --dataset (one of {datasets}) to add them")
         return None, warnings

@@ -67,6 +67,11 @@ class Tracker(Protocol):
 
 # ---------------------------------------------------------------------------------------------------------------
 # result files
+#
+# A result folder holds, per sequence, <sequence>.txt: one line per frame, x,y,w,h in pixels (top-left origin),
+# comma-separated, optionally followed by a fifth value, the tracker's confidence (seqtrack-track writes it, scoring
+# does not read it); and <sequence>_time.txt, the seconds each frame took. It is pytracking's layout, which other
+# trackers' result folders share: what seqtrack-track and seqtrack-evaluate write, either reads.
 
 
 def results_file(results_dir: Path, name: str) -> Path:
@@ -77,12 +82,21 @@ def times_file(results_dir: Path, name: str) -> Path:
     return Path(results_dir) / f"{name}_time.txt"
 
 
+def box_lines(boxes: np.ndarray, confidences: np.ndarray | None = None) -> str:
+    """One ``x,y,w,h`` line per frame, or ``x,y,w,h,confidence`` with ``confidences``; Python's shortest round-trip
+    float text, so reading gives the same floats."""
+    rows = np.asarray(boxes, dtype=np.float64)
+    if confidences is not None:
+        rows = np.column_stack([rows, np.asarray(confidences, dtype=np.float64)])
+    return "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows)
+
+
 def write_boxes(path: Path, boxes: np.ndarray) -> None:
     """One ``x,y,w,h`` line per frame. Python's shortest round-trip float text: reading gives the same floats."""
     boxes = np.asarray(boxes, dtype=np.float64)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"{path}: boxes must be an (N, 4) x,y,w,h array, got shape {boxes.shape}")
-    write_text_atomic(Path(path), "".join(",".join(repr(float(v)) for v in row) + "\n" for row in boxes))
+    write_text_atomic(Path(path), box_lines(boxes))
 
 
 def write_times(path: Path, seconds: np.ndarray) -> None:
@@ -93,9 +107,10 @@ def write_times(path: Path, seconds: np.ndarray) -> None:
 _FIX = "fix the tool that wrote it, or delete the file and track the sequence again"
 
 
-def _read_rows(path: Path, columns: int, frames: int | None) -> Rows:
-    """The rows of a result file (blank lines skipped), at most ``frames`` of them, each ``columns`` finite numbers."""
-    rows = parse_rows(path, read_text(path).splitlines(), columns=columns, blank=SKIP, fix=_FIX,
+def _read_rows(path: Path, columns: int, frames: int | None, extra: int = 0) -> Rows:
+    """The rows of a result file (blank lines skipped), at most ``frames`` of them, each ``columns`` finite numbers
+    and up to ``extra`` more values, not read."""
+    rows = parse_rows(path, read_text(path).splitlines(), columns=columns, extra=extra, blank=SKIP, fix=_FIX,
                       names="x,y,w,h" if columns == 4 else "seconds")
     if frames is not None and len(rows.values) > frames:
         raise ValueError(f"{path} line {rows.lines[frames]}: more lines than the {frames} frames of the sequence; the "
@@ -104,11 +119,12 @@ def _read_rows(path: Path, columns: int, frames: int | None) -> Rows:
 
 
 def read_boxes(path: Path, frames: int | None = None) -> np.ndarray:
-    """``x,y,w,h`` lines (comma, tab or space separated, as other trackers write them) -> (N, 4) float64.
+    """``x,y,w,h`` lines (comma, tab or space separated, as other trackers write them) -> (N, 4) float64. A fifth
+    value on a line (the confidence ``seqtrack-track`` writes) is allowed and not read.
 
     ``frames``: the sequence's length; a file with more lines is an error. Values must be finite numbers.
     """
-    return _read_rows(path, 4, frames).values
+    return _read_rows(path, 4, frames, extra=1).values
 
 
 def read_times(path: Path, frames: int | None = None) -> np.ndarray:

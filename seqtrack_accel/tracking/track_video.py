@@ -2,11 +2,13 @@
 
     model, cfg = load_model("runs/demo/phase_1/checkpoints/checkpoint_16")
     frames = open_frames("clip.mp4")
-    run = track_video(SeqTrackTracker(model, cfg), frames, np.array([120, 93, 56, 56.0]), Path("output/track/clip"))
+    run = track_video(SeqTrackTracker(model, cfg), frames, np.array([120, 93, 56, 56.0]), Path("output/track/clip"),
+                      name="clip")
     run.boxes, run.confidences  # (N, 4) x,y,w,h pixels, (N,) with nan for the given first box
 
-The output folder receives ``OUTPUT_NAMES``: ``boxes.txt`` (``x,y,w,h,confidence`` per frame), ``annotated.mp4``
-(mp4v) and ``contact_sheet.png``, and with ``preview`` a copy of the annotated video that browsers play
+The output folder receives ``output_paths``: ``<name>.txt`` (``x,y,w,h,confidence`` per frame: a result file, which
+``seqtrack-evaluate --results`` scores, see ``tracking.evaluate``), ``annotated.mp4`` (mp4v) and
+``contact_sheet.png``, and with ``preview`` a copy of the annotated video that browsers play
 (``annotated.webm``, VP8, at most ``PREVIEW_WIDTH`` pixels wide). All are written under hidden names and renamed
 together when the run ends well (``staged_files``): a failed or interrupted run leaves none of them.
 """
@@ -27,13 +29,12 @@ import torch
 
 from ..config import Config, load_config
 from ..export import load_onnx_tracker_model
-from .evaluate import Tracker
+from .evaluate import Tracker, box_lines, results_file
 from .tracker import load_tracker_model
-from .video import (EvenlySpacedFrames, VideoWriter, annotate, contact_sheet, encode_png, search_region,
-                    staged_files, track_lines)
+from .video import EvenlySpacedFrames, VideoWriter, annotate, contact_sheet, encode_png, search_region, staged_files
 
 BACKENDS = ("torch", "onnx")
-OUTPUT_NAMES = ("boxes.txt", "annotated.mp4", "contact_sheet.png")
+MEDIA_NAMES = ("annotated.mp4", "contact_sheet.png")
 PREVIEW_NAME = "annotated.webm"
 PREVIEW_WIDTH = 640  # pixels; VP8 costs about 32 ms a 640x480 frame on one core, and grows with the pixel count
 DEFAULT_FPS = 30.0  # of the annotated video when the input gives none (frame folders, globs, zips); LaSOT's rate
@@ -56,9 +57,10 @@ def load_model(checkpoint: str, backend: str = "torch", config: str | None = Non
     return load_tracker_model(checkpoint, load_config(config) if config else None)
 
 
-def output_paths(output: Path) -> list[Path]:
-    """The files ``track_video`` writes into ``output``, without the preview."""
-    return [Path(output) / name for name in OUTPUT_NAMES]
+def output_paths(output: Path, name: str) -> list[Path]:
+    """The files ``track_video`` writes into ``output`` for the video ``name``, without the preview: the result file
+    ``<name>.txt``, then ``MEDIA_NAMES``."""
+    return [results_file(output, name)] + [Path(output) / media for media in MEDIA_NAMES]
 
 
 @dataclass
@@ -68,7 +70,7 @@ class TrackedVideo:
     Attributes:
         boxes: (N, 4) float64 x,y,w,h pixels, the first the given box.
         confidences: (N,) float64, the tracker's 0..40; nan for the first frame.
-        paths: the files written (``OUTPUT_NAMES``, then the preview if asked for).
+        paths: the files written (``output_paths``, then the preview if asked for).
         width, height: the frames' size in pixels.
         seconds: the whole run (reading, tracking, drawing, writing); tracker_seconds: ``initialize`` and ``track``.
     """
@@ -86,7 +88,7 @@ class TrackedVideo:
         return len(self.boxes)
 
 
-def track_video(tracker: Tracker, frames: Iterable[np.ndarray], box_xywh: np.ndarray, output: Path, *,
+def track_video(tracker: Tracker, frames: Iterable[np.ndarray], box_xywh: np.ndarray, output: Path, *, name: str,
                 fps: float = DEFAULT_FPS, max_frames: int = 0, search_factor: float | None = None,
                 sheet_frames: int = 12, preview: bool = False,
                 on_frame: Callable[[int], None] | None = None) -> TrackedVideo:
@@ -96,7 +98,8 @@ def track_video(tracker: Tracker, frames: Iterable[np.ndarray], box_xywh: np.nda
         tracker: ``initialize``-d on the first frame, then ``track``-s each following one.
         frames: uint8 (H, W, 3) RGB frames of one size (``open_frames``).
         box_xywh: the target's box on the first frame, pixels (check it with ``check_box_in_frame``).
-        output: the folder that receives ``OUTPUT_NAMES``; files of these names there are replaced.
+        output: the folder that receives ``output_paths(output, name)``; files of these names there are replaced.
+        name: the video's name, that of its result file (``<name>.txt``): the sequence name to score it under.
         fps: frame rate of the annotated videos.
         max_frames: track only the first N frames (0: all).
         search_factor: outline the search region (a square this many times the box's size, around the previous
@@ -109,7 +112,7 @@ def track_video(tracker: Tracker, frames: Iterable[np.ndarray], box_xywh: np.nda
     frame_iter = iter(frames)
     first = next(frame_iter)
     height, width = first.shape[:2]
-    paths = output_paths(output) + ([Path(output) / PREVIEW_NAME] if preview else [])
+    paths = output_paths(output, name) + ([Path(output) / PREVIEW_NAME] if preview else [])
     boxes, confidences = [], []
     sheet = EvenlySpacedFrames(sheet_frames)
     tracker_seconds = 0.0
@@ -138,7 +141,7 @@ def track_video(tracker: Tracker, frames: Iterable[np.ndarray], box_xywh: np.nda
                 sheet.add(index, annotated)
                 if on_frame is not None:
                     on_frame(index + 1)
-        boxes_tmp.write_text(track_lines(np.array(boxes), np.array(confidences)))
+        boxes_tmp.write_text(box_lines(np.array(boxes), np.array(confidences)))
         sheet_tmp.write_bytes(encode_png(contact_sheet([thumbnail for _, thumbnail in sheet.picked()])))
     return TrackedVideo(np.array(boxes), np.array(confidences), paths, width, height, time.perf_counter() - start,
                         tracker_seconds)

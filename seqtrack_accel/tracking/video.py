@@ -131,6 +131,16 @@ class ZipFrames:
         return f"{self.archive}:{member}"
 
 
+# Frame folders named for what they hold, inside a sequence's folder (LaSOT's img/, TNL2K's imgs/): the sequence's
+# folder names the frames instead, so that `seqtrack-track .../coin-3/img` writes coin-3.txt.
+FRAME_FOLDER_NAMES = ("img", "imgs")
+
+
+def _frames_name(folder: Path) -> str:
+    folder = folder.resolve()
+    return folder.parent.name if folder.name.lower() in FRAME_FOLDER_NAMES and folder.parent.name else folder.name
+
+
 def folder_frames(folder: Path) -> ImageFrames:
     """The image files of ``folder`` (``IMAGE_EXTENSIONS``, any case; hidden files skipped) in natural order."""
     paths = sorted((p for p in folder.iterdir()
@@ -138,7 +148,7 @@ def folder_frames(folder: Path) -> ImageFrames:
                    key=lambda p: natural_key(p.name))
     if not paths:
         raise FileNotFoundError(f"folder {folder} holds no frames: no {', '.join(IMAGE_EXTENSIONS)} files in it")
-    return ImageFrames(paths, folder.resolve().name)
+    return ImageFrames(paths, _frames_name(folder))
 
 
 def glob_frames(pattern: str) -> ImageFrames:
@@ -149,7 +159,7 @@ def glob_frames(pattern: str) -> ImageFrames:
         raise FileNotFoundError(f"no file matches {pattern}")
     # Named after the folder the pattern starts from: "clips/run1/*.jpg" -> run1.
     folder = Path(*itertools.takewhile(lambda part: not glob.has_magic(part), Path(pattern).expanduser().parts))
-    return ImageFrames(paths, folder.resolve().name)
+    return ImageFrames(paths, _frames_name(folder))
 
 
 class VideoFrames:
@@ -389,12 +399,6 @@ def encode_png(image: np.ndarray) -> bytes:
     if not ok:
         raise RuntimeError(f"OpenCV could not encode a {image.shape} image as PNG")
     return data.tobytes()
-
-
-def track_lines(boxes: np.ndarray, confidences: np.ndarray) -> str:
-    """One ``x,y,w,h,confidence`` line per frame (Python's shortest round-trip float text)."""
-    return "".join(",".join(repr(float(v)) for v in (*box, confidence)) + "\n"
-                   for box, confidence in zip(np.asarray(boxes), np.asarray(confidences)))
 
 
 class VideoWriter:
