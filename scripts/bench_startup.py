@@ -8,7 +8,8 @@ It writes (once; later runs reuse them) annotation-only trees at ``--out``: LaSO
 frames), GOT-10k's vot-train 7,086 sequences (list.txt lists 9,335), TrackingNet's 30,132 sequences (14.4M frames)
 in 12 chunks, COCO 2017 train (118,287 images, 860,001 annotations, 8,993 of them crowds, JSON of about the real
 file's size); ``--scale`` multiplies the sequences, images and annotations. Frames are empty files, and only those
-the readers look for: the first and the last of each sequence, every COCO image (its folder is listed once).
+the readers look for: the first and the last of each sequence, every COCO image (its folder is listed once). The
+index caches go to ``--out``/index-cache (``$SEQTRACK_INDEX_CACHE``), emptied before each cold start.
 
 Then, for each source and for the B256 mix (the four, ratios 1), in fresh processes: ``cold_s`` (the index cache
 removed, so the reader parses every file and writes the cache) and ``warm_s`` (the cache there), both the
@@ -34,6 +35,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from seqtrack_accel.data.index_cache import CACHE_VARIABLE
 
 LASOT_FRAMES, GOT10K_LISTED, GOT10K_FRAMES = 2_830_000, 9335, 1_403_000
 TRACKINGNET_SEQUENCES, TRACKINGNET_FRAMES, TRACKINGNET_CHUNKS = 30_132, 14_400_000, 12
@@ -198,13 +201,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     out = args.out.resolve()
     write_trees(out, args.scale)
+    cache = out / "index-cache"  # one folder for every source's cache (GOT-10k's would sit in train/), emptied for cold
+    os.environ[CACHE_VARIABLE] = str(cache)
     for name in args.sources:
         names = list(SOURCES) if name == "mix" else [name]
         sources = "[" + ", ".join(SOURCES[n] % out for n in names) + "]"
         runs = []
         for _ in range(args.repeats):
-            for n in names:  # cold: no cache of this source's index
-                shutil.rmtree(out / {"coco17": "coco"}.get(n, n) / ".seqtrack-index", ignore_errors=True)
+            shutil.rmtree(cache, ignore_errors=True)  # cold: no index cache
             cold = measure(args.config, sources, workers=False)
             warm = measure(args.config, sources, workers=True)
             runs.append({"cold_s": cold["cpu_s"], "cold_wall_s": cold["wall_s"], "cold_peak_mb": cold["main_peak_mb"],
