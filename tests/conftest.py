@@ -4,6 +4,7 @@ one-thread setting. Defined here once: a test module that needs another variant 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,17 @@ SYNTHETIC_CLASSES = ("book", "coin")
 SYNTHETIC_SEQUENCES_PER_CLASS = 4
 SYNTHETIC_FRAMES = 25
 SYNTHETIC_SIZE = (160, 120)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def index_cache(tmp_path_factory) -> Path:
+    """The readers' index caches go to one folder of the session, not beside the data (the default): the shared
+    trees stay as their generators wrote them. Tests of the placement itself unset the variable."""
+    from seqtrack_accel.data.index_cache import CACHE_VARIABLE
+
+    folder = tmp_path_factory.mktemp("index_cache")
+    os.environ[CACHE_VARIABLE] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

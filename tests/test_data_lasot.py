@@ -81,10 +81,10 @@ def test_flag_file_of_the_wrong_length_is_rejected_naming_it(one_sequence, flag_
         load_lasot(root, split="all")
 
 
-def test_missing_frame_is_rejected_naming_it(one_sequence):
+def test_a_missing_last_frame_is_rejected_naming_it(one_sequence):
     root, seq = one_sequence
-    (seq / "img" / "00000013.jpg").unlink()
-    with pytest.raises(FileNotFoundError, match=r"book-1/img/00000013.jpg is missing"):
+    (seq / "img" / "00000025.jpg").unlink()  # the first and the last frame are looked for, not every frame
+    with pytest.raises(FileNotFoundError, match=r"book-1/img/00000025.jpg is missing"):
         load_lasot(root, split="all")
 
 

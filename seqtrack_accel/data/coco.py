@@ -14,14 +14,14 @@ window under one pixel) and draws again, which is the same as never drawing them
 "visible" as ``w > 50 and h > 50``, but its sampler never reads the visibility of an image dataset, so it trains on
 the small objects as well; ``min_side=50`` applies that threshold for whoever wants it.
 
-The annotation file (448 MB) is parsed with the standard ``json`` module, once per process (tens of seconds, a few
-GB of memory while it lasts): only boxes, image file names and category names are read, so pycocotools (masks, an
-index, a compiled extension) is not needed.
+The annotation file (448 MB) is parsed with the standard ``json`` module once, when its index cache is built (tens
+of seconds, a few GB of memory while it lasts; ``index_cache``); every later start maps the cached columns. Only
+boxes, image file names and category names are read, so pycocotools (masks, an index, a compiled extension) is not
+needed.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -30,14 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .sequence import Sequence
+from .index import SequenceIndex, Strings, freeze
+from .index_cache import cached_index
 
 logger = logging.getLogger(__name__)
 
 ANNOTATION_FILE = "annotations/instances_train2017.json"
 IMAGE_DIRS = ("train2017", "images/train2017")  # as unzipped; the original SeqTrack's layout
-_VISIBLE = np.ones(1, dtype=bool)  # every kept annotation's one frame; shared, read-only
-_VISIBLE.setflags(write=False)
+READER_VERSION = 1  # of what load_coco's index holds for the same file (the index cache's key)
 
 
 def load_coco(
@@ -45,7 +45,7 @@ def load_coco(
     *,
     classes: tuple[str, ...] | list[str] | None = None,
     min_side: float = 0.0,
-) -> list[Sequence]:
+) -> SequenceIndex:
     """Every usable object annotation of COCO 2017 train under ``root`` as a one-frame sequence.
 
     Args:
@@ -53,7 +53,7 @@ def load_coco(
         classes: category names to keep (None: all 80).
         min_side: leave out boxes whose width or height is at most this many pixels (0: only boxes without area).
     Returns:
-        Sequences in the annotation file's order, named ``<image>_<annotation id>`` (``000000391895_151091``), each
+        An index (``index.SequenceIndex``, cached by ``index_cache``) of the sequences in the annotation file's order, named ``<image>_<annotation id>`` (``000000391895_151091``), each
         with ``still=True``, boxes float32 (1, 4) ``x, y, w, h`` in pixels and ``visible == [True]``.
     Raises:
         FileNotFoundError: the annotation file, the image folder or an image of a kept annotation is missing.
@@ -66,38 +66,52 @@ def load_coco(
         raise FileNotFoundError(f"{path} is missing; unzip annotations_trainval2017.zip (from cocodataset.org) in "
                                 f"{root}")
     image_dir = _image_dir(root)
-    stat = path.stat()
-    table = _read_annotations(path.resolve(), stat.st_size, stat.st_mtime_ns)
-
-    keep = ~table.crowd & (table.boxes[:, 2] > min_side) & (table.boxes[:, 3] > min_side)
-    dropped_crowd, dropped_small = int(table.crowd.sum()), int((~table.crowd & ~keep).sum())
+    index = cached_index("coco17", READER_VERSION, root, {"image_dir": str(image_dir)}, inputs=lambda: [path],
+                         build=lambda: _build(path, image_dir))
+    notes = index.notes
+    boxes = index.columns["boxes"]
+    keep = (boxes[:, 2] > min_side) & (boxes[:, 3] > min_side)
+    dropped_small = notes["no_area"] + int((~keep).sum())
     if classes is not None:
-        unknown = [c for c in classes if c not in table.categories]
+        unknown = [c for c in classes if c not in index.classes]
         if unknown:
             raise ValueError(f"class(es) {', '.join(unknown)} are not categories of {path}; its categories: "
-                             f"{', '.join(table.categories)}")
-        wanted = np.isin(table.category, [table.categories.index(c) for c in classes])
+                             f"{', '.join(index.classes)}")
+        wanted = np.isin(index.columns["class_ids"], [index.classes.index(c) for c in classes])
         keep &= wanted
+    sequences = index if keep.all() else index.take(np.flatnonzero(keep))
+    if not len(sequences):
+        raise ValueError(f"none of the {notes['annotations']} annotations of {path} is usable with classes {classes} "
+                         f"and min_side {min_side} (crowd annotations and boxes without area are left out); choose "
+                         "other classes or a smaller min_side")
+    logger.info("COCO: %d of the %d annotations of %s are sequences (left out: %d crowd, %d with a side <= %g px%s)",
+                len(sequences), notes["annotations"], path, notes["crowd"], dropped_small, min_side,
+                "" if classes is None else f", {int((~wanted).sum())} of other classes")
+    return sequences
+
+
+def _build(path: Path, image_dir: Path) -> SequenceIndex:
+    """The index of every annotation that is not a crowd and has an area, all classes (``load_coco`` selects)."""
+    table = _read_annotations(path)
+    keep = ~table.crowd & (table.boxes[:, 2] > 0) & (table.boxes[:, 3] > 0)
     indices = np.flatnonzero(keep)
     _check_images(image_dir, [table.files[i] for i in np.unique(table.image[indices])], path)
-
-    boxes = table.boxes  # read-only; each sequence holds a (1, 4) view of it
-    frame_files = [(name,) for name in table.files]
     stems = [name.rsplit(".", 1)[0] for name in table.files]
-    sequences = [
-        Sequence(name=f"{stems[image]}_{ann_id}", class_name=table.categories[category], frames_dir=image_dir,
-                 boxes=boxes[i:i + 1], visible=_VISIBLE, frame_files=frame_files[image], still=True)
-        for i, ann_id, image, category in zip(indices.tolist(), table.ids[indices].tolist(),
-                                              table.image[indices].tolist(), table.category[indices].tolist())
-    ]
-    if not sequences:
-        raise ValueError(f"none of the {len(table.ids)} annotations of {path} is usable with classes {classes} and "
-                         f"min_side {min_side} (crowd annotations and boxes without area are left out); choose other "
-                         "classes or a smaller min_side")
-    logger.info("COCO: %d of the %d annotations of %s are sequences (left out: %d crowd, %d with a side <= %g px%s)",
-                len(sequences), len(table.ids), path, dropped_crowd, dropped_small, min_side,
-                "" if classes is None else f", {int((~wanted & ~table.crowd).sum())} of other classes")
-    return sequences
+    names = Strings.of(f"{stems[image]}_{ann_id}" for ann_id, image in zip(table.ids[indices].tolist(),
+                                                                           table.image[indices].tolist()))
+    dirs, files = Strings.of([str(image_dir)]), Strings.of(table.files)
+    count = len(indices)
+    columns = {  # one still frame per sequence, named by its image file; see index.COLUMNS
+        "name_chars": names.chars, "name_ends": names.ends, "dir_chars": dirs.chars, "dir_ends": dirs.ends,
+        "file_chars": files.chars, "file_ends": files.ends,
+        "class_ids": table.category[indices].astype(np.int32), "dir_ids": np.zeros(count, np.int32),
+        "pattern_ids": np.zeros(count, np.int32), "still": np.ones(count, bool),
+        "offsets": np.arange(count + 1, dtype=np.int64), "visible_counts": np.ones(count, np.int64),
+        "boxes": table.boxes[indices], "visible": np.ones(count, bool),
+        "file_ids": table.image[indices].astype(np.int32),
+    }
+    notes = {"annotations": len(table.ids), "crowd": int(table.crowd.sum()), "no_area": int((~table.crowd & ~keep).sum())}
+    return SequenceIndex(freeze(columns), table.categories, [("{:08d}.jpg", 1)], notes=notes)
 
 
 def _image_dir(root: Path) -> Path:
@@ -130,10 +144,9 @@ class _Annotations:
     categories: list[str]  # category names
 
 
-@functools.lru_cache(maxsize=1)
-def _read_annotations(path: Path, size: int, mtime_ns: int) -> _Annotations:
-    """Parse an instances file; cached by path, size and modification time, so a process parses it once."""
-    logger.info("reading %s (%.0f MB)", path, size / 1e6)
+def _read_annotations(path: Path) -> _Annotations:
+    """Parse an instances file (once per index cache: ``load_coco``)."""
+    logger.info("reading %s (%.0f MB)", path, path.stat().st_size / 1e6)
     try:
         with open(path, "rb") as f:
             data = json.load(f)

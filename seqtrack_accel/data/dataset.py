@@ -27,6 +27,7 @@ from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from ..config import Config, DataConfig
 from .image import FrameDecoder, ImageDecodeError
+from .index import as_index
 from .sequence import Sequence
 from .sources import Source, build_sources
 from .processing import CropPlan, decode_scale, plan_crop, render_crop, window_hits_image
@@ -93,7 +94,7 @@ class TrackingDataset(Dataset):
     def __init__(self, data_cfg: DataConfig, sources: list[Source] | list[Sequence], seed: int):
         if sources and isinstance(sources[0], Sequence):
             sources = [Source("data", list(sources))]
-        if not sources or not any(s.sequences for s in sources):
+        if not sources or not any(len(s.sequences) for s in sources):
             raise ValueError("TrackingDataset needs at least one sequence; check the sources' classes and splits "
                              "(data.datasets)")
         self.cfg = data_cfg
@@ -101,13 +102,11 @@ class TrackingDataset(Dataset):
         self.samples_per_epoch = data_cfg.samples_per_epoch
         self.num_templates = data_cfg.template.number
         self.num_searches = data_cfg.search.number
-        self.sources = [self._usable(source) for source in sources]
+        self.sources = [self._usable(Source(s.name, as_index(s.sequences), s.ratio)) for s in sources]
         # The dataset of a sample is drawn first, in proportion to the ratios (the original's sampler does the
         # same); a single source draws nothing, so its samples are those of its sequences alone.
         ratios = np.array([s.ratio for s in self.sources], dtype=np.float64)
         self._probabilities = ratios / ratios.sum()
-        self.sequences = [q for s in self.sources for q in s.sequences]
-        self._visible_ids = [[np.flatnonzero(q.visible) for q in s.sequences] for s in self.sources]
         self._decoder = FrameDecoder(data_cfg.decoder)
         # Shared memory, so the counts of DataLoader workers are readable from the main process.
         self._counters = torch.zeros((_COUNTER_SLOTS, 3), dtype=torch.int64).share_memory_()
@@ -119,23 +118,29 @@ class TrackingDataset(Dataset):
         # The original picks a sequence uniformly and keeps it only if it has enough frames; picking uniformly
         # among the eligible ones is the same distribution without the rejection loop. A still image (COCO) needs
         # only its one visible frame.
-        usable = [bool(q.visible[0]) if q.still else int(q.visible.sum()) > needed and len(q) >= MIN_SEQUENCE_FRAMES
-                  for q in source.sequences]
-        kept = [q for q, ok in zip(source.sequences, usable) if ok]
-        if not kept:
+        index = source.sequences
+        usable = np.where(index.still, index.first_visible,
+                          (index.visible_counts > needed) & (index.lengths >= MIN_SEQUENCE_FRAMES))
+        if not usable.any():
             raise ValueError(
-                f"none of the {len(source.sequences)} sequences of {source.name} ({_names(source.sequences)}) has "
+                f"none of the {len(index)} sequences of {source.name} ({_names(index.names)}) has "
                 f"more than {needed} visible frames and at least {MIN_SEQUENCE_FRAMES} frames; use longer sequences "
                 "or more classes")
-        skipped = [q.name for q, ok in zip(source.sequences, usable) if not ok]
-        if skipped:
-            logger.warning("the sampler skips %d of %d sequences of %s, which have fewer than %d frames or at most "
-                           "%d visible ones: %s", len(skipped), len(source.sequences), source.name,
-                           MIN_SEQUENCE_FRAMES, needed, ", ".join(skipped))
-        return Source(source.name, kept, source.ratio)
+        if usable.all():
+            return source
+        skipped = [index.names[k] for k in np.flatnonzero(~usable)]
+        logger.warning("the sampler skips %d of %d sequences of %s, which have fewer than %d frames or at most "
+                       "%d visible ones: %s", len(skipped), len(index), source.name, MIN_SEQUENCE_FRAMES, needed,
+                       _names(skipped, 50))
+        return Source(source.name, index.take(np.flatnonzero(usable)), source.ratio)
 
     def __len__(self) -> int:
         return self.samples_per_epoch
+
+    @property
+    def sequences(self) -> list[Sequence]:
+        """Every sequence the sampler draws from, source after source (made one by one: for small datasets)."""
+        return [q for s in self.sources for q in s.sequences]
 
     @property
     def drawn(self) -> dict[str, int]:
@@ -191,10 +196,11 @@ class TrackingDataset(Dataset):
         (a still image gives every crop its one frame). Returns the source's index too."""
         s = int(rng.choice(len(self.sources), p=self._probabilities)) if len(self.sources) > 1 else 0
         k = int(rng.integers(len(self.sources[s].sequences)))
-        sequence, visible_ids = self.sources[s].sequences[k], self._visible_ids[s][k]
+        sequence = self.sources[s].sequences[k]
         count = self.num_templates + self.num_searches
         if sequence.still:
             return s, sequence, [0] * count
+        visible_ids = np.flatnonzero(sequence.visible)
         base = int(visible_ids[rng.integers(len(visible_ids))])
         gap = self.cfg.max_sample_interval
         # Visible frames in [base - gap, base + gap), drawn with replacement. The original widens the window by
@@ -296,6 +302,6 @@ def build_train_dataset(cfg: Config) -> TrackingDataset:
     return TrackingDataset(cfg.data, build_sources(cfg.data), seed=cfg.train.seed)
 
 
-def _names(sequences: list[Sequence], limit: int = 12) -> str:
-    names = [s.name for s in sequences[:limit]]
-    return ", ".join(names) + (f", ... ({len(sequences)} in all)" if len(sequences) > limit else "")
+def _names(names, limit: int = 12) -> str:
+    shown = [names[k] for k in range(min(limit, len(names)))]
+    return ", ".join(shown) + (f", ... ({len(names)} in all)" if len(names) > limit else "")

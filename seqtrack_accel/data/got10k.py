@@ -49,7 +49,9 @@ import numpy as np
 
 from ..files import read_text
 from .annotations import read_boxes
-from .sequence import Sequence, first_box_only
+from .index import SequenceIndex
+from .index_cache import cached_index
+from .sequence import Sequence, check_frames, first_box_only
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ SPLITS = ("train_full", "vottrain", "votval", "val", "test")
 TRAIN_SEQUENCES = 9335  # sequences in the real train set's list.txt
 _SPLIT_FILES = {"vottrain": "got10k_vot_train_split.txt", "votval": "got10k_vot_val_split.txt"}
 _FRAME_FILE = re.compile(r"(\d{8})\.jpg")
+ANNOTATION_FILES = ("groundtruth.txt", "absence.label", "cover.label", "meta_info.ini")
+READER_VERSION = 1  # of what load_got10k returns for the same files (the index cache's key)
 
 
 @functools.cache
@@ -69,7 +73,7 @@ def split_indices(split: str) -> tuple[int, ...]:
     return tuple(int(line) for line in text.split())
 
 
-def load_got10k(root: str | os.PathLike, *, split: str = "train_full") -> list[Sequence]:
+def load_got10k(root: str | os.PathLike, *, split: str = "train_full") -> SequenceIndex:
     """Read the sequences of ``split`` of GOT-10k under ``root``.
 
     Args:
@@ -78,7 +82,8 @@ def load_got10k(root: str | os.PathLike, *, split: str = "train_full") -> list[S
             GOT-10k's validation set (180 sequences, none of them in the train set); or ``test``, its test set
             (180 sequences, the first frame's box only).
     Returns:
-        Sequences sorted by name; ``class_name`` from ``meta_info.ini``; frames ``00000001.jpg`` ... in the sequence
+        Sequences sorted by name, as an index (``index.SequenceIndex``; but for the test set, cached by
+        ``index_cache``); ``class_name`` from ``meta_info.ini``; frames ``00000001.jpg`` ... in the sequence
         folder; visible = ``w > 0 and h > 0``, ``absence.label`` 0 and ``cover.label`` > 0 (the original's rule).
         Test sequences: boxes NaN but for frame 0, visible only at frame 0 (see the module docstring).
     Raises:
@@ -92,6 +97,17 @@ def load_got10k(root: str | os.PathLike, *, split: str = "train_full") -> list[S
     entries = _read_list(list_file)
     if split in _SPLIT_FILES:
         entries = _select(entries, split, list_file)
+    if split == "test":  # the frames are counted by listing each folder: no annotation file fingerprints them
+        return SequenceIndex.from_sequences(_read(set_dir, entries, list_file, split))
+
+    def inputs() -> list[Path]:
+        return [list_file] + [set_dir / name / f for _, name in entries for f in ANNOTATION_FILES]
+
+    return cached_index("got10k", READER_VERSION, set_dir, {"split": split}, inputs=inputs,
+                        build=lambda: _read(set_dir, entries, list_file, split))
+
+
+def _read(set_dir: Path, entries: list[tuple[int, str]], list_file: Path, split: str) -> list[Sequence]:
     read = _read_test_sequence if split == "test" else _read_sequence
     sequences = [read(set_dir / name, name, list_file, line) for line, name in entries]
     sequences.sort(key=lambda s: s.name)
@@ -160,7 +176,7 @@ def _read_sequence(seq_dir: Path, name: str, list_file: Path, line: int) -> Sequ
     groundtruth = seq_dir / "groundtruth.txt"
     boxes, _ = read_boxes(groundtruth, "GOT-10k sequence")
     n = boxes.shape[0]
-    _check_frames(seq_dir, n)  # before the labels, so a short groundtruth is reported as such
+    check_frames(seq_dir, groundtruth, n)  # before the labels, so a short groundtruth is reported as such
     absent = _read_labels(seq_dir / "absence.label", n, 1, "0 or 1 (1: the target is absent)")
     cover = _read_labels(seq_dir / "cover.label", n, 8, "integer 0..8 (visible eighths)")
     visible = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (absent == 0) & (cover > 0)
@@ -196,18 +212,6 @@ def _count_frames(seq_dir: Path) -> int:
         raise FileNotFoundError(f"{seq_dir / f'{missing:08d}.jpg'} is missing, but {seq_dir} holds frames up to "
                                 f"{numbers[-1]:08d}.jpg; extract the sequence again")
     return len(numbers)
-
-
-def _check_frames(seq_dir: Path, n: int) -> None:
-    """Frames 00000001.jpg and n exist, n + 1 does not: 3 stats instead of listing the folder."""
-    for i in (1, n):
-        frame = seq_dir / f"{i:08d}.jpg"
-        if not frame.is_file():
-            raise FileNotFoundError(f"{frame} is missing ({seq_dir / 'groundtruth.txt'} has {n} lines, one per frame "
-                                    "00000001.jpg ...); re-extract the sequence")
-    if (seq_dir / f"{n + 1:08d}.jpg").exists():
-        raise ValueError(f"{seq_dir / 'groundtruth.txt'} is short: it has {n} lines but frame {n + 1:08d}.jpg exists "
-                         f"(line {n + 1} onwards missing); re-extract the sequence")
 
 
 def read_cover(seq_dir: str | os.PathLike) -> np.ndarray:

@@ -24,11 +24,15 @@ import numpy as np
 
 from ..files import read_text
 from .annotations import read_boxes, split_values
-from .sequence import Sequence
+from .index import SequenceIndex
+from .index_cache import cached_index
+from .sequence import Sequence, check_frames
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "test", "all")  # the protocol split's two parts, or every sequence (custom folders: the same)
+SPLITS = ("train", "test", "all")
+ANNOTATION_FILES = ("groundtruth.txt", "full_occlusion.txt", "out_of_view.txt")
+READER_VERSION = 1  # of what load_lasot returns for the same files (the index cache's key)  # the protocol split's two parts, or every sequence (custom folders: the same)
 
 
 def protocol_test_sequences() -> dict[str, frozenset[str]]:
@@ -64,7 +68,7 @@ def load_lasot(
     classes: tuple[str, ...] | list[str] | None = None,
     split: str = "train",
     split_file: str | os.PathLike = "",
-) -> list[Sequence]:
+) -> SequenceIndex:
     """Read every sequence of ``classes`` (None: all classes found) in ``split`` under ``root``.
 
     Args:
@@ -75,7 +79,8 @@ def load_lasot(
         split_file: a ``testing_set.txt``-like list of test sequences; needed for train / test of classes that
             are not LaSOT's. When given, it decides the split of every class.
     Returns:
-        Sequences sorted by class, then by sequence number.
+        Sequences sorted by class, then by sequence number, as an index (``index.SequenceIndex``), cached
+        (``index_cache``): the files are read once, and again only when an annotation file changes.
     Raises:
         FileNotFoundError: root, a sequence file or a frame is missing.
         ValueError: a file is malformed (the message names the file and line), a class is unknown, a class of
@@ -99,6 +104,26 @@ def load_lasot(
         wanted = list(dict.fromkeys(classes))
     test_names = read_split_file(split_file) if split_file and split != "all" else None
 
+    def inputs() -> list[Path]:
+        files = [Path(split_file)] if test_names is not None else []
+        for class_name in wanted:
+            for name in _sequence_names(root / class_name, class_name, quiet=True):
+                files.extend(root / class_name / name / f for f in ANNOTATION_FILES)
+        return files
+
+    arguments = {"classes": wanted, "requested": classes is not None, "split": split,
+                 "split_file": str(Path(split_file).resolve()) if split_file else ""}
+    index = cached_index("lasot", READER_VERSION, root, arguments, inputs=inputs,
+                         build=lambda: _read(root, wanted, split, test_names, requested=classes is not None))
+    class_ids = index.columns["class_ids"]
+    for i, class_name in enumerate(index.classes):
+        logger.info("LaSOT %s: class %s contributes %d sequences, %d frames", split, class_name,
+                    int((class_ids == i).sum()), int(index.lengths[class_ids == i].sum()))
+    return index
+
+
+def _read(root: Path, wanted: list[str], split: str, test_names: frozenset[str] | None,
+          requested: bool) -> list[Sequence]:
     sequences: list[Sequence] = []
     for class_name in wanted:
         names = all_names = _sequence_names(root / class_name, class_name)
@@ -115,11 +140,8 @@ def load_lasot(
                 )
             names = [n for n in names if (n in tests) == (split == "test")]
         if not names:
-            _no_sequences(root, class_name, split, all_names, requested=classes is not None)
-        class_sequences = [_read_sequence(root / class_name / n, n, class_name) for n in names]
-        logger.info("LaSOT %s: class %s contributes %d sequences, %d frames", split, class_name,
-                    len(class_sequences), sum(len(s) for s in class_sequences))
-        sequences.extend(class_sequences)
+            _no_sequences(root, class_name, split, all_names, requested=requested)
+        sequences.extend(_read_sequence(root / class_name / n, n, class_name) for n in names)
     return sequences
 
 
@@ -139,14 +161,14 @@ def _no_sequences(root: Path, class_name: str, split: str, all_names: list[str],
     logger.warning("%s; it is left out", message)
 
 
-def _sequence_names(class_dir: Path, class_name: str) -> list[str]:
+def _sequence_names(class_dir: Path, class_name: str, quiet: bool = False) -> list[str]:
     pattern = re.compile(rf"{re.escape(class_name)}-(\d+)")
     numbered = []
     for entry in os.scandir(class_dir):
         match = pattern.fullmatch(entry.name)
         if match and entry.is_dir():
             numbered.append((int(match.group(1)), entry.name))
-        elif not entry.name.startswith("."):
+        elif not entry.name.startswith(".") and not quiet:
             logger.warning("ignoring %s: not a sequence folder named %s-<number>", entry.path, class_name)
     return [name for _, name in sorted(numbered)]
 
@@ -155,7 +177,9 @@ def _read_sequence(seq_dir: Path, name: str, class_name: str) -> Sequence:
     boxes, _ = read_boxes(seq_dir / "groundtruth.txt", "LaSOT sequence")
     n = boxes.shape[0]
     frames_dir = seq_dir / "img"
-    _check_frames(frames_dir, n)  # before the flags, so a short groundtruth is reported as such
+    if not frames_dir.is_dir():
+        raise FileNotFoundError(f"{frames_dir} is missing; it must hold the sequence's frames 00000001.jpg ...")
+    check_frames(frames_dir, seq_dir / "groundtruth.txt", n)  # before the flags: a short groundtruth is named so
     occluded = _read_flags(seq_dir / "full_occlusion.txt", n)
     out_of_view = _read_flags(seq_dir / "out_of_view.txt", n)
     visible = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & ~occluded & ~out_of_view
@@ -176,18 +200,3 @@ def _read_flags(path: Path, n: int) -> np.ndarray:
         index = next(i for i, f in enumerate(fields) if f not in ("0", "1"))
         raise ValueError(f"{path} line 1, value {index + 1}: expected 0 or 1, got {fields[index]!r}")
     return np.array(fields) == "1"
-
-
-def _check_frames(frames_dir: Path, n: int) -> None:
-    """The img folder holds exactly frames 00000001.jpg .. n (one listdir)."""
-    if not frames_dir.is_dir():
-        raise FileNotFoundError(f"{frames_dir} is missing; it must hold the sequence's frames 00000001.jpg ...")
-    present = {e for e in os.listdir(frames_dir) if e.endswith(".jpg")}
-    expected = [f"{i:08d}.jpg" for i in range(1, n + 1)]
-    missing = [e for e in expected if e not in present]
-    if missing:
-        raise FileNotFoundError(f"{frames_dir / missing[0]} is missing ({len(missing)} of the {n} frames named by "
-                                f"groundtruth.txt are); re-extract the sequence")
-    if len(present) > n:
-        raise ValueError(f"{frames_dir.parent / 'groundtruth.txt'} is short: it has {n} lines but {frames_dir} "
-                         f"holds {len(present)} frames (line {n + 1} onwards missing)")

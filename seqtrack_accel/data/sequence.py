@@ -69,3 +69,20 @@ def first_box_only(name: str, class_name: str, frames_dir: Path, box: np.ndarray
     boxes.setflags(write=False)
     visible.setflags(write=False)
     return Sequence(name=name, class_name=class_name, frames_dir=frames_dir, boxes=boxes, visible=visible, **pattern)
+
+
+def check_frames(frames_dir: Path, groundtruth: Path, n: int, frame_name: str = "{:08d}.jpg", first_frame: int = 1,
+                 *, fix: str = "re-extract the sequence", past_last: bool = True) -> None:
+    """The first and the last of the ``n`` frames ``groundtruth`` names exist and (``past_last``) the one after does
+    not: 3 stats instead of a listing of the folder (LaSOT's 2.8M frames). A missing frame or a short groundtruth is
+    an error naming the file and saying to ``fix`` it."""
+    for i in (0, n - 1):
+        frame = frames_dir / frame_name.format(i + first_frame)
+        if not frame.is_file():
+            first = frame_name.format(first_frame)
+            raise FileNotFoundError(f"{frame} is missing ({groundtruth} has {n} lines, one per frame {first} ...); "
+                                    f"{fix}")
+    after = frame_name.format(n + first_frame)
+    if past_last and (frames_dir / after).exists():
+        raise ValueError(f"{groundtruth} is short: it has {n} lines but frame {after} exists (line {n + 1} onwards "
+                         f"missing); {fix}")

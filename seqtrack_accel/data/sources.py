@@ -36,12 +36,13 @@ from . import got10k, lasot, trackingnet
 from .benchmarks import load_lasot_ext, load_nfs, load_otb100, load_tnl2k, load_uav123, some_names
 from .coco import load_coco
 from .custom import load_custom
+from .index import SequenceIndex, as_index
 from .sequence import Sequence
 from .synthetic import MANIFEST_FILE, check_synthetic_tree, make_synthetic_custom, make_synthetic_lasot
 
 logger = logging.getLogger(__name__)
 
-Reader = Callable[[SourceConfig, Path], list[Sequence]]  # (the source, its split resolved; its root) -> sequences
+Reader = Callable[[SourceConfig, Path], SequenceIndex | list[Sequence]]  # (the source, its split resolved; its root) -> sequences
 Writer = Callable[[Path, SyntheticConfig], Path]
 
 
@@ -157,9 +158,10 @@ def resolve_root(source: SourceConfig, key: str, root_key: str | None = None) ->
     return path
 
 
-def load_source(source: SourceConfig, key: str, root_key: str | None = None) -> list[Sequence]:
+def load_source(source: SourceConfig, key: str, root_key: str | None = None) -> SequenceIndex:
     """The sequences of one source: its kind's reader on its root (``resolve_root``), of its split (empty: the
-    kind's first, the training split), of ``classes`` where given.
+    kind's first, the training split), of ``classes`` where given; as an index (``index.SequenceIndex``: the large
+    training sets are cached columns, not objects).
 
     Args:
         key: the source's config key, for messages (``data.datasets[1]``, ``eval.dataset``).
@@ -170,15 +172,15 @@ def load_source(source: SourceConfig, key: str, root_key: str | None = None) -> 
     if split not in kind.splits:
         raise ConfigError(f"{key}.split", f"{kind.title} has the splits {', '.join(kind.splits)}, not {split!r}")
     root = resolve_root(source, key, root_key)
-    sequences = kind.read(dataclasses.replace(source, split=split), root)
+    sequences = as_index(kind.read(dataclasses.replace(source, split=split), root))
     if source.classes is not None:  # the kinds whose readers take no classes: their sequences' classes
-        found = {s.class_name for s in sequences} - {""}
+        found = sequences.class_names() - {""}
         unknown = [c for c in source.classes if c not in found]
         if unknown:
             raise ValueError(f"class(es) {', '.join(unknown)} not found in {kind.title} at {root}; "
                              + (f"its classes: {some_names(found, 12)}" if found else "it has no classes"))
-        sequences = [s for s in sequences if s.class_name in source.classes]
-    if not sequences:
+        sequences = sequences.of_classes(source.classes)
+    if not len(sequences):
         raise ValueError(f"no sequence of {kind.title} under {root} in split {split!r}; check {key} (the root holds "
                          f"{kind.layout})")
     return sequences
@@ -189,7 +191,7 @@ class Source:
     """The sequences of one dataset and its share of the samples (relative to the other sources' ``ratio``)."""
 
     name: str
-    sequences: list[Sequence]
+    sequences: SequenceIndex | list[Sequence]
     ratio: float = 1.0
 
 
@@ -206,7 +208,7 @@ def build_sources(data_cfg: DataConfig) -> list[Source]:
     total = sum(s.ratio for s in sources)
     for s in sources:
         logger.info("training source %s: %d sequences, %d frames, %.0f%% of the samples", s.name, len(s.sequences),
-                    sum(len(q) for q in s.sequences), 100 * s.ratio / total)
+                    s.sequences.frames, 100 * s.ratio / total)
     return sources
 
 
@@ -228,7 +230,7 @@ def evaluation_source(cfg: Config) -> tuple[SourceConfig, str]:
     return source, key
 
 
-def evaluation_sequences(cfg: Config, names: tuple[str, ...] | list[str] = ()) -> list[Sequence]:
+def evaluation_sequences(cfg: Config, names: tuple[str, ...] | list[str] = ()) -> SequenceIndex:
     """The sequences of ``evaluation_source(cfg)``, only those of ``names`` where given (in that order)."""
     source, key = evaluation_source(cfg)
     where = (f"split {source.split!r} of the evaluation source {key} ({source.name}, classes "
@@ -236,13 +238,13 @@ def evaluation_sequences(cfg: Config, names: tuple[str, ...] | list[str] = ()) -
     return named(load_source(source, key), names, where)
 
 
-def named(sequences: list[Sequence], names: tuple[str, ...] | list[str], where: str) -> list[Sequence]:
+def named(sequences: SequenceIndex, names: tuple[str, ...] | list[str], where: str) -> SequenceIndex:
     """The sequences of ``names`` (in that order), all of ``sequences`` when ``names`` is empty; a name that is not
     there is a KeyError naming it and ``where`` the sequences came from (and what to check)."""
     if not names:
         return sequences
-    by_name = {s.name: s for s in sequences}
+    by_name = {name: k for k, name in enumerate(sequences.names)}
     unknown = [n for n in names if n not in by_name]
     if unknown:
         raise KeyError(f"sequences {unknown} are not in {where}")
-    return [by_name[n] for n in names]
+    return sequences.take([by_name[n] for n in names])

@@ -33,18 +33,21 @@ from pathlib import Path
 
 
 from .annotations import read_boxes
-from .sequence import Sequence, first_box_only
+from .index import SequenceIndex
+from .index_cache import cached_index
+from .sequence import Sequence, check_frames, first_box_only
 
 logger = logging.getLogger(__name__)
 
 CHUNK_PATTERN = re.compile(r"TRAIN_(\d+)")
 SPLITS = ("train", "test")
 TEST_FOLDER = "TEST"
+READER_VERSION = 1  # of what load_trackingnet returns for the same files (the index cache's key)
 _FRAME_FILE = re.compile(r"(0|[1-9]\d*)\.jpg")
 
 
 def load_trackingnet(root: str | os.PathLike, *, chunks: tuple[int, ...] | list[int] | None = None,
-                     split: str = "train") -> list[Sequence]:
+                     split: str = "train") -> SequenceIndex:
     """Read every sequence of the ``TRAIN_<k>`` folders ``chunks`` under ``root``, or of its ``TEST`` folder.
 
     Args:
@@ -53,7 +56,8 @@ def load_trackingnet(root: str | os.PathLike, *, chunks: tuple[int, ...] | list[
         split: ``train``, the ``TRAIN_<k>`` chunks; or ``test``, the ``TEST`` folder (first-frame boxes only; no
             ``chunks``).
     Returns:
-        Sequences sorted by chunk, then by name (the name is ``<seq>``, unique across chunks); frames
+        An index (``index.SequenceIndex``; of the train split, cached by ``index_cache``) of the sequences sorted
+        by chunk, then by name (the name is ``<seq>``, unique across chunks); frames
         ``<root>/TRAIN_<k>/frames/<seq>/0.jpg`` ... Test: sorted by name, boxes NaN but for frame 0, visible only at
         frame 0.
     Raises:
@@ -71,7 +75,7 @@ def load_trackingnet(root: str | os.PathLike, *, chunks: tuple[int, ...] | list[
         if chunks is not None:
             raise ValueError(f"TrackingNet chunks select TRAIN_<k> folders; split test reads {TEST_FOLDER} alone, so "
                              f"leave chunks out (got {list(chunks)!r})")
-        return _read_test(root)
+        return SequenceIndex.from_sequences(_read_test(root))
     found = sorted(int(m.group(1)) for e in os.scandir(root)
                    if (m := CHUNK_PATTERN.fullmatch(e.name)) and e.is_dir())
     if chunks is None:
@@ -92,6 +96,15 @@ def load_trackingnet(root: str | os.PathLike, *, chunks: tuple[int, ...] | list[
                                     f"chunks found: {listed}")
         chunks = sorted(set(chunks))
 
+    def inputs() -> list[Path]:
+        return [root / f"TRAIN_{k}" / "anno" / e.name for k in chunks if (root / f"TRAIN_{k}" / "anno").is_dir()
+                for e in os.scandir(root / f"TRAIN_{k}" / "anno") if e.name.endswith(".txt")]
+
+    return cached_index("trackingnet", READER_VERSION, root, {"chunks": chunks}, inputs=inputs,
+                        build=lambda: _read_chunks(root, chunks))
+
+
+def _read_chunks(root: Path, chunks: list[int]) -> list[Sequence]:
     sequences: list[Sequence] = []
     first_seen: dict[str, Path] = {}
     for k in chunks:
@@ -123,10 +136,7 @@ def _read_sequence(anno: Path, frames_dir: Path, name: str) -> Sequence:
     if not frames_dir.is_dir():
         raise FileNotFoundError(f"{frames_dir} is missing; it must hold the frames 0.jpg ... {n - 1}.jpg of {anno} "
                                 "(extract the sequence's zip)")
-    for i in (0, n - 1):
-        if not (frames_dir / f"{i}.jpg").is_file():
-            raise FileNotFoundError(f"{frames_dir / f'{i}.jpg'} is missing ({anno} has {n} lines, one per frame "
-                                    "0.jpg ...); extract the sequence's zip again")
+    check_frames(frames_dir, anno, n, "{:d}.jpg", 0, fix="extract the sequence's zip again", past_last=False)
     visible = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
     boxes.setflags(write=False)
     visible.setflags(write=False)
