@@ -14,6 +14,7 @@ from seqtrack_accel.data.custom import load_custom
 from seqtrack_accel.data.got10k import load_got10k
 from seqtrack_accel.data.lasot import load_lasot
 from seqtrack_accel.data.annotations import read_boxes
+from seqtrack_accel.data.index import SequenceIndex
 from seqtrack_accel.data.sequence import Sequence
 from seqtrack_accel.data.synthetic import (make_synthetic_custom, make_synthetic_got10k, make_synthetic_lasot,
                                            make_synthetic_trackingnet)
@@ -67,12 +68,12 @@ def _resave(root, saved_as) -> int:
 def _contents(read, root):
     """What a reader gave, as plain data without the root's path: sequences by name, class, boxes, visibility."""
     def plain(value):
-        if isinstance(value, list):
-            return [plain(v) for v in value]
         if isinstance(value, Sequence):
             boxes = np.nan_to_num(value.boxes, nan=-1.0).tolist()  # test sets' unknown boxes (NaN) compare equal
             return (value.name, value.class_name, boxes, value.visible.tolist(),
                     str(value.frame_path(len(value) - 1).relative_to(root)))
+        if isinstance(value, (list, SequenceIndex)):
+            return [plain(v) for v in value]
         return value
     return plain(read(root))
 
