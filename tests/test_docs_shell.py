@@ -61,6 +61,9 @@ SHRINK = [
      "tracking 12 sequences of 1280x720 frames takes minutes; 2 short ones per split show both protocols"),
     ("seqtrack-make-synthetic --layout tnl2k --out data/synthetic_tnl2k --sequences 8", "--sequences 2 --frames 20",
      "as GOT-10k's"),
+    ("python scripts/bench_startup.py --out /tmp/startup_trees --scale 0.1", "--scale 0.002 --out startup_trees",
+     "a tenth of the real sizes is still a million annotation lines to write and parse; 0.2% shows the JSON lines, "
+     "in the block's own folder"),
 ]
 # One thread per process: many tiny ops on a shared 2-core machine run several times faster than on two threads.
 ENV = {"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
