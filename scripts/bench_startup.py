@@ -16,7 +16,7 @@ removed, so the reader parses every file and writes the cache) and ``warm_s`` (t
 process's CPU seconds from the start of the import of the package to the TrackingDataset being built, and the wall
 seconds (``*_wall_s``); ``main_rss_mb`` and ``main_peak_mb`` (VmRSS and VmHWM of /proc/self/status) after a warm
 start; ``worker_uss_mb`` and ``worker_pss_mb`` of each of 2 DataLoader workers (forked, after ``gc.freeze`` as the
-trainer does) after each has made every sequence of the dataset once and run a full garbage collection, read from
+trainer does; ``--no_freeze``: without it, to see what it saves) after each has made every sequence of the dataset once and run a full garbage collection, read from
 /proc/<pid>/smaps_rollup (Linux: USS = Private_Clean + Private_Dirty); and ``node_8x8_gb``, the extrapolation to 8
 processes of 8 workers on one node: 8 main RSS + 64 worker USS (the pages they share counted once, in the main
 processes). Each JSON line gives the median and the spread (min, max) over ``--repeats`` repeats.
@@ -160,7 +160,7 @@ cfg = load_config(sys.argv[1], ["data.datasets=" + sys.argv[2]])
 dataset = TrackingDataset(cfg.data, build_sources(cfg.data), seed=0)
 ready = {"cpu_s": time.process_time() - start_cpu, "wall_s": time.perf_counter() - start_wall,
          "main_rss_mb": status("VmRSS"), "main_peak_mb": status("VmHWM")}
-if sys.argv[3] == "workers":
+if sys.argv[3] != "-":
     class TouchEverySequence(Dataset):  # worker w makes every sequence of every source once, then collects
         def __len__(self):
             return 2
@@ -171,7 +171,8 @@ if sys.argv[3] == "workers":
             gc.collect()
             return torch.tensor(rollup())
     gc.collect()
-    gc.freeze()
+    if sys.argv[3] == "workers":  # "workers-unfrozen": the workers fork without gc.freeze
+        gc.freeze()
     loader = DataLoader(TouchEverySequence(), batch_size=None, num_workers=2, multiprocessing_context="fork")
     memory = torch.stack(list(loader))
     ready["worker_uss_mb"], ready["worker_pss_mb"] = memory[:, 0].max().item(), memory[:, 1].max().item()
@@ -179,8 +180,9 @@ print(json.dumps(ready))
 """
 
 
-def measure(config: str, sources: str, workers: bool) -> dict:
-    result = subprocess.run([sys.executable, "-c", CHILD, config, sources, "workers" if workers else "-"],
+def measure(config: str, sources: str, workers: str) -> dict:
+    """One fresh process: ``workers`` is "-" (no workers), "workers" or "workers-unfrozen" (no gc.freeze)."""
+    result = subprocess.run([sys.executable, "-c", CHILD, config, sources, workers],
                             capture_output=True, text=True, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if result.returncode != 0:
         raise RuntimeError(f"the measuring process failed:\n{result.stderr[-3000:]}")
@@ -196,6 +198,8 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="where the trees are written (then reused)")
     parser.add_argument("--scale", type=float, default=1.0, help="1.0: the real sizes; less for a quick run")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--no_freeze", action="store_true",
+                        help="fork the workers without gc.freeze (what the trainer did before it froze)")
     parser.add_argument("--sources", nargs="+", default=[*SOURCES, "mix"], choices=[*SOURCES, "mix"])
     parser.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "seqtrack_b256.yaml"))
     args = parser.parse_args(argv)
@@ -209,13 +213,14 @@ def main(argv=None) -> None:
         runs = []
         for _ in range(args.repeats):
             shutil.rmtree(cache, ignore_errors=True)  # cold: no index cache
-            cold = measure(args.config, sources, workers=False)
-            warm = measure(args.config, sources, workers=True)
+            cold = measure(args.config, sources, workers="-")
+            warm = measure(args.config, sources, workers="workers-unfrozen" if args.no_freeze else "workers")
             runs.append({"cold_s": cold["cpu_s"], "cold_wall_s": cold["wall_s"], "cold_peak_mb": cold["main_peak_mb"],
                          "warm_s": warm["cpu_s"], "warm_wall_s": warm["wall_s"], **{k: warm[k] for k in (
                              "main_rss_mb", "main_peak_mb", "worker_uss_mb", "worker_pss_mb")},
                          "node_8x8_gb": (8 * warm["main_rss_mb"] + 64 * warm["worker_uss_mb"]) / 1024})
         print(json.dumps({"benchmark": "startup", "source": name, "scale": args.scale, "repeats": args.repeats,
+                          "gc_freeze": not args.no_freeze,
                           **{key: spread([r[key] for r in runs]) for key in runs[0]}}), flush=True)
 
 
