@@ -35,7 +35,7 @@ CHECKOUT = ("train.py", "configs", "scripts", "accelerate_configs", "tests", "se
 # their entries add flags, which argparse reads last-wins.
 SHRINK = [
     ("train.py --config configs/demo.yaml", "data.samples_per_epoch=16 eval.free_run_samples=16 model.encoder=nano",
-     "the demo trains 16 epochs of 1024 samples (3.5 minutes); 16 epochs of one step of the 4-block encoder write "
+     "the demo trains 16 epochs of 1024 samples (5.5 minutes); 16 epochs of one step of the 4-block encoder write "
      "every checkpoint the pages name, in seconds"),
     ("train.py --config configs/demo.yaml --output_dir runs/demo_ddp", "--epochs 2 data.samples_per_epoch=32",
      "two processes on a shared 2-core machine: two epochs of one step each (a batch of 16 per process) show that "
