@@ -135,10 +135,10 @@ def write_index(path: Path, index: SequenceIndex, key: dict, fingerprint: str) -
     for name in COLUMNS:
         array = np.ascontiguousarray(index.columns[name])
         layout[name] = [array.dtype.str, list(array.shape), offset]
-        offset += -(-array.nbytes // _ALIGN) * _ALIGN
+        offset += _aligned(array.nbytes)
     header = json.dumps({"format": FORMAT, "key": key, "fingerprint": fingerprint, "classes": index.classes,
                          "patterns": index.patterns, "notes": index.notes, "columns": layout}).encode()
-    start = -(-(len(MAGIC) + 8 + len(header)) // _ALIGN) * _ALIGN
+    start = _aligned(len(MAGIC) + 8 + len(header))
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
@@ -168,7 +168,7 @@ def read_index(path: Path) -> tuple[dict, SequenceIndex]:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise DamagedCache(f"of another format ({header.get('format') if isinstance(header, dict) else None!r}, "
                            f"this version reads {FORMAT})")
-    start = -(-(len(MAGIC) + 8 + length) // _ALIGN) * _ALIGN
+    start = _aligned(len(MAGIC) + 8 + length)
     mapped = np.memmap(path, dtype=np.uint8, mode="r")
     columns = {}
     try:
@@ -180,12 +180,17 @@ def read_index(path: Path) -> tuple[dict, SequenceIndex]:
                 raise DamagedCache(f"cut short ({size} bytes; column {name} ends at {start + at + nbytes})")
             columns[name] = mapped[start + at:start + at + nbytes].view(dtype).reshape(shape)
         index = SequenceIndex(columns, header["classes"], header["patterns"], notes=header["notes"])
+    except DamagedCache:
+        raise
     except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, DamagedCache):
-            raise
         raise DamagedCache(f"inconsistent ({type(e).__name__}: {e})") from None
     _check_columns(index)
     return header, index
+
+
+def _aligned(nbytes: int) -> int:
+    """``nbytes`` rounded up to the columns' alignment."""
+    return -(-nbytes // _ALIGN) * _ALIGN
 
 
 def _check_columns(index: SequenceIndex) -> None:
