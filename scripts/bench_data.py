@@ -1,5 +1,5 @@
 """Data pipeline benchmark: samples/s per worker against the original's pipeline, on the same samples; and per
-training source (LaSOT, GOT-10k, TrackingNet, COCO 2017, custom folders) and for their mix.
+training source (LaSOT, GOT-10k, TrackingNet, COCO 2017, custom folders, the procedural source) and for their mix.
 
     python scripts/bench_data.py --root data/bench_lasot --config configs/seqtrack_b192.yaml \\
         --samples 300 --workers 1 --make_synthetic 1280x720
@@ -35,6 +35,10 @@ datasets in turn within each of ``--rounds`` rounds, and print one JSON line eac
 decoder decodes at 1/2, 1/4, 1/8 scale when a crop shrinks its window that much (``decoded_frames_by_scale``), which
 saves pixel work but not the reading of the compressed data (``mean_frame_kb``: the synthetic frames are JPEGs of
 quality 90). GOT-10k is read as ``train_full`` (the recipe's ``vottrain`` is a subset of the same sequences).
+
+``procedural`` renders every sample's clip on the fly (no tree; its bank of backgrounds is drawn before the timing,
+``backgrounds_s``); ``procedural_tree`` reads clips of the same generator written once as a LaSOT tree of
+``--sequences_per_class`` x 2 sequences: the two ways of feeding the generator to training, side by side.
 """
 
 from __future__ import annotations
@@ -60,8 +64,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from bench_env import cpu_name, versions
 from seqtrack_accel.cli.make_synthetic_lasot import parse_size
-from seqtrack_accel.config import Config, SourceConfig, load_config
+from seqtrack_accel.config import Config, ProceduralConfig, SourceConfig, load_config
 from seqtrack_accel.data import (
+    KINDS,
     Source,
     TrackingDataset,
     load_source,
@@ -73,6 +78,7 @@ from seqtrack_accel.data import (
     worker_init_fn,
 )
 from seqtrack_accel.data.processing import CropPlan, decode_scale, render_crop
+from seqtrack_accel.data.procedural import Clip, make_procedural_tree
 from seqtrack_accel.cli import ArgumentParser
 
 
@@ -251,6 +257,11 @@ SYNTHETIC_TREES = {
     # Your own folders: HD video (the generator writes every third sequence as PNG, which decodes at full scale).
     "custom": SyntheticTree((1280, 720), lambda out, size, frames, classes, per_class: make_synthetic_custom(
         out, sequences_per_class=3, frames=frames, size=size, seed=0)),
+    # The procedural source at its default frame size: rendered on the fly (no tree is written), or its clips
+    # written once as a tree and read back (procedural_tree).
+    "procedural": SyntheticTree((320, 240), lambda *_: None),
+    "procedural_tree": SyntheticTree((320, 240), lambda out, size, frames, classes, per_class: make_procedural_tree(
+        out, "train", sequences=2 * per_class, frames=max(frames, 20), size=size, seed=0)),
 }
 MIX_RECIPE = ("lasot", "got10k", "trackingnet", "coco17")  # the original's B256 datasets, equal shares
 
@@ -268,6 +279,16 @@ def synthetic_source(name: str, folder: Path, size: tuple[int, int], cfg: Config
                      sequences_per_class: int) -> tuple[Source, dict]:
     """The source ``name`` read from its synthetic tree ``folder/<name>-<W>x<H>`` (written first if missing), and
     what the JSON line says about the tree."""
+    if name == "procedural":  # the config's procedural settings (its data.datasets entry), at this frame size
+        start = time.perf_counter()
+        settings = next((s.procedural for s in cfg.data.datasets if s.name == "procedural" and s.procedural),
+                        ProceduralConfig())
+        source = SourceConfig("procedural", procedural=dataclasses.replace(
+            settings, width=size[0], height=size[1], frames=max(frames, 20)))
+        clips = KINDS["procedural"].render(source, cfg.data)
+        return Source(name, [], 1.0, clips), {"rendered": True, "frame_size": list(size), "frames": clips.config.frames,
+                                              "backgrounds": clips.config.backgrounds,
+                                              "backgrounds_s": round(time.perf_counter() - start, 1)}
     root = folder / f"{name}-{size[0]}x{size[1]}"
     # LaSOT takes the config's LaSOT source (classes, split), as the default run does; the others their training
     # split. The tree here is this script's, read as it is.
@@ -277,6 +298,7 @@ def synthetic_source(name: str, folder: Path, size: tuple[int, int], cfg: Config
         SYNTHETIC_TREES[name].write(root, size, frames, lasot.classes or ("book", "coin"), sequences_per_class)
     seconds = time.perf_counter() - start
     source_cfg = (dataclasses.replace(lasot, root=str(root), synthetic=None, ratio=1.0) if name == "lasot" else
+                  SourceConfig("lasot", root=str(root), split="all") if name == "procedural_tree" else
                   SourceConfig(name, root=str(root)))
     sequences = load_source(source_cfg, f"--sources {name}")
     manifest = root / "synthetic.json"
@@ -290,10 +312,13 @@ def draw_figures(dataset: TrackingDataset, n: int, reduced_decode: bool) -> dict
     """What the first draws of samples 0 .. n-1 read, with their frames loaded into the page cache (as the default
     run does, so every measurement starts alike)."""
     draws = [dataset.first_draw(i) for i in range(n)]
+    if all(isinstance(seq, Clip) for seq, _, _ in draws):  # rendered: nothing is read or decoded
+        return {"rendered_frames_per_sample": round(sum(len(set(ids)) for _, ids, _ in draws) / n, 3)}
+    draws = [draw for draw in draws if not isinstance(draw[0], Clip)]
     paths = {seq.frame_path(f) for seq, ids, _ in draws for f in set(ids)}
     kilobytes = [len(path.read_bytes()) / 1000 for path in paths]
     scales = decoded_frames_by_scale(draws, reduced_decode)
-    return {"decoded_frames_per_sample": round(sum(scales.values()) / n, 3),
+    return {"decoded_frames_per_sample": round(sum(scales.values()) / len(draws), 3),
             "decoded_frames_by_scale": {str(k): v for k, v in sorted(scales.items())},
             "mean_frame_kb": round(statistics.fmean(kilobytes), 1)}
 

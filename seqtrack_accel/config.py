@@ -102,15 +102,40 @@ class SyntheticConfig:
 
 
 @dataclass(frozen=True)
+class ProceduralConfig:
+    """The class-agnostic generator of the ``procedural`` source (``seqtrack_accel.data.procedural``): training clips
+    rendered on the fly, a test split of held-out looks written at the source's root on first use."""
+
+    width: int = 320  # frame size, pixels
+    height: int = 240
+    frames: int = 100  # per clip and per test sequence
+    test_sequences: int = 40  # sequences of the test split's tree
+    clips: int = 0  # training: 0 draws a new clip for every sample; N draws from N fixed clips
+    backgrounds: int = 256  # training: the bank of backgrounds clips are drawn over (0: a new one per clip)
+    curriculum: int = 0  # training: epochs over which the hardest clip's difficulty rises to 1 (0: from the start)
+    seed: int = 0  # the test tree, the background bank and the fixed clips (training samples: train.seed)
+
+    def __post_init__(self):
+        _require(self.width >= 64 and self.height >= 64, "width", "frames must be at least 64x64 pixels")
+        _require(self.frames >= 20, "frames", f"must be >= 20 (the sampler's shortest sequence), got {self.frames}")
+        _require(self.test_sequences >= 1, "test_sequences", "must be >= 1")
+        _require(self.clips >= 0, "clips", "must be >= 0 (0: a new clip for every sample)")
+        _require(self.backgrounds >= 0, "backgrounds", "must be >= 0 (0: a new background for every clip)")
+        _require(self.curriculum >= 0, "curriculum", "must be >= 0 (0: every difficulty from the start)")
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     """One data source, named the one way for training (``data.datasets``) and evaluation (``eval.dataset``).
 
     ``name`` is a dataset kind of the registry (``seqtrack_accel.data.sources.KINDS``: lasot, got10k, trackingnet,
-    coco17, custom, lasot_ext, tnl2k, uav123, otb100, nfs), which checks it when the source is read. ``split`` empty
-    means the kind's training split for a training source (LaSOT ``train``, GOT-10k ``train_full``) and its held-out
-    split for the evaluation source (LaSOT and custom ``test``, GOT-10k ``val``). Options that a kind does not have
-    are not used by its reader: ``split_file`` (LaSOT, custom), ``chunks`` (TrackingNet: the ``TRAIN_k`` folders,
-    empty for all), ``test_ratio`` (custom folders without a split file).
+    coco17, custom, lasot_ext, tnl2k, uav123, otb100, nfs, procedural), which checks it when the source is read.
+    ``split`` empty means the kind's training split for a training source (LaSOT ``train``, GOT-10k ``train_full``)
+    and its held-out split for the evaluation source (LaSOT and custom ``test``, GOT-10k ``val``). Options that a kind
+    does not have are not used by its reader: ``split_file`` (LaSOT, custom), ``chunks`` (TrackingNet: the
+    ``TRAIN_k`` folders, empty for all), ``test_ratio`` (custom folders without a split file). ``procedural`` sets
+    the procedural generator: its training split is rendered on the fly (no root), its ``test`` split is a tree
+    written at ``root`` on first use.
     """
 
     name: str
@@ -124,6 +149,7 @@ class SourceConfig:
     # Set: a synthetic tree is generated at root where the root is missing, and an existing tree that holds the
     # generator's manifest must match it; a folder without the manifest is read as the real dataset it is.
     synthetic: SyntheticConfig | None = None
+    procedural: ProceduralConfig | None = None  # procedural: the generator's settings (None: its defaults)
 
     def __post_init__(self):
         _require(bool(self.name), "name", "names the dataset kind: lasot, got10k, trackingnet, coco17, custom, ...")
@@ -348,6 +374,9 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        options = [arg for arg in args if arg is not type(None)]
+        if len(options) == 1:  # X | None: X's own errors, which name the key inside it
+            return _convert(value, options[0], key)
         errors = []
         for arg in args:
             if arg is type(None):

@@ -55,6 +55,18 @@ def test_bench_sources_prints_one_json_line_per_source_and_one_for_the_mix(tmp_p
     assert mix["ms_per_sample_per_worker_from_sources"] > 0 and mix["ms_per_sample_per_worker_at_ratios"] > 0
 
 
+def test_bench_sources_measures_the_procedural_source_rendered_and_written_as_a_tree(tmp_path, capsys):
+    main(["--root", str(tmp_path), "--config", str(DEMO_CONFIG), "--samples", "8", "--batch_size", "4",
+          "--workers", "0", "--rounds", "1", "--frames", "20", "--sequences_per_class", "1",
+          "--sources", "procedural", "procedural_tree", "--frame_size", "procedural=128x96",
+          "--frame_size", "procedural_tree=128x96", "data.datasets=[{name: procedural, procedural: {backgrounds: 2}}]"])
+    rendered, tree = (json.loads(line) for line in capsys.readouterr().out.strip().splitlines())
+    assert rendered["source"] == "procedural" and rendered["rendered"] and rendered["rendered_frames_per_sample"] > 0
+    assert not (tmp_path / "procedural-128x96").exists() and rendered["ms_per_sample_per_worker"] > 0
+    assert tree["source"] == "procedural_tree" and tree["generated"] and tree["sequences"] == 2
+    assert tree["synthetic"]["dataset"] == "procedural" and tree["decoded_frames_per_sample"] > 0
+
+
 def test_bench_sources_reuses_the_trees_it_wrote_in_root(tmp_path, capsys):
     args = ["--root", str(tmp_path), "--config", str(DEMO_CONFIG), "--samples", "8", "--batch_size", "4",
             "--workers", "0", "--rounds", "1", "--frames", "25", "--sources", "lasot", "--frame_size", "lasot=160x120"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader
-from train_helpers import sha, tiny_config, train
+from train_helpers import resumes_exactly, tiny_config
 
 from seqtrack_accel.config import ConfigError, DataConfig, SourceConfig, load_config
 from seqtrack_accel.data import (EpochSampler, TrackingDataset, load_lasot, make_synthetic_coco, make_synthetic_got10k,
@@ -48,11 +48,7 @@ def test_a_run_on_lasot_and_coco_resumes_exactly_and_logs_the_samples_of_each(sy
     coco = make_synthetic_coco(tmp_path / "coco", images=6, objects_per_image=2, size=(160, 120), seed=0)
     cfg = tiny_config(synthetic_lasot, f"data.datasets=[{{name: lasot, root: {synthetic_lasot}}}, "
                                        f"{{name: coco17, root: {coco}, ratio: 2}}]")
-    train(cfg, tmp_path / "straight", epochs=2)
-    train(cfg, tmp_path / "resumed", epochs=1)
-    train(cfg, tmp_path / "resumed", epochs=2, resume_from="latest")
-    final = "phase_1/checkpoints/checkpoint_2/model.safetensors"
-    assert sha(tmp_path / "straight" / final) == sha(tmp_path / "resumed" / final)
+    assert resumes_exactly(cfg, tmp_path)
     events = EventAccumulator(str(tmp_path / "straight" / "tensorboard")).Reload()
     drawn = {tag: events.Scalars(tag)[-1].value for tag in ("data/samples_lasot", "data/samples_coco17")}
     assert sum(drawn.values()) == 2 * cfg.data.samples_per_epoch and min(drawn.values()) > 0
@@ -89,7 +85,8 @@ def test_a_root_given_on_a_command_line_is_named_as_its_option(monkeypatch):
 
 def test_an_unknown_kind_is_an_error_listing_the_kinds(synthetic_lasot):
     with pytest.raises(ConfigError, match=r"'data.datasets\[1\].name': must be one of lasot, got10k, trackingnet, "
-                                          r"coco17, custom, lasot_ext, tnl2k, uav123, otb100, nfs, got 'lasott'"):
+                                          r"coco17, custom, lasot_ext, tnl2k, uav123, otb100, nfs, procedural, got "
+                                          r"'lasott'"):
         load_source(SourceConfig("lasott", root=str(synthetic_lasot)), "data.datasets[1]")
 
 

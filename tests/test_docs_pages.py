@@ -15,7 +15,7 @@ from seqtrack_accel.data.index_cache import CACHE_VARIABLE
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/training.md", "docs/data.md", "docs/pretrained_folder.md", "docs/export_folder.md",
-         "docs/hub_end_of_run.md", "docs/checkpoints.md", "docs/data_index.md"]
+         "docs/hub_end_of_run.md", "docs/checkpoints.md", "docs/data_index.md", "docs/procedural.md"]
 SNIPPETS = [(page, snippet) for page in PAGES
             for snippet in re.findall(r"```python\n(.*?)```", (REPO / page).read_text(), re.S)]
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from seqtrack_accel.cli.make_synthetic_lasot import main as make_synthetic
 from seqtrack_accel.cli.track import main as track_main
 from seqtrack_accel.data.synthetic import render_sequence
 from seqtrack_accel.tracking.track_video import PREVIEW_NAME, load_model, track_video
@@ -118,6 +119,21 @@ def test_a_frame_folder_is_tracked_end_to_end(tmp_path, frame_folder, checkpoint
     assert np.loadtxt(out / "coin.txt", delimiter=",", ndmin=2).shape == (FRAMES, 5)
     assert _video_frames(out / "annotated.mp4") == (FRAMES, (WIDTH, HEIGHT), 30.0)  # no rate in a folder: 30
     assert cv2.imread(str(out / "contact_sheet.png")) is not None
+
+
+def test_a_video_of_looks_unlike_any_in_training_is_rendered_with_opencv_and_tracked(tmp_path, checkpoint, capsys):
+    """seqtrack-make-synthetic --layout procedural_video writes an MP4 of the test split's looks with OpenCV and
+    prints its first box, which seqtrack-track takes as it is."""
+    video = tmp_path / "unseen.mp4"
+    make_synthetic(["--layout", "procedural_video", "--out", str(video), "--frames", "20", "--size", "96x72",
+                    "--seed", "3"])
+    box = capsys.readouterr().out.split("--box ")[1].split()[0]
+    assert _video_frames(video) == (20, (96, 72), 30.0)
+    out = tmp_path / "out"
+    assert track_main([str(video), "--checkpoint", checkpoint, "--box", box, "--output", str(out),
+                       "--device", "cpu"]) == 0
+    boxes = np.loadtxt(out / "unseen.txt", delimiter=",", ndmin=2)  # <name>.txt: the video's name
+    assert boxes.shape == (20, 5) and np.array_equal(boxes[0, :4], [float(v) for v in box.split(",")])
 
 
 def test_a_glob_tracks_only_the_matching_frames(tmp_path, frame_folder, checkpoint, first_box, monkeypatch):

@@ -50,6 +50,16 @@ def sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def resumes_exactly(cfg: Config, folder: Path) -> bool:
+    """Whether 2 epochs in one go (``folder/straight``) and 1 epoch, then a resume to the 2nd (``folder/resumed``),
+    end with the same weights."""
+    train(cfg, folder / "straight", epochs=2)
+    train(cfg, folder / "resumed", epochs=1)
+    train(cfg, folder / "resumed", epochs=2, resume_from="latest")
+    final = "phase_1/checkpoints/checkpoint_2/model.safetensors"
+    return sha(folder / "straight" / final) == sha(folder / "resumed" / final)
+
+
 SUBPROCESS_ENV = {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
 

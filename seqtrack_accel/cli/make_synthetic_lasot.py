@@ -10,6 +10,13 @@ custom format, LaSOT_ext or TNL2K, for demos, tests and benchmarks (textured obj
     seqtrack-make-synthetic --layout got10k --out data/synthetic_got10k --val_sequences 4 --test_sequences 4
     seqtrack-make-synthetic --layout tnl2k --out data/synthetic_tnl2k --sequences 4
     seqtrack-make-synthetic --layout lasot_ext --out data/synthetic_lasot_ext --sequences_per_class 1
+    seqtrack-make-synthetic --layout procedural --out data/procedural_test --sequences 40 --frames 100
+    seqtrack-make-synthetic --layout procedural_video --out clip.mp4 --frames 150 --seed 3
+
+``procedural`` writes the held-out test split of the class-agnostic generator (``seqtrack_accel.data.procedural``:
+objects of looks no training clip has) in LaSOT's layout, ``--split train`` clips of the training looks;
+``procedural_video`` one clip of the test split's looks as an MP4 video, and prints its first frame's box for
+``seqtrack-track --box``.
 
 Bad input (an --out folder that exists, a class the layout does not know) is one ``error:`` line on stderr and exit
 status 2.
@@ -21,6 +28,9 @@ import argparse
 import logging
 import sys
 import time
+from pathlib import Path
+
+import numpy as np
 
 from ..data.synthetic import (
     make_synthetic_coco,
@@ -29,11 +39,28 @@ from ..data.synthetic import (
     make_synthetic_lasot,
     make_synthetic_trackingnet,
 )
+from ..config import ProceduralConfig
 from ..data.benchmarks import LASOT_EXT_CLASSES
+from ..data.procedural import draw_clip, make_procedural_tree
 from ..data.synthetic_benchmarks import make_synthetic_lasot_ext, make_synthetic_tnl2k
+from ..tracking.video import VideoWriter, staged_files
 from . import ArgumentParser
 
-LAYOUTS = ["lasot", "got10k", "trackingnet", "coco17", "custom", "lasot_ext", "tnl2k"]
+LAYOUTS = ["lasot", "got10k", "trackingnet", "coco17", "custom", "lasot_ext", "tnl2k", "procedural", "procedural_video"]
+
+
+def write_procedural_video(out: Path, frames: int = 150, size: tuple[int, int] = (320, 240), seed: int = 0,
+                           fps: float = 30.0) -> np.ndarray:
+    """One clip of the procedural test split's looks (objects unlike any the training clips show) as an MP4 video
+    at ``out`` (written under a temporary name, then renamed); returns its first frame's box ``x, y, w, h``."""
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; delete it or choose another --out file")
+    cfg = ProceduralConfig(width=size[0], height=size[1], frames=frames, seed=seed)
+    clip = draw_clip("test", int(np.random.default_rng((seed, 5)).integers(2**62)), cfg)
+    with staged_files(out) as (tmp,), VideoWriter(tmp, fps, *size) as video:
+        for t in range(frames):
+            video.write(clip.render(t)[..., ::-1])
+    return clip.boxes[0]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -55,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="lasot, coco17, custom, lasot_ext (default: book coin; cat dog for custom; coco17: its "
                              "generator's; lasot_ext: its 15 classes)")
     parser.add_argument("--sequences_per_class", type=int, default=6, help="lasot, custom, lasot_ext")
-    parser.add_argument("--sequences", type=int, default=6, help="got10k: train sequences; tnl2k: sequences")
+    parser.add_argument("--sequences", type=int, default=6,
+                        help="got10k: train sequences; tnl2k, procedural: sequences")
+    parser.add_argument("--split", choices=("test", "train"), default="test",
+                        help="procedural: the looks of the held-out test split or of the training split")
     parser.add_argument("--val_sequences", type=int, default=0, help="got10k: sequences of its val set")
     parser.add_argument("--test_sequences", type=int, default=0,
                         help="got10k, trackingnet: sequences of the test set (first-frame box only)")
@@ -63,13 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequences_per_chunk", type=int, default=3, help="trackingnet")
     parser.add_argument("--images", type=int, default=20, help="coco17")
     parser.add_argument("--objects_per_image", type=int, default=3, help="coco17")
-    parser.add_argument("--frames", type=int, default=60, help="frames per sequence (not coco17)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames per sequence (not coco17; default 60, procedural 100, procedural_video 150)")
     parser.add_argument("--size", type=parse_size, default=(320, 240), help="frame size WIDTHxHEIGHT")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        _write(args)
+        print(_write(args))
     except (ValueError, OSError) as e:
         # Bad input (the output folder, the classes): one line naming it, no traceback; the traceback is kept at
         # DEBUG level for bug reports.
@@ -79,10 +110,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _write(args: argparse.Namespace) -> None:
+def _write(args: argparse.Namespace) -> str:
+    """Write what ``args`` ask for; returns the line to print."""
     start = time.perf_counter()
     classes = args.classes or (["cat", "dog"] if args.layout == "custom" else ["book", "coin"])
-    if args.layout == "lasot":
+    args.frames = args.frames or {"procedural": 100, "procedural_video": 150}.get(args.layout, 60)
+    if args.layout == "procedural_video":
+        box = write_procedural_video(Path(args.out), args.frames, args.size, args.seed)
+        return (f"wrote {args.frames} frames of {args.size[0]}x{args.size[1]} to {args.out} in "
+                f"{time.perf_counter() - start:.1f} s; first box: --box {','.join(f'{v:.0f}' for v in box)}")
+    if args.layout == "procedural":
+        root = make_procedural_tree(args.out, args.split, args.sequences, args.frames, args.size, args.seed)
+        what = f"{args.sequences} sequences of the {args.split} split's looks x {args.frames} frames"
+    elif args.layout == "lasot":
         root = make_synthetic_lasot(args.out, classes, args.sequences_per_class, args.frames, args.size, args.seed)
         what = f"{len(classes)} classes x {args.sequences_per_class} sequences x {args.frames} frames"
     elif args.layout == "custom":
@@ -113,8 +153,8 @@ def _write(args: argparse.Namespace) -> None:
         root = make_synthetic_coco(args.out, *([args.classes] if args.classes else []), images=args.images,
                                    objects_per_image=args.objects_per_image, size=args.size, seed=args.seed)
         what = f"{args.images} images with {args.objects_per_image} objects each"
-    print(f"wrote a synthetic {args.layout} tree ({what} of {args.size[0]}x{args.size[1]}) to {root} in "
-          f"{time.perf_counter() - start:.1f} s")
+    return (f"wrote a synthetic {args.layout} tree ({what} of {args.size[0]}x{args.size[1]}) to {root} in "
+            f"{time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":

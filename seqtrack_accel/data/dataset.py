@@ -1,5 +1,8 @@
 """Training samples: the original "order" frame sampler over LaSOT sequences, then the crops and augmentation.
 
+A source may also render its clips on the fly (``procedural``): a sample then draws a new clip from it and renders
+only the parts of the clip's frames that its crops read.
+
 Every sample is a pure function of ``(seed, epoch, i)``: ``__getitem__`` takes the global index
 ``epoch * samples_per_epoch + i`` (``EpochSampler`` yields them), seeds ``numpy.random.default_rng((seed, epoch,
 i))`` and draws everything of that sample from it, re-draws included. The bytes of a sample are therefore the same
@@ -17,6 +20,7 @@ for any number of DataLoader workers or processes, with persistent workers, and 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 
@@ -31,6 +35,7 @@ from .index import as_index
 from .sequence import Sequence
 from .sources import Source, build_sources
 from .processing import CropPlan, decode_scale, plan_crop, render_crop, window_hits_image
+from .procedural import Clip
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +99,7 @@ class TrackingDataset(Dataset):
     def __init__(self, data_cfg: DataConfig, sources: list[Source] | list[Sequence], seed: int):
         if sources and isinstance(sources[0], Sequence):
             sources = [Source("data", list(sources))]
-        if not sources or not any(len(s.sequences) for s in sources):
+        if not sources or not any(len(s.sequences) or s.clips is not None for s in sources):
             raise ValueError("TrackingDataset needs at least one sequence; check the sources' classes and splits "
                              "(data.datasets)")
         self.cfg = data_cfg
@@ -102,7 +107,7 @@ class TrackingDataset(Dataset):
         self.samples_per_epoch = data_cfg.samples_per_epoch
         self.num_templates = data_cfg.template.number
         self.num_searches = data_cfg.search.number
-        self.sources = [self._usable(Source(s.name, as_index(s.sequences), s.ratio)) for s in sources]
+        self.sources = [self._usable(dataclasses.replace(s, sequences=as_index(s.sequences))) for s in sources]
         # The dataset of a sample is drawn first, in proportion to the ratios (the original's sampler does the
         # same); a single source draws nothing, so its samples are those of its sequences alone.
         ratios = np.array([s.ratio for s in self.sources], dtype=np.float64)
@@ -114,6 +119,8 @@ class TrackingDataset(Dataset):
 
     def _usable(self, source: Source) -> Source:
         """The source without the sequences the sampler cannot use (it names them); an error if none is left."""
+        if source.clips is not None:  # every clip it renders has enough frames (ProceduralConfig.frames >= 20)
+            return source
         needed = 2 * (self.num_templates + self.num_searches)
         # The original picks a sequence uniformly and keeps it only if it has enough frames; picking uniformly
         # among the eligible ones is the same distribution without the rejection loop. A still image (COCO) needs
@@ -160,7 +167,7 @@ class TrackingDataset(Dataset):
         rng = np.random.default_rng((self.seed, epoch, i))
         tried: list[str] = []
         for _ in range(self.cfg.max_redraws):
-            source, sequence, frame_ids = self._sample_frames(rng)
+            source, sequence, frame_ids = self._sample_frames(rng, epoch)
             tried.append(sequence.name)
             sample = self._make_sample(sequence, frame_ids, rng)
             if sample is not None:
@@ -173,14 +180,14 @@ class TrackingDataset(Dataset):
             "undecodable or unreadable frames, otherwise check the groundtruth boxes of these sequences"
         )
 
-    def first_draw(self, index: int) -> tuple[Sequence, list[int], list[CropPlan | None]]:
+    def first_draw(self, index: int) -> tuple[Sequence | Clip, list[int], list[CropPlan | None]]:
         """The first draw of sample ``index``: its sequence, frame ids (templates, then searches) and crop plans.
 
         For benchmarks and inspection; ``__getitem__`` re-draws when this draw turns out invalid.
         """
         epoch, i = self._split_index(index)
         rng = np.random.default_rng((self.seed, epoch, i))
-        _, sequence, frame_ids = self._sample_frames(rng)
+        _, sequence, frame_ids = self._sample_frames(rng, epoch)
         return sequence, frame_ids, self._plan_crops(sequence, frame_ids, rng)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -191,12 +198,16 @@ class TrackingDataset(Dataset):
             raise IndexError(f"sample index must be >= 0 (epoch * samples_per_epoch + i), got {index}")
         return divmod(index, self.samples_per_epoch)
 
-    def _sample_frames(self, rng: np.random.Generator) -> tuple[int, Sequence, list[int]]:
-        """The original "order" mode: a source, a sequence, then templates + searches around a visible base frame
-        (a still image gives every crop its one frame). Returns the source's index too."""
+    def _sample_frames(self, rng: np.random.Generator, epoch: int) -> tuple[int, Sequence | Clip, list[int]]:
+        """The original "order" mode: a source, a sequence (a new clip, from a source that renders them), then
+        templates + searches around a visible base frame (a still image gives every crop its one frame). Returns
+        the source's index too."""
         s = int(rng.choice(len(self.sources), p=self._probabilities)) if len(self.sources) > 1 else 0
-        k = int(rng.integers(len(self.sources[s].sequences)))
-        sequence = self.sources[s].sequences[k]
+        source = self.sources[s]
+        if source.clips is not None:
+            sequence = source.clips.draw(rng, epoch)
+        else:
+            sequence = source.sequences[int(rng.integers(len(source.sequences)))]
         count = self.num_templates + self.num_searches
         if sequence.still:
             return s, sequence, [0] * count
@@ -223,34 +234,21 @@ class TrackingDataset(Dataset):
             for f, crop_cfg in zip(frame_ids, crop_cfgs)
         ]
 
-    def _make_sample(self, sequence: Sequence, frame_ids: list[int],
+    def _make_sample(self, sequence: Sequence | Clip, frame_ids: list[int],
                      rng: np.random.Generator) -> dict[str, torch.Tensor] | None:
         cfg = self.cfg
         plans = self._plan_crops(sequence, frame_ids, rng)
         if any(p is None for p in plans):
             return None
-
-        # Decode each frame once, at the smallest reduction any of its crops allows.
-        scales: dict[int, int] = {}
-        for f, plan in zip(frame_ids, plans):
-            scale = decode_scale(plan.side, plan.out_size) if cfg.reduced_decode else 1
-            scales[f] = min(scale, scales.get(f, scale))
-        images: dict[int, np.ndarray] = {}
-        for slot, (f, scale) in enumerate(scales.items()):
-            path = sequence.frame_path(f)
-            try:
-                data = path.read_bytes()
-            except OSError as error:  # permission denied, I/O error, deleted since the reader saw it
-                self._count(_READ_ERRORS)
-                logger.warning("skipping unreadable frame %s (sequence %s): %s; the sample is re-drawn",
-                               path, sequence.name, error.strerror or error)
+        if isinstance(sequence, Clip):
+            rendered = _render_windows(sequence, frame_ids, plans)
+            if rendered is None:
                 return None
-            try:
-                images[f] = self._decoder.decode_bytes(data, path, scale, slot)
-            except ImageDecodeError as error:
-                self._count(_DECODE_ERRORS)
-                logger.warning("skipping undecodable frame (sequence %s): %s; the sample is re-drawn",
-                               sequence.name, error)
+            images, plans = rendered
+            scales = dict.fromkeys(images, 1)
+        else:
+            images, scales = self._decode_frames(sequence, frame_ids, plans)
+            if images is None:
                 return None
 
         t = self.num_templates
@@ -271,6 +269,33 @@ class TrackingDataset(Dataset):
                 "template_brightness": brightness[:t], "search_brightness": search_brightness,
                 "search_anno": search_anno}
 
+    def _decode_frames(self, sequence: Sequence, frame_ids: list[int],
+                       plans: list[CropPlan]) -> tuple[dict[int, np.ndarray] | None, dict[int, int]]:
+        """Each frame read and decoded once, at the smallest reduction any of its crops allows; None for the images
+        (the failure logged and counted) when a frame cannot be read or decoded."""
+        scales: dict[int, int] = {}
+        for f, plan in zip(frame_ids, plans):
+            scale = decode_scale(plan.side, plan.out_size) if self.cfg.reduced_decode else 1
+            scales[f] = min(scale, scales.get(f, scale))
+        images: dict[int, np.ndarray] = {}
+        for slot, (f, scale) in enumerate(scales.items()):
+            path = sequence.frame_path(f)
+            try:
+                data = path.read_bytes()
+            except OSError as error:  # permission denied, I/O error, deleted since the reader saw it
+                self._count(_READ_ERRORS)
+                logger.warning("skipping unreadable frame %s (sequence %s): %s; the sample is re-drawn",
+                               path, sequence.name, error.strerror or error)
+                return None, scales
+            try:
+                images[f] = self._decoder.decode_bytes(data, path, scale, slot)
+            except ImageDecodeError as error:
+                self._count(_DECODE_ERRORS)
+                logger.warning("skipping undecodable frame (sequence %s): %s; the sample is re-drawn",
+                               sequence.name, error)
+                return None, scales
+        return images, scales
+
     def _count(self, which: int) -> None:
         self._counters[self._slot(), which] += 1
 
@@ -278,6 +303,28 @@ class TrackingDataset(Dataset):
     def _slot() -> int:
         info = get_worker_info()
         return 0 if info is None else (info.id + 1) % _COUNTER_SLOTS
+
+
+def _render_windows(clip: Clip, frame_ids: list[int],
+                    plans: list[CropPlan]) -> tuple[dict[int, np.ndarray], list[CropPlan]] | None:
+    """The parts of a clip's frames that the crops read (the union of each frame's crop windows, cut to the frame)
+    and the plans moved into them. Outside a part is outside the frame, so the crops equal those of whole frames.
+    None when a window misses its frame."""
+    width, height = clip.config.width, clip.config.height
+    windows: dict[int, tuple[int, int, int, int]] = {}
+    for f, plan in zip(frame_ids, plans):
+        x0, y0 = max(plan.x1, 0), max(plan.y1, 0)
+        x1, y1 = min(plan.x1 + plan.side, width), min(plan.y1 + plan.side, height)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        if f in windows:
+            u = windows[f]
+            x0, y0, x1, y1 = min(u[0], x0), min(u[1], y0), max(u[2], x1), max(u[3], y1)
+        windows[f] = (x0, y0, x1, y1)
+    images = {f: clip.render(f, window) for f, window in windows.items()}
+    moved = [dataclasses.replace(plan, x1=plan.x1 - windows[f][0], y1=plan.y1 - windows[f][1])
+             for f, plan in zip(frame_ids, plans)]
+    return images, moved
 
 
 def worker_init_fn(worker_id: int) -> None:

@@ -256,20 +256,25 @@ def check_synthetic_tree(root: Path, syn: SyntheticConfig, key: str) -> None:
     """The tree at ``root``, which holds the generator's manifest, must be the one ``syn`` (the config key ``key``)
     describes, or a run would silently read other data than its config says (for example after the demo's
     generator settings changed). The manifest's other keys (the layout's) are not compared."""
+    wanted = dataclasses.asdict(syn)
+    wanted["classes"] = list(syn.classes)
+    check_manifest(root, wanted, key, f"set {key}=null to read the tree as it is")
+
+
+def check_manifest(root: Path, wanted: dict, key: str, way_out: str) -> None:
+    """The generated tree at ``root``, which holds a manifest, must hold ``wanted`` in it (the generator's settings
+    that the config key ``key`` gives); the error names each difference, then the ways out, ``way_out`` last."""
     path = root / MANIFEST_FILE
     try:
         found = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise FileExistsError(f"{path} is not valid JSON ({e}); delete {root} to generate the tree again") from None
-    wanted = dataclasses.asdict(syn)
-    wanted["classes"] = list(syn.classes)
     different = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
     if different:
         listed = ", ".join(f"{k} {old!r} there, {new!r} in {key}" for k, (old, new) in different.items())
         raise FileExistsError(
             f"the synthetic tree at {root} was generated with other settings than {key} asks for ({listed}); "
-            f"delete {root} to generate it again, point the source's root at another folder, or set {key}=null to "
-            "read the tree as it is")
+            f"delete {root} to generate it again, point the source's root at another folder, or {way_out}")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -243,6 +243,9 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     # Your own sequences (a custom folder, every sequence of it): as LaSOT is scored, with the default template update
     # of the original's other benchmarks.
     Benchmark("custom", "your sequences", "custom", "all", ONE_PASS, NEVER, public=False),
+    # The procedural source's test split (objects of looks no training clip has), as written at --root: scored as
+    # your own sequences are.
+    Benchmark("procedural", "procedural clips test", "procedural", "test", ONE_PASS, NEVER, public=False),
 )}
 
 
