@@ -249,6 +249,9 @@ class ModelConfig(NetworkConfig):
     init: str = "mae"
     init_weights: str = "vit_base_patch16_224.mae"  # timm model name or local file for `init`
     end_weight: float = 0.01  # cross-entropy weight of the END and START classes
+    # weight of the auxiliary centre-token loss (seqtrack_accel.model.tokens.center_token_loss; not in the original,
+    # which has only the sequence loss: 0). No parameter is added: weights and checkpoints are the same either way.
+    center_weight: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -256,6 +259,8 @@ class ModelConfig(NetworkConfig):
         _require(self.init == "scratch" or bool(self.init_weights), "init_weights",
                  f"init={self.init!r} needs a timm model name or a local file")
         _require(self.end_weight >= 0, "end_weight", "must be >= 0")
+        _require(0 <= self.center_weight < math.inf, "center_weight",
+                 f"must be >= 0 and finite, got {self.center_weight}")
 
 
 @dataclass(frozen=True)

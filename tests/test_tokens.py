@@ -9,6 +9,7 @@ from torchvision.ops import box_convert
 
 from seqtrack_accel.model.tokens import (
     boxes_to_tokens,
+    center_token_loss,
     end_token,
     make_sequences,
     sequence_loss,
@@ -109,3 +110,22 @@ def test_iou_of_a_shifted_prediction():
     predicted = torch.tensor([[60, 50, 20, 20, bins]])  # shifted by half the width: IoU = 10*20 / (2*400 - 200)
     logits = F.one_hot(predicted, vocab_size(bins)).float()
     torch.testing.assert_close(teacher_forced_iou(logits, targets, bins), torch.tensor([1 / 3]))
+
+
+def test_the_centre_loss_targets_the_search_token_holding_the_box_centre():
+    # a 4 x 4 grid: centre (0.6, 0.3) lies in column 2, row 1, token 1 * 4 + 2 = 6; (0.1, 0.9): column 0, row 3
+    boxes = torch.tensor([[0.5, 0.2, 0.2, 0.2], [0.0, 0.85, 0.2, 0.1]])
+    memory = torch.randn(2, 16, 8)
+    expected = F.cross_entropy(memory[..., 0], torch.tensor([6, 12]))
+    torch.testing.assert_close(center_token_loss(memory, boxes), expected)
+
+
+def test_the_centre_loss_clamps_a_centre_outside_the_crop_to_the_nearest_token():
+    memory = torch.zeros(1, 4, 3)
+    memory[0, 3, 0] = 50.0  # the last token (row 1, column 1) scores highest
+    assert center_token_loss(memory, torch.tensor([[0.9, 0.95, 0.4, 0.3]])) < 1e-6  # centre (1.1, 1.1)
+
+
+def test_the_centre_loss_rejects_a_memory_that_is_not_a_square_grid():
+    with pytest.raises(ValueError, match="square number of search tokens"):
+        center_token_loss(torch.zeros(2, 12, 8), torch.zeros(2, 4))

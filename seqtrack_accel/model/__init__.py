@@ -8,6 +8,7 @@ from seqtrack_accel.model.encoder import Encoder, EncoderConfig
 from seqtrack_accel.model.seqtrack import SeqTrack, SeqTrackConfig
 from seqtrack_accel.model.tokens import (
     boxes_to_tokens,
+    center_token_loss,
     end_token,
     make_sequences,
     paired_iou,
@@ -49,6 +50,7 @@ __all__ = [
     "SeqTrack",
     "SeqTrackConfig",
     "boxes_to_tokens",
+    "center_token_loss",
     "build_model",
     "end_token",
     "load_encoder_pretrained",

@@ -135,17 +135,21 @@ class SeqTrack(nn.Module, PyTorchModelHubMixin, library_name=LIBRARY_NAME, tags=
         tokens = self.encoder(template_images, search_images)
         return self.bottleneck(tokens[:, : self.num_search_tokens])
 
-    def forward(self, template_images: Tensor, search_images: Tensor, input_tokens: Tensor) -> Tensor:
+    def forward(self, template_images: Tensor, search_images: Tensor, input_tokens: Tensor,
+                return_memory: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Teacher-forced logits.
 
         Args:
             template_images: (B, T, 3, Hz, Wz). search_images: (B, 3, Hx, Wx).
             input_tokens: (B, L) long, L <= 5, normally ``[START, cx, cy, w, h]``.
+            return_memory: also return the decoder memory (for a loss on it, ``center_token_loss``).
 
         Returns:
-            (B, L, bins + 2) logits.
+            (B, L, bins + 2) logits; with ``return_memory``, ``(logits, memory)``, memory (B, Ns, hidden_dim).
         """
-        return self.decoder(self.encode(template_images, search_images), input_tokens)
+        memory = self.encode(template_images, search_images)
+        logits = self.decoder(memory, input_tokens)
+        return (logits, memory) if return_memory else logits
 
     @torch.no_grad()
     def generate(

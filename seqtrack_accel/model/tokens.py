@@ -13,6 +13,8 @@ the coordinate tokens: END = ``bins`` and START = ``bins + 1``, so the vocabular
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -106,6 +108,34 @@ def sequence_loss(logits: Tensor, target: Tensor, bins: int, end_weight: float =
     weight[end_token(bins)] = end_weight
     weight[start_token(bins)] = end_weight
     return F.cross_entropy(logits.reshape(-1, vocab).float(), target.reshape(-1), weight=weight)
+
+
+def center_token_loss(memory: Tensor, boxes_xywh: Tensor) -> Tensor:
+    """An auxiliary loss that makes the first channel of the decoder memory a map of where the target's centre is.
+
+    Not part of the original SeqTrack. Its sequence loss reaches the encoder only through the decoder's reading of
+    the memory, and a network trained from scratch learns slowly to find an object that differs from its
+    surroundings only by matching the templates: the encoder waits for the decoder and the decoder for the encoder.
+    This term gives the encoder a direct signal (a cross-entropy over the search tokens, as a classification head
+    on the feature map would, e.g. OSTrack's centre score map) without adding a parameter: the bottleneck's first
+    output channel is the score, so a model trained with it has the same weights, checkpoints and exports.
+
+    Args:
+        memory: (B, Ns, C) decoder memory (``SeqTrack.encode``), Ns a square number of search tokens, row-major.
+        boxes_xywh: (B, 4) target boxes ``x, y, w, h`` normalised to the search crop.
+
+    Returns:
+        scalar float32 loss: the cross-entropy of ``memory[..., 0]`` over the Ns tokens against the token whose
+        patch holds the box centre (clamped into the crop).
+    """
+    tokens = memory.shape[1]
+    grid = math.isqrt(tokens)
+    if grid * grid != tokens or boxes_xywh.shape != (memory.shape[0], 4):
+        raise ValueError(f"center_token_loss: memory {tuple(memory.shape)} needs a square number of search tokens "
+                         f"and boxes {tuple(boxes_xywh.shape)} one (x, y, w, h) row per sample")
+    center = (boxes_xywh[:, :2] + 0.5 * boxes_xywh[:, 2:]).float()
+    cell = (center * grid).floor().long().clamp(0, grid - 1)
+    return F.cross_entropy(memory[..., 0].float(), cell[:, 1] * grid + cell[:, 0])
 
 
 def teacher_forced_iou(logits: Tensor, target: Tensor, bins: int) -> Tensor:

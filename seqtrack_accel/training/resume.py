@@ -48,6 +48,7 @@ CHANGE_EFFECTS = {
     "data.num_workers": "applied",
     "data.decoder": "applied: both decoders give the same pixels",
     "data.*": "applied: the samples differ from an uninterrupted run's",
+    "model.center_weight": "applied to the loss",
     "model.init": "not used when resuming: the weights come from the checkpoint",
     "model.init_weights": "not used when resuming: the weights come from the checkpoint",
 }

@@ -40,7 +40,7 @@ from ..data import EpochSampler, build_train_dataset, normalize_batch, worker_in
 from ..files import write_text_atomic
 from ..hub import HubMirror, with_hub_weights
 from ..model import build_model
-from ..model.tokens import make_sequences, sequence_loss, teacher_forced_iou, tokens_to_boxes
+from ..model.tokens import center_token_loss, make_sequences, sequence_loss, teacher_forced_iou, tokens_to_boxes
 from ..run_folder import CONFIG_FILE, CheckpointError, History, RunLock, checkpoints_dir, phase_dir
 from ..tracking.evaluate import validate
 from .plots import write_plots
@@ -81,11 +81,17 @@ class StepOutput(NamedTuple):
 
 def compute_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], cfg: Config) -> StepOutput:
     """The training objective of a batch of ``TrackingDataset`` samples (on the model's device): teacher forcing
-    with ``[START, cx, cy, w, h]``, the weighted cross-entropy of the original, and its logged IoU."""
+    with ``[START, cx, cy, w, h]``, the weighted cross-entropy of the original (plus ``model.center_weight`` times
+    the centre-token loss when that is set), and its logged IoU."""
     inputs, targets = make_sequences(batch["search_anno"], cfg.model.bins)
     template_images, search_images = normalize_batch(batch, cfg.data.mean, cfg.data.std)
-    logits = model(template_images, search_images, inputs)
-    loss = sequence_loss(logits, targets, cfg.model.bins, cfg.model.end_weight)
+    if cfg.model.center_weight > 0:
+        logits, memory = model(template_images, search_images, inputs, return_memory=True)
+        loss = sequence_loss(logits, targets, cfg.model.bins, cfg.model.end_weight)
+        loss = loss + cfg.model.center_weight * center_token_loss(memory, batch["search_anno"])
+    else:
+        logits = model(template_images, search_images, inputs)
+        loss = sequence_loss(logits, targets, cfg.model.bins, cfg.model.end_weight)
     return StepOutput(loss, teacher_forced_iou(logits.detach(), targets, cfg.model.bins), logits)
 
 
