@@ -16,15 +16,15 @@ from seqtrack_accel.training.trainer import compute_loss
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _batch(cfg, size: int = 3) -> dict[str, torch.Tensor]:
+def _batch(cfg) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    z, x = cfg.data.template.size, cfg.data.search.size
+    z, x, size = cfg.data.template.size, cfg.data.search.size, 3
     return {
         "template_images": torch.randint(0, 256, (size, 2, 3, z, z), dtype=torch.uint8, generator=generator),
         "search_images": torch.randint(0, 256, (size, 3, x, x), dtype=torch.uint8, generator=generator),
         "template_brightness": torch.full((size, 2), 255, dtype=torch.uint8),
         "search_brightness": torch.full((size,), 255, dtype=torch.uint8),
-        "search_anno": torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.2, 0.1], [0.0, 0.7, 0.25, 0.3]])[:size],
+        "search_anno": torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.2, 0.1], [0.0, 0.7, 0.25, 0.3]]),
     }
 
 

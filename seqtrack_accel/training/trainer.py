@@ -85,13 +85,10 @@ def compute_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], cfg: Co
     the centre-token loss when that is set), and its logged IoU."""
     inputs, targets = make_sequences(batch["search_anno"], cfg.model.bins)
     template_images, search_images = normalize_batch(batch, cfg.data.mean, cfg.data.std)
+    logits, memory = model(template_images, search_images, inputs, return_memory=True)
+    loss = sequence_loss(logits, targets, cfg.model.bins, cfg.model.end_weight)
     if cfg.model.center_weight > 0:
-        logits, memory = model(template_images, search_images, inputs, return_memory=True)
-        loss = sequence_loss(logits, targets, cfg.model.bins, cfg.model.end_weight)
         loss = loss + cfg.model.center_weight * center_token_loss(memory, batch["search_anno"])
-    else:
-        logits = model(template_images, search_images, inputs)
-        loss = sequence_loss(logits, targets, cfg.model.bins, cfg.model.end_weight)
     return StepOutput(loss, teacher_forced_iou(logits.detach(), targets, cfg.model.bins), logits)
 
 
