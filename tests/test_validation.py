@@ -72,3 +72,11 @@ def test_run_restores_the_training_mode_and_returns_one_score_per_sample(synthet
     model = build_model(cfg).train()
     scores = validation.run(model, "cpu")
     assert model.training and scores.samples == 8 and 0.0 <= scores.iou <= 1.0
+
+
+def test_without_training_data_the_prior_is_the_mean_target_box_of_the_crops(synthetic_lasot):
+    cfg = tiny_config(synthetic_lasot, "eval.free_run_samples=8")
+    validation = FreeRunValidation.build(cfg, None)
+    bins = cfg.model.bins
+    expected = boxes_to_tokens(validation.samples["search_anno"], bins).float().mean(dim=0) / (bins - 1)
+    assert torch.allclose(validation.prior_box, expected, atol=1e-6)

@@ -71,23 +71,28 @@ class FreeRunValidation:
 
     Args:
         samples: collated ``TrackingDataset`` samples (uint8 crops, brightness factors, ``search_anno``).
-        prior_box: (4,) float32 ``cx, cy, w, h`` normalised to the search crop.
+        prior_box: (4,) float32 ``cx, cy, w, h`` normalised to the search crop; None: the mean of the samples'
+            target boxes.
         cfg: the run's config (``model.bins``, ``data.mean`` / ``data.std``, ``eval.hanning``).
         sequence_names: the held-out sequences the samples come from.
     """
 
-    def __init__(self, samples: dict[str, torch.Tensor], prior_box: torch.Tensor, cfg: Config,
+    def __init__(self, samples: dict[str, torch.Tensor], prior_box: torch.Tensor | None, cfg: Config,
                  sequence_names: list[str] = ()):
         self.samples = samples
         self.sequence_names = list(sequence_names)
-        self.prior_box = prior_box
         self.cfg = cfg
         self.target_tokens = boxes_to_tokens(samples["search_anno"], cfg.model.bins)  # (N, 4)
+        if prior_box is None:  # the mean of these targets, as ``prior_box`` averages the training samples'
+            prior_box = tokens_to_boxes(self.target_tokens, cfg.model.bins).mean(dim=0)
+        self.prior_box = prior_box
 
     @classmethod
-    def build(cls, cfg: Config, train_dataset: TrackingDataset, sequences: list | None = None) -> FreeRunValidation:
+    def build(cls, cfg: Config, train_dataset: TrackingDataset | None, sequences: list | None = None
+              ) -> FreeRunValidation:
         """The held-out samples of ``cfg`` (``sequences``, default the validation split) and the prior box of
-        ``train_dataset``."""
+        ``train_dataset`` (None: the mean target box of the samples themselves, a prior that needs no training
+        data)."""
         if sequences is None:
             sequences = evaluation_sequences(cfg, cfg.eval.validate_sequences)
         # The training crops (jitter included: it defines where the target sits in the search crop), without
@@ -97,7 +102,8 @@ class FreeRunValidation:
         dataset = TrackingDataset(data_cfg, sequences, seed=VALIDATION_SEED)
         items = [dataset[i] for i in range(cfg.eval.free_run_samples)]
         samples = {key: torch.stack([item[key] for item in items]) for key in items[0]}
-        return cls(samples, prior_box(train_dataset, cfg.model.bins), cfg, [s.name for s in dataset.sequences])
+        prior = prior_box(train_dataset, cfg.model.bins) if train_dataset is not None else None
+        return cls(samples, prior, cfg, [s.name for s in dataset.sequences])
 
     @torch.no_grad()
     def run(self, model: torch.nn.Module, device: torch.device | str,
