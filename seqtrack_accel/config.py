@@ -76,7 +76,6 @@ class CropConfig:
 
     def __post_init__(self):
         _require(self.size > 0, "size", f"must be positive, got {self.size}")
-        _require(self.size % 16 == 0, "size", f"must be a multiple of the patch size 16, got {self.size}")
         _require(self.factor > 0, "factor", f"must be positive, got {self.factor}")
         _require(self.center_jitter >= 0, "center_jitter", "must be >= 0")
         _require(self.scale_jitter >= 0, "scale_jitter", "must be >= 0")
@@ -204,7 +203,7 @@ class ViTSize:
     heads: int
 
 
-# The encoder sizes (ViT, patch 16): ViT-Ti/S/B/L, and "nano", ViT-Ti's width with 4 blocks, for tests on the CPU
+# The encoder sizes (ViT; the patch side is model.patch_size, 16 in the original): ViT-Ti/S/B/L, and "nano", ViT-Ti's width with 4 blocks, for tests on the CPU
 # (no pretrained weights exist for it).
 VIT_SIZES: dict[str, ViTSize] = {
     "nano": ViTSize(width=192, depth=4, heads=3),
@@ -222,6 +221,9 @@ class NetworkConfig:
     sizes, ``seqtrack_accel.model.SeqTrackConfig``)."""
 
     encoder: str = "base"  # a key of VIT_SIZES: nano | tiny | small | base | large
+    # ViT patch side in pixels (the original: 16). Crop sizes must be multiples of it; pretrained 16 px patch
+    # embeddings are resampled to it (timm's resample_patch_embed, FlexiViT).
+    patch_size: int = 16
     drop_path: float = 0.0
     bins: int = 4000
     hidden_dim: int = 256
@@ -233,6 +235,7 @@ class NetworkConfig:
 
     def __post_init__(self):
         _require(self.encoder in VIT_SIZES, "encoder", f"must be one of {tuple(VIT_SIZES)}, got {self.encoder!r}")
+        _require(self.patch_size >= 1, "patch_size", f"must be >= 1, got {self.patch_size}")
         _require(0.0 <= self.drop_path < 1.0, "drop_path", "must be in [0, 1)")
         _require(self.bins >= 2, "bins", "must be >= 2")
         _require(self.hidden_dim > 0 and self.decoder_heads > 0 and self.hidden_dim % self.decoder_heads == 0,
@@ -362,6 +365,11 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     hub: HubConfig = field(default_factory=HubConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        for key, crop in (("data.search.size", self.data.search), ("data.template.size", self.data.template)):
+            _require(crop.size % self.model.patch_size == 0, key,
+                     f"must be a multiple of model.patch_size={self.model.patch_size}, got {crop.size}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -691,7 +699,7 @@ def with_scratch_init(cfg: Config) -> Config:
 
 
 # The network fields that fix parameter shapes (drop_path, dropout and activation checkpointing do not).
-_SHAPE_FIELDS = ("encoder", "bins", "hidden_dim", "decoder_layers", "decoder_heads", "decoder_ffn")
+_SHAPE_FIELDS = ("encoder", "patch_size", "bins", "hidden_dim", "decoder_layers", "decoder_heads", "decoder_ffn")
 
 
 def network_signature(network: NetworkConfig, search_size: int, template_size: int, num_templates: int) -> dict:

@@ -192,6 +192,13 @@ def test_unknown_config_error_names_it_and_lists_the_shipped_ones(given):
     assert "demo, finetune_demo, seqtrack_b192, seqtrack_b256" in str(e.value)
 
 
+def test_a_crop_size_that_is_no_multiple_of_the_patch_size_is_an_error_naming_both_keys():
+    with pytest.raises(ConfigError) as e:
+        load_config("demo", ["model.patch_size=12"])
+    assert e.value.key == "data.search.size"
+    assert "model.patch_size=12" in str(e.value)
+
+
 def test_an_infinite_learning_rate_is_refused_naming_the_key():
     with pytest.raises(ConfigError, match="train.lr.*finite"):
         load_config("demo", ["train.lr=.inf"])

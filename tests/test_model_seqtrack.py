@@ -72,6 +72,14 @@ def test_config_takes_crop_sizes_and_template_number_from_the_data_section():
     assert (config.encoder, config.bins) == ("small", 100)
 
 
+def test_8_px_patches_read_a_64_px_search_crop_as_64_memory_tokens():
+    config = SeqTrackConfig.from_config(load_config("demo", ["model.patch_size=8", "model.init=scratch"]))
+    model = SeqTrack(config).eval()
+    with torch.no_grad():
+        memory = model.encode(torch.randn(2, 2, 3, 32, 32), torch.randn(2, 3, 64, 64))
+    assert memory.shape == (2, 64, config.hidden_dim)
+
+
 def test_impossible_config_is_an_error_naming_the_key():
     with pytest.raises(ConfigError, match="search_size"):
         SeqTrackConfig(search_size=100)

@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from train_helpers import sha, tiny_config, train
 
 from seqtrack_accel.config import load_config
-from seqtrack_accel.run_folder import CheckpointError, list_checkpoints
+from seqtrack_accel.run_folder import STATE_FILE, CheckpointError, list_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +259,17 @@ def test_error_when_the_checkpoint_model_differs_lists_the_keys(straight_run, tm
     with pytest.raises(CheckpointError) as e:
         train(other, tmp_path, epochs=4, resume_from=str(ckpt(ref_dir, "checkpoint_3")))
     assert "data.search.size" in str(e.value) and "model.decoder_layers" in str(e.value)
+
+
+def test_a_checkpoint_written_before_patch_size_was_a_setting_resumes_with_16_px_patches(straight_run, tmp_path):
+    cfg, ref_dir, ref = straight_run
+    train(cfg, tmp_path, epochs=1)
+    state_file = ckpt(tmp_path, "checkpoint_1") / STATE_FILE
+    state = json.loads(state_file.read_text())
+    del state["model_signature"]["model.patch_size"]
+    state_file.write_text(json.dumps(state))
+    result = train(cfg, tmp_path, epochs=2, resume_from="latest")
+    assert result.history.loss == ref.history.loss[:2]
 
 
 def test_error_when_epochs_are_already_reached(straight_run, tmp_path):

@@ -11,6 +11,7 @@ import timm
 import torch
 import torch.nn.functional as F
 from huggingface_hub.errors import LocalEntryNotFoundError
+from timm.layers import resample_patch_embed
 
 from model_helpers import NANO_NETWORK, TINY_MODEL, tiny_network_config
 
@@ -202,6 +203,17 @@ def test_mae_file_initialises_the_encoder(tmp_path):
         assert torch.equal(encoder[key], state[key]), key
     torch.testing.assert_close(encoder["pos_embed"], _expected_pos(state["pos_embed"]))
     assert all(torch.equal(v, decoder_before[k]) for k, v in model.decoder.state_dict().items())
+
+
+def test_a_16_px_pretrained_patch_kernel_is_resampled_for_8_px_patches(tmp_path):
+    state = _vit_tiny_224_state(seed=2)
+    safetensors.torch.save_file(state, str(tmp_path / "model.safetensors"))
+    model = SeqTrack(dataclasses.replace(TINY, patch_size=8))
+    load_encoder_pretrained(model, str(tmp_path / "model.safetensors"))
+    kernel = model.encoder.patch_embed.proj.weight.detach()
+    torch.testing.assert_close(kernel, resample_patch_embed(state["patch_embed.proj.weight"], [8, 8]))
+    assert torch.equal(model.encoder.patch_embed.proj.bias.detach(), state["patch_embed.proj.bias"])
+    torch.testing.assert_close(model.encoder.pos_embed.detach(), _expected_pos(state["pos_embed"], grids=(8, 4)))
 
 
 def test_timm_safetensors_file_initialises_the_encoder(tmp_path):

@@ -46,18 +46,14 @@ class SeqTrackConfig(NetworkConfig):
     Args:
         search_size, template_size: crop sides in pixels.
         num_templates: templates per sample.
-        patch_size: ViT patch side in pixels.
     """
 
     search_size: int = 256
     template_size: int = 256
     num_templates: int = 2
-    patch_size: int = 16
 
     def __post_init__(self):
         super().__post_init__()
-        if self.patch_size <= 0:
-            raise ConfigError("patch_size", "must be positive")
         for key in ("search_size", "template_size"):
             value = getattr(self, key)
             if value <= 0 or value % self.patch_size:

@@ -1,7 +1,9 @@
 """Weight import: MAE / timm ViT weights into the encoder, released SeqTrack checkpoints into the whole model.
 
 Every load is strict: each source key is mapped onto a parameter of this package or the load fails naming the
-key and the file. Positional tables are resized when the crop sizes differ (bicubic, ``align_corners=True``).
+key and the file. Positional tables are resized when the crop sizes differ (bicubic, ``align_corners=True``), and
+the patch embedding's kernel when ``model.patch_size`` differs from the file's (timm's ``resample_patch_embed``, the
+pseudo-inverse resize of FlexiViT, Beyer et al. 2023, which keeps a patch's embedding of a resized image).
 All files are read with ``torch.load(weights_only=True)`` or safetensors.
 """
 
@@ -19,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub import constants
 from huggingface_hub.errors import LocalEntryNotFoundError
+from timm.layers import resample_patch_embed
 from torch import Tensor, nn
 
 from seqtrack_accel.config import Config
@@ -100,12 +103,27 @@ def load_encoder_pretrained(model: SeqTrack, source: str) -> None:
             ignored.append(key)
         elif key == "pos_embed":
             encoder_state[key] = _split_pretrained_pos_embed(value, model, source)
+        elif key == _PATCH_KERNEL:
+            encoder_state[key] = fit_patch_kernel(value, model.encoder.config.patch_size)
         else:
             encoder_state[key] = value
     if ignored:
         logger.info("%s: ignored %d keys the tracker has no use for: %s", source, len(ignored), _preview(ignored))
     _load_strict(model.encoder, encoder_state, source)
     logger.info("initialised the encoder from %s", source)
+
+
+_PATCH_KERNEL = "patch_embed.proj.weight"
+
+
+def fit_patch_kernel(kernel: Tensor, patch_size: int) -> Tensor:
+    """A ViT patch embedding kernel (C, 3, p, p) for patches of ``patch_size``: the input itself when ``p`` is
+    that already, else resampled with timm's ``resample_patch_embed`` (in float32, returned in the input dtype)."""
+    if kernel.ndim != 4 or kernel.shape[-1] == patch_size:
+        return kernel  # a wrong shape is reported by the strict load, naming the key
+    resized = resample_patch_embed(kernel.float(), [patch_size, patch_size])
+    logger.info("resampled the patch embedding from %d px to %d px patches", kernel.shape[-1], patch_size)
+    return resized.to(kernel.dtype)
 
 
 def _split_pretrained_pos_embed(pos_embed: Tensor, model: SeqTrack, source: str) -> Tensor:
@@ -210,6 +228,8 @@ def _resize_original_grids(mapped: dict[str, Tensor], model: SeqTrack, path: Pat
         raise ValueError(f"{path}: encoder.body.pos_embed has {pos_embed.shape[1]} rows and pos_embed (decoder "
                          f"memory) {old_search}; the difference {old_template} is not a square template grid")
     mapped["decoder.memory_pos"] = resize_pos_grid(memory_pos, cfg.search_grid)
+    if f"encoder.{_PATCH_KERNEL}" in mapped:
+        mapped[f"encoder.{_PATCH_KERNEL}"] = fit_patch_kernel(mapped[f"encoder.{_PATCH_KERNEL}"], cfg.patch_size)
     mapped["encoder.pos_embed"] = torch.cat([
         resize_pos_grid(pos_embed[:, :old_search], cfg.search_grid),
         resize_pos_grid(pos_embed[:, old_search:], cfg.template_grid),

@@ -177,7 +177,8 @@ def _check(accelerator: Accelerator, cfg: Config, start: Path, full_state: bool,
         raise CheckpointError(damaged)
     state = TrainingState.read(start)
     try:
-        check_same_network(model_signature(cfg), state.model_signature,
+        # checkpoints written before model.patch_size was a setting have the original's 16 px patches
+        check_same_network(model_signature(cfg), {"model.patch_size": 16, **state.model_signature},
                            f"checkpoint {start} was trained with a different model than the config builds "
                            "(expected: the config, found: the checkpoint)")
     except ConfigError as e:
