@@ -203,8 +203,8 @@ class ViTSize:
     heads: int
 
 
-# The encoder sizes (ViT; the patch side is model.patch_size, 16 in the original): ViT-Ti/S/B/L, and "nano", ViT-Ti's width with 4 blocks, for tests on the CPU
-# (no pretrained weights exist for it).
+# The encoder sizes (ViT; the patch side is model.patch_size, 16 in the original): ViT-Ti/S/B/L, and "nano",
+# ViT-Ti's width with 4 blocks, for tests on the CPU (no pretrained weights exist for it).
 VIT_SIZES: dict[str, ViTSize] = {
     "nano": ViTSize(width=192, depth=4, heads=3),
     "tiny": ViTSize(width=192, depth=12, heads=3),
