@@ -13,6 +13,13 @@ that tracks scores about as well on both; one that memorised its training looks 
 that has not learned scores near the prior on both, and its width and height spreads (the predictions' standard
 deviation over the targets') stay near 0 everywhere.
 
+Each tree's line also holds ``teacher_forced``: what the network reads from the crops when it is given the true
+earlier tokens, as in training. For each coordinate, the correlation over the crops between the expected value of
+its token distribution and the target; ``scale``, between log(w h) of the expected width and height and the
+target's. A network that finds the target's centre but not its extent reads cx and cy (correlations near 1) and
+not w, h or scale (near 0): it answers about the same box size for every object. When tracking, where each frame's
+crop is cut around the last box, such a box shrinks or grows by about the same factor every frame.
+
 Prints one JSON line per tree (``benchmark: free_run``) and one with each tree's margin over the prior subtracted
 from the first tree's (``benchmark: free_run_gap``).
 """
@@ -27,9 +34,11 @@ import sys
 import torch
 
 from bench_env import versions
+from seqtrack_accel.data import normalize_batch
 from seqtrack_accel.data.lasot import load_lasot
+from seqtrack_accel.model.tokens import make_sequences, tokens_to_boxes
 from seqtrack_accel.tracking import load_tracker_model
-from seqtrack_accel.training.validation import COORDINATES, FreeRunValidation
+from seqtrack_accel.training.validation import BATCH_SIZE, COORDINATES, FreeRunValidation
 
 
 def score_tree(model: torch.nn.Module, cfg, root: str) -> dict:
@@ -37,10 +46,44 @@ def score_tree(model: torch.nn.Module, cfg, root: str) -> dict:
     sequences = load_lasot(root, split="all")
     validation = FreeRunValidation.build(cfg, None, sequences)
     scores = validation.run(model, "cpu")
+    reading = teacher_forced_reading(model, validation, cfg)
     return {"benchmark": "free_run", "root": root, "sequences": len(sequences), "samples": scores.samples,
             "free_iou": round(scores.iou, 4), "prior_iou": round(scores.prior_iou, 4),
             "free_minus_prior": round(scores.iou - scores.prior_iou, 4),
-            "spread": {c: round(s, 3) for c, s in zip(COORDINATES, scores.spread)}}
+            "spread": {c: round(s, 3) for c, s in zip(COORDINATES, scores.spread)},
+            "teacher_forced": {name: round(value, 3) for name, value in reading.items()}}
+
+
+@torch.no_grad()
+def teacher_forced_reading(model: torch.nn.Module, validation: FreeRunValidation, cfg) -> dict[str, float]:
+    """Correlations over ``validation``'s crops between each coordinate's expected value under the teacher-forced
+    token distribution and its target token's (cx, cy, w, h), and between their log(w h) (``scale``)."""
+    bins, samples = cfg.model.bins, validation.samples
+    was_training = model.training
+    model.eval()
+    expected = []
+    try:
+        for start in range(0, len(samples["search_anno"]), BATCH_SIZE):
+            batch = {k: v[start:start + BATCH_SIZE] for k, v in samples.items()}
+            templates, search = normalize_batch(batch, cfg.data.mean, cfg.data.std)
+            inputs, _ = make_sequences(batch["search_anno"], bins)
+            probs = model(templates, search, inputs)[:, :4, :bins].float().softmax(-1)  # the 4 coordinate steps
+            expected.append(probs @ torch.linspace(0, 1, bins))
+    finally:
+        model.train(was_training)
+    predicted = torch.cat(expected).double()
+    target = tokens_to_boxes(validation.target_tokens, bins).double()  # cx, cy, w, h, as the tokens clamp them
+    pairs = {name: (predicted[:, k], target[:, k]) for k, name in enumerate(COORDINATES)}
+    pairs["scale"] = ((predicted[:, 2] * predicted[:, 3]).clamp_min(1e-6).log(),
+                      (target[:, 2] * target[:, 3]).clamp_min(1e-6).log())
+    return {name: _correlation(a, b) for name, (a, b) in pairs.items()}
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson's correlation; 0 where either side does not vary (a constant answer reads nothing)."""
+    a, b = a - a.mean(), b - b.mean()
+    norm = float(a.norm() * b.norm())
+    return float(a @ b) / norm if norm > 1e-12 else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
