@@ -46,7 +46,7 @@ def score_tree(model: torch.nn.Module, cfg, root: str) -> dict:
     sequences = load_lasot(root, split="all")
     validation = FreeRunValidation.build(cfg, None, sequences)
     scores = validation.run(model, "cpu")
-    reading = teacher_forced_reading(model, validation, cfg)
+    reading = teacher_forced_reading(model, validation)
     return {"benchmark": "free_run", "root": root, "sequences": len(sequences), "samples": scores.samples,
             "free_iou": round(scores.iou, 4), "prior_iou": round(scores.prior_iou, 4),
             "free_minus_prior": round(scores.iou - scores.prior_iou, 4),
@@ -55,10 +55,11 @@ def score_tree(model: torch.nn.Module, cfg, root: str) -> dict:
 
 
 @torch.no_grad()
-def teacher_forced_reading(model: torch.nn.Module, validation: FreeRunValidation, cfg) -> dict[str, float]:
+def teacher_forced_reading(model: torch.nn.Module, validation: FreeRunValidation) -> dict[str, float]:
     """Correlations over ``validation``'s crops between each coordinate's expected value under the teacher-forced
     token distribution and its target token's (cx, cy, w, h), and between their log(w h) (``scale``)."""
-    bins, samples = cfg.model.bins, validation.samples
+    cfg, samples = validation.cfg, validation.samples
+    bins = cfg.model.bins
     was_training = model.training
     model.eval()
     expected = []

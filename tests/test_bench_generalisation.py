@@ -8,7 +8,11 @@ import json
 import pytest
 import torch
 
-from bench_generalisation import main
+from bench_generalisation import main, teacher_forced_reading
+
+from seqtrack_accel.data.lasot import load_lasot
+from seqtrack_accel.tracking import load_tracker_model
+from seqtrack_accel.training.validation import FreeRunValidation
 
 
 def test_a_tree_scored_twice_gives_equal_lines_and_a_gap_of_zero(checkpoint, synthetic_lasot, one_thread, capsys):
@@ -21,12 +25,6 @@ def test_a_tree_scored_twice_gives_equal_lines_and_a_gap_of_zero(checkpoint, syn
 
 def test_the_teacher_forced_reading_separates_a_found_centre_from_an_ignored_size(checkpoint, synthetic_lasot,
                                                                                   one_thread):
-    from bench_generalisation import teacher_forced_reading
-
-    from seqtrack_accel.data.lasot import load_lasot
-    from seqtrack_accel.tracking import load_tracker_model
-    from seqtrack_accel.training.validation import FreeRunValidation
-
     _, cfg = load_tracker_model(checkpoint)
     cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, free_run_samples=16))
     validation = FreeRunValidation.build(cfg, None, load_lasot(synthetic_lasot, split="all"))
@@ -42,5 +40,5 @@ def test_the_teacher_forced_reading_separates_a_found_centre_from_an_ignored_siz
             logits.scatter_(2, answer[:, :, None], 0.0)
             return logits
 
-    reading = teacher_forced_reading(CentreOnly(), validation, cfg)
+    reading = teacher_forced_reading(CentreOnly(), validation)
     assert reading == {"cx": pytest.approx(1.0), "cy": pytest.approx(1.0), "w": 0.0, "h": 0.0, "scale": 0.0}
